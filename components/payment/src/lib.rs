@@ -1,0 +1,152 @@
+//! The Payment Service (`payment-service`): authorizes a payment, or declines
+//! it as suspected fraud above a threshold.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /health` | 200 `{"status":"ok"}` |
+//! | `POST /payments` | 200 authorized, 402 declined (fraud), 422 invalid payment |
+//!
+//! Span: `process_payment` under the host's SERVER span. Every failure maps
+//! to its status in [`Failure::into_response`].
+
+use otel_guest::ServiceInfo;
+use otel_guest::bindings::exports::wasi::http::incoming_handler::Guest;
+use otel_guest::bindings::exports::wasm_otel::host::service_info;
+use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
+use otel_guest::bindings::wasi::random::random::get_random_u64;
+use otel_guest::http::{BodyError, Request, respond_json};
+use otel_guest::json::parse_object;
+use otel_guest::trace::{Span, kv, set_route, trace_id};
+use serde_json::{Value, json};
+
+/// Amounts above this are declined as suspected fraud.
+const FRAUD_THRESHOLD: f64 = 10_000.0;
+/// The message a declined payment carries, word for word.
+const FRAUD_MESSAGE: &str = "payment declined: suspected fraud";
+/// The largest payment body read; a larger one is refused with 413.
+const MAX_PAYMENT_BODY: usize = 64 * 1024;
+
+struct PaymentService;
+
+impl Guest for PaymentService {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let mut request = Request::from_wasi(request);
+        let (status, body) = match route(&mut request) {
+            Ok((status, body)) => (status, body),
+            Err(failure) => failure.into_response(),
+        };
+        respond_json(out, status, &body);
+    }
+}
+
+impl service_info::Guest for PaymentService {
+    fn describe() -> ServiceInfo {
+        ServiceInfo {
+            name: "payment-service".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+otel_guest::bindings::export!(PaymentService with_types_in otel_guest::bindings);
+
+/// Everything that can go wrong with a request, and nothing else.
+enum Failure {
+    NotFound(String),
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
+    TooLarge(usize),
+    Unreadable(String),
+    Invalid(String),
+    Fraud,
+}
+
+impl Failure {
+    /// The status and JSON body for each failure.
+    fn into_response(self) -> (u16, Value) {
+        let trace_id = trace_id();
+        match self {
+            Failure::NotFound(path) => (
+                404,
+                json!({"error": format!("no route for `{path}`"), "trace_id": trace_id}),
+            ),
+            Failure::MethodNotAllowed { method, allowed } => (
+                405,
+                json!({"error": format!("method `{method}` not allowed; use {allowed}"), "trace_id": trace_id}),
+            ),
+            Failure::TooLarge(limit) => (
+                413,
+                json!({"error": format!("request body larger than {limit} bytes"), "trace_id": trace_id}),
+            ),
+            Failure::Unreadable(why) => (400, json!({"error": why, "trace_id": trace_id})),
+            Failure::Invalid(why) => (422, json!({"error": why, "trace_id": trace_id})),
+            Failure::Fraud => (402, json!({"error": FRAUD_MESSAGE, "trace_id": trace_id})),
+        }
+    }
+}
+
+fn route(request: &mut Request) -> Result<(u16, Value), Failure> {
+    match request.path.as_str() {
+        "/health" => {
+            set_route("/health");
+            only(request, "GET")?;
+            Ok((200, json!({"status": "ok"})))
+        }
+        "/payments" => {
+            set_route("/payments");
+            only(request, "POST")?;
+            process_payment(request)
+        }
+        other => Err(Failure::NotFound(other.to_string())),
+    }
+}
+
+fn only(request: &Request, allowed: &'static str) -> Result<(), Failure> {
+    if request.method == allowed {
+        Ok(())
+    } else {
+        Err(Failure::MethodNotAllowed {
+            method: request.method.clone(),
+            allowed,
+        })
+    }
+}
+
+fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
+    let body = request.read_body(MAX_PAYMENT_BODY).map_err(|e| match e {
+        BodyError::TooLarge(limit) => Failure::TooLarge(limit),
+        BodyError::Stream(why) => Failure::Unreadable(why),
+    })?;
+    let span = Span::start("process_payment", &[]);
+    let parsed = (|| {
+        let object = parse_object(&body)?;
+        let order_id = object.string("order_id")?;
+        span.set_attribute("payment.order_id", order_id.as_str());
+        let customer_id = object.string("customer_id")?;
+        span.set_attribute("payment.customer_id", customer_id.as_str());
+        let amount = object.positive_number("amount")?;
+        span.set_attribute("payment.amount", amount);
+        Ok(amount)
+    })();
+    let amount = parsed.map_err(|why: String| {
+        span.fail("ValidationError", &why);
+        Failure::Invalid(why)
+    })?;
+    if amount > FRAUD_THRESHOLD {
+        span.set_attribute("payment.fraud_threshold", FRAUD_THRESHOLD);
+        span.fail("FraudSuspected", FRAUD_MESSAGE);
+        return Err(Failure::Fraud);
+    }
+    let payment_id = format!("pay_{:016x}", get_random_u64());
+    span.set_attribute("payment.id", payment_id.as_str());
+    span.add_event(
+        "payment.authorized",
+        &[kv("payment.id", payment_id.as_str())],
+    );
+    Ok((
+        200,
+        json!({"payment_id": payment_id, "status": "authorized"}),
+    ))
+}

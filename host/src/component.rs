@@ -1,0 +1,140 @@
+//! Finding, compiling and pre-instantiating a component, and reading what it
+//! says about itself.
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::bail;
+use wasmtime::component::{Component, Linker};
+use wasmtime::error::Context as _;
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::bindings::{self, Info, ServiceInfoIndices};
+use crate::state::RequestState;
+
+/// Where a bare component file name is looked up, relative to the current
+/// directory and to the workspace root: the build outputs of
+/// `cargo build --target wasm32-wasip2` and of `cargo component build`.
+const BUILD_OUTPUTS: [&str; 4] = [
+    "target/wasm32-wasip2/release",
+    "target/wasm32-wasip2/debug",
+    "target/wasm32-wasip1/release",
+    "target/wasm32-wasip1/debug",
+];
+
+/// Resolves the component argument: an existing path as given; a bare file
+/// name (`order.wasm`, or `order`) in the build output folders.
+pub fn resolve(arg: &Path) -> wasmtime::Result<PathBuf> {
+    if arg.is_file() {
+        return Ok(arg.to_path_buf());
+    }
+    let mut tried = vec![arg.display().to_string()];
+    if arg.components().count() == 1 {
+        let file = if arg.extension().is_some() {
+            arg.to_path_buf()
+        } else {
+            arg.with_extension("wasm")
+        };
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut roots = vec![PathBuf::from(".")];
+        if let Ok(target) = std::env::var("CARGO_TARGET_DIR") {
+            roots.push(PathBuf::from(target).join(".."));
+        }
+        roots.push(workspace);
+        for root in &roots {
+            for dir in BUILD_OUTPUTS {
+                let candidate = root.join(dir).join(&file);
+                if candidate.is_file() {
+                    return Ok(candidate);
+                }
+                tried.push(candidate.display().to_string());
+            }
+        }
+    }
+    bail!(
+        "component `{}` not found (looked in: {}): build it with `cargo build-components` \
+         (or `cargo build --target wasm32-wasip2 --release -p <crate>`)",
+        arg.display(),
+        tried.join(", ")
+    )
+}
+
+/// The engine every component of this process runs on.
+pub fn engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    Engine::new(&config).context("failed to create the wasmtime engine")
+}
+
+/// The imports every component gets: WASI (environment, clocks, random,
+/// stdio), wasi:http and the host's tracing interface.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    bindings::tracing::add_to_linker::<_, wasmtime::component::HasSelf<crate::spans::RequestSpans>>(
+        &mut linker,
+        |state: &mut RequestState| &mut state.spans,
+    )?;
+    Ok(linker)
+}
+
+/// A component compiled, linked and ready to instantiate per request.
+pub struct Loaded {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The pre-instantiated component.
+    pub pre: ProxyPre<RequestState>,
+    /// Its `service-info`, when it exports one.
+    pub info: Option<Info>,
+}
+
+/// Compiles the component at `path` and links it.
+pub fn load(
+    engine: &Engine,
+    linker: &Linker<RequestState>,
+    path: &Path,
+) -> wasmtime::Result<Loaded> {
+    let component = Component::from_file(engine, path)
+        .with_context(|| format!("failed to compile component `{}`", path.display()))?;
+    let instance_pre = linker.instantiate_pre(&component).with_context(|| {
+        format!(
+            "component `{}` imports something this host does not provide",
+            path.display()
+        )
+    })?;
+    let pre = ProxyPre::new(instance_pre).with_context(|| {
+        format!(
+            "component `{}` is not a wasi:http component: it must export `wasi:http/incoming-handler@0.2.x`",
+            path.display()
+        )
+    })?;
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        pre,
+        info: None,
+    })
+}
+
+/// Calls the component's `service-info.describe`, if it exports it, in a
+/// throwaway instance with `state`.
+pub async fn describe(loaded: &mut Loaded, state: RequestState) -> wasmtime::Result<()> {
+    let instance_pre = loaded.pre.instance_pre();
+    let Ok(indices) = ServiceInfoIndices::new(instance_pre) else {
+        return Ok(());
+    };
+    let mut store = Store::new(instance_pre.engine(), state);
+    let instance = instance_pre
+        .instantiate_async(&mut store)
+        .await
+        .with_context(|| format!("failed to instantiate `{}`", loaded.path.display()))?;
+    let guest = indices.load(&mut store, &instance)?;
+    let info = guest.call_describe(&mut store).await.with_context(|| {
+        format!(
+            "`service-info.describe` of `{}` failed",
+            loaded.path.display()
+        )
+    })?;
+    loaded.info = Some(info);
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! One request: a fresh store and instance, the SERVER span around it, the
+//! guest's `handle` call, and the response.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::SdkTracer;
+use tokio::sync::{Notify, oneshot};
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
+
+use crate::propagation::Propagator;
+use crate::spans::{Failure, Outcome, RequestSpans};
+use crate::state::RequestState;
+
+/// The methods HTTP semconv names as they are; others are `_OTHER`.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// The addresses of the connection a request came in on.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    /// The host's address.
+    pub local: SocketAddr,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+/// A component being served: everything built once at start-up and shared
+/// by every request.
+pub struct Service {
+    /// The service name, for logs.
+    pub name: String,
+    pre: ProxyPre<RequestState>,
+    tracer: SdkTracer,
+    propagator: Arc<Propagator>,
+    env: Vec<(String, String)>,
+    in_flight: InFlight,
+}
+
+impl Service {
+    /// A service running `pre`, tracing with `tracer`, passing `env` to the guest.
+    pub fn new(
+        name: String,
+        pre: ProxyPre<RequestState>,
+        tracer: SdkTracer,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        Service {
+            name,
+            pre,
+            tracer,
+            propagator: Arc::new(Propagator::default()),
+            env,
+            in_flight: InFlight::default(),
+        }
+    }
+
+    /// The state for a request whose SERVER span is in `server`.
+    pub fn request_state(&self, server: Context, method: String) -> RequestState {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(&self.env);
+        RequestState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            spans: RequestSpans::new(self.tracer.clone(), self.propagator.clone(), server, method),
+        }
+    }
+
+    /// Serves one request. Never fails: a guest failure is a 500 response and
+    /// an ERROR span.
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        connection: Connection,
+    ) -> Result<Response<HyperOutgoingBody>, Infallible> {
+        let parent = self.propagator.extract(request.headers());
+        let (name, attributes) = server_span(&request, connection);
+        let span = self
+            .tracer
+            .span_builder(name.clone())
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, &parent);
+        let server = parent.with_span(span);
+        let trace_id = server.span().span_context().trace_id().to_string();
+
+        let mut store = Store::new(self.pre.engine(), self.request_state(server, name));
+        let (sender, receiver) = oneshot::channel();
+        let status = Arc::new(AtomicU16::new(0));
+        let sent = status.clone();
+        let outparam =
+            store
+                .data_mut()
+                .http()
+                .new_response_outparam_from_callback(move |response| {
+                    if let Ok(response) = &response {
+                        sent.store(response.status().as_u16(), Ordering::Relaxed);
+                    }
+                    // The client may be gone; the guest still finishes and is traced.
+                    let _ = sender.send(response);
+                });
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request);
+        let (outparam, incoming) = match (outparam, incoming) {
+            (Ok(outparam), Ok(incoming)) => (outparam, incoming),
+            (Err(error), _) | (_, Err(error)) => {
+                let message = format!("{error:#}");
+                store.data_mut().spans.finish(Outcome {
+                    status: 400,
+                    failure: None,
+                });
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"error": message, "trace_id": trace_id}),
+                ));
+            }
+        };
+
+        let guard = self.in_flight.enter();
+        let pre = self.pre.clone();
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            let result = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            }
+            .await;
+            let failure = result.as_ref().err().map(failure);
+            let status = match status.load(Ordering::Relaxed) {
+                0 => 500,
+                sent => sent,
+            };
+            store.data_mut().spans.finish(Outcome { status, failure });
+            result
+        });
+
+        let response = match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"error": format!("component failed the request: {code:?}"), "trace_id": trace_id}),
+            ),
+            Err(_) => {
+                let why = match task.await {
+                    Ok(Err(error)) => format!("component failed: {}", error_message(&error)),
+                    Ok(Ok(())) => "component returned without sending a response".to_string(),
+                    Err(join) => format!("component task failed: {join}"),
+                };
+                eprintln!("{}: {why} (trace {trace_id})", self.name);
+                json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &serde_json::json!({"error": why, "trace_id": trace_id}),
+                )
+            }
+        };
+        Ok(response)
+    }
+
+    /// Waits until every request's guest has finished and its spans ended.
+    pub async fn idle(&self) {
+        self.in_flight.idle().await;
+    }
+}
+
+/// The span name and the HTTP server semantic conventions' attributes.
+fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, Vec<KeyValue>) {
+    let method = request.method().as_str();
+    let mut attributes = Vec::with_capacity(12);
+    let name = if KNOWN_METHODS.contains(&method) {
+        attributes.push(KeyValue::new("http.request.method", method.to_string()));
+        method.to_string()
+    } else {
+        attributes.push(KeyValue::new("http.request.method", "_OTHER"));
+        attributes.push(KeyValue::new(
+            "http.request.method_original",
+            method.to_string(),
+        ));
+        "HTTP".to_string()
+    };
+    let uri = request.uri();
+    attributes.push(KeyValue::new("url.path", uri.path().to_string()));
+    if let Some(query) = uri.query() {
+        attributes.push(KeyValue::new("url.query", query.to_string()));
+    }
+    attributes.push(KeyValue::new("url.scheme", "http"));
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|host| host.parse::<hyper::http::uri::Authority>().ok());
+    let (address, port) = match &host {
+        Some(authority) => (
+            authority.host().to_string(),
+            authority.port_u16().unwrap_or(80),
+        ),
+        None => (connection.local.ip().to_string(), connection.local.port()),
+    };
+    attributes.push(KeyValue::new("server.address", address));
+    attributes.push(KeyValue::new("server.port", i64::from(port)));
+    let version = match request.version() {
+        hyper::Version::HTTP_09 => "0.9",
+        hyper::Version::HTTP_10 => "1.0",
+        hyper::Version::HTTP_2 => "2",
+        hyper::Version::HTTP_3 => "3",
+        _ => "1.1",
+    };
+    attributes.push(KeyValue::new("network.protocol.version", version));
+    if let Some(agent) = request
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+    {
+        attributes.push(KeyValue::new("user_agent.original", agent.to_string()));
+    }
+    attributes.push(KeyValue::new(
+        "client.address",
+        connection.peer.ip().to_string(),
+    ));
+    attributes.push(KeyValue::new(
+        "network.peer.address",
+        connection.peer.ip().to_string(),
+    ));
+    attributes.push(KeyValue::new(
+        "network.peer.port",
+        i64::from(connection.peer.port()),
+    ));
+    (name, attributes)
+}
+
+/// The first line of a guest error: the trap or error message.
+fn error_message(error: &wasmtime::Error) -> String {
+    error.to_string()
+}
+
+/// Describes a guest failure for the `exception` event: a trap's code as
+/// `error.type`, its message, and the guest's Wasm backtrace.
+fn failure(error: &wasmtime::Error) -> Failure {
+    let (error_type, exception_type) = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => (snake_case(&format!("{trap:?}")), "wasmtime::Trap"),
+        None => ("guest_error".to_string(), "wasmtime::Error"),
+    };
+    let backtrace = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|backtrace| backtrace.to_string());
+    Failure {
+        error_type,
+        exception_type: exception_type.to_string(),
+        message: error_message(error),
+        stacktrace: backtrace.or_else(|| Some(format!("{error:?}"))),
+    }
+}
+
+fn snake_case(camel: &str) -> String {
+    let mut snake = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
+}
+
+/// A JSON response the host writes itself (for failures the guest could not
+/// answer).
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from(body.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Counts the guest tasks still running, so that shutdown can wait for them.
+#[derive(Default)]
+struct InFlight(Arc<(AtomicUsize, Notify)>);
+
+struct InFlightGuard(Arc<(AtomicUsize, Notify)>);
+
+impl InFlight {
+    fn enter(&self) -> InFlightGuard {
+        self.0.0.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self.0.clone())
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            if self.0.0.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.1.notify_waiters();
+        }
+    }
+}

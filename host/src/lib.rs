@@ -1,0 +1,32 @@
+//! A native host that serves `wasi:http` components on wasmtime and traces
+//! every request with OpenTelemetry.
+//!
+//! The host owns the OpenTelemetry SDK. Around every incoming request it opens
+//! a SERVER span (continuing the caller's W3C Trace Context), around every
+//! outgoing request a CLIENT span (injecting the context into the headers),
+//! and it gives guests the `wasm-otel:host/tracing` interface to add their own
+//! spans to the same trace.
+//!
+//! # Layout
+//! Follow a request top to bottom; no module reaches back up.
+//! - [`server`]: the accept loop, connections, graceful shutdown.
+//! - [`handler`]: one request: store, instance, server span, guest call, response.
+//! - [`state`]: what a request's store holds.
+//! - [`spans`]: a request's spans: the server span and the guest's spans.
+//! - [`tracing_host`]: the host side of the WIT `tracing` interface.
+//! - [`outgoing`]: a guest's outgoing HTTP: the CLIENT span and header injection.
+//! - [`propagation`]: W3C Trace Context in and out of HTTP headers.
+//! - [`telemetry`]: the tracer provider, the OTLP exporter, the resource.
+//! - [`component`]: finding, compiling and pre-instantiating a component.
+//! - [`bindings`]: what `wit/` generates for the host.
+
+pub mod bindings;
+pub mod component;
+pub mod handler;
+pub mod outgoing;
+pub mod propagation;
+pub mod server;
+pub mod spans;
+pub mod state;
+pub mod telemetry;
+pub mod tracing_host;

@@ -1,0 +1,390 @@
+//! Test harness: a real OTLP/gRPC receiver, real host processes serving the
+//! real components, and a small HTTP client over loopback.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+/// How long a test waits for spans or a process before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One span as received, with the `service.name` of its resource.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub service: String,
+    pub resource: Vec<KeyValue>,
+    pub span: Span,
+}
+
+impl Received {
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+    pub fn parent_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+    pub fn attr(&self, key: &str) -> Option<any_value::Value> {
+        attr(&self.span.attributes, key)
+    }
+    pub fn str_attr(&self, key: &str) -> Option<String> {
+        match self.attr(key)? {
+            any_value::Value::StringValue(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn int_attr(&self, key: &str) -> Option<i64> {
+        match self.attr(key)? {
+            any_value::Value::IntValue(n) => Some(n),
+            _ => None,
+        }
+    }
+    pub fn float_attr(&self, key: &str) -> Option<f64> {
+        match self.attr(key)? {
+            any_value::Value::DoubleValue(n) => Some(n),
+            _ => None,
+        }
+    }
+    /// The status code (0 unset, 1 ok, 2 error) and message.
+    pub fn status(&self) -> (i32, String) {
+        let status = self.span.status.clone().unwrap_or_default();
+        (status.code, status.message)
+    }
+    pub fn event(&self, name: &str) -> Option<&opentelemetry_proto::tonic::trace::v1::span::Event> {
+        self.span.events.iter().find(|e| e.name == name)
+    }
+}
+
+pub fn attr(attributes: &[KeyValue], key: &str) -> Option<any_value::Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone())
+        .and_then(|v: AnyValue| v.value)
+}
+
+pub fn str_of(attributes: &[KeyValue], key: &str) -> Option<String> {
+    match attr(attributes, key)? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub const SPAN_KIND_INTERNAL: i32 = 1;
+pub const SPAN_KIND_SERVER: i32 = 2;
+pub const SPAN_KIND_CLIENT: i32 = 3;
+pub const STATUS_UNSET: i32 = 0;
+pub const STATUS_ERROR: i32 = 2;
+
+/// A real OTLP/gRPC trace receiver on 127.0.0.1.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    spans: Arc<Mutex<Vec<Received>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().unwrap();
+        for resource_spans in request.into_inner().resource_spans {
+            let resource = resource_spans
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            let service = str_of(&resource, "service.name").unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                for span in scope.spans {
+                    spans.push(Received {
+                        service: service.clone(),
+                        resource: resource.clone(),
+                        span,
+                    });
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+impl Receiver {
+    /// Starts a receiver; returns it and its endpoint URL.
+    pub async fn start() -> (Receiver, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let receiver = Receiver::default();
+        let service = TraceServiceServer::new(receiver.clone());
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await
+                .unwrap();
+        });
+        (receiver, endpoint)
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<Received> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    /// Waits until trace `trace_id` has at least `count` spans and returns
+    /// them; then waits a little more and checks no extra span arrives.
+    pub async fn trace(&self, trace_id: &str, count: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let spans: Vec<Received> = self
+                .spans()
+                .into_iter()
+                .filter(|s| s.trace_id() == trace_id)
+                .collect();
+            if spans.len() >= count {
+                // Batches arrive every 100 ms in tests: a stray span would
+                // show up within a few of them.
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let spans: Vec<Received> = self
+                    .spans()
+                    .into_iter()
+                    .filter(|s| s.trace_id() == trace_id)
+                    .collect();
+                assert_eq!(
+                    spans.len(),
+                    count,
+                    "trace {trace_id}: expected {count} spans, got {:#?}",
+                    names(&spans)
+                );
+                return spans;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "trace {trace_id}: expected {count} spans, got {:?} after {PATIENCE:?}",
+                names(&spans)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn names(spans: &[Received]) -> Vec<String> {
+    spans
+        .iter()
+        .map(|s| format!("{}:{}", s.service, s.span.name))
+        .collect()
+}
+
+/// Finds the one span named `name` of `service`.
+pub fn find<'a>(spans: &'a [Received], service: &str, name: &str) -> &'a Received {
+    let matching: Vec<&Received> = spans
+        .iter()
+        .filter(|s| s.service == service && s.span.name == name)
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "expected one `{name}` span from {service}, got {:?}",
+        names(spans)
+    );
+    matching[0]
+}
+
+/// The workspace's target directory.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+/// The path of a built component, such as `order`.
+pub fn component(name: &str) -> PathBuf {
+    let path = target_dir().join(format!("wasm32-wasip2/release/{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "component `{}` not built: run `cargo build-components` first (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A host process serving one component.
+pub struct Host {
+    pub child: Child,
+    pub addr: String,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// Options for [`Host::start`].
+#[derive(Default, Clone)]
+pub struct HostOptions {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Host {
+    /// Starts `host <component> --port 0` exporting to `endpoint`, and waits
+    /// until it listens.
+    pub async fn start(component: &str, endpoint: &str, options: HostOptions) -> Host {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_host"));
+        command
+            .arg(self::component(component))
+            .args(["--port", "0"])
+            .args(&options.args)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .env_remove("OTEL_SERVICE_NAME")
+            .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in &options.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("host binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                eprintln!("[host stderr] {line}");
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some((_, addr)) = line.split_once("listening on http://") {
+                    return addr.trim().to_string();
+                }
+            }
+            panic!("host exited before listening: {}", stderr.lock().unwrap());
+        })
+        .await
+        .expect("host listens in time");
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[host stdout] {line}");
+            }
+        });
+        Host {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("host exits after SIGTERM")
+            .unwrap()
+    }
+}
+
+/// A response, read in full.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Sends one HTTP/1.1 request over a fresh loopback connection.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let uri: hyper::Uri = url.parse().unwrap();
+    let authority = uri.authority().unwrap().to_string();
+    let stream = TcpStream::connect(&authority).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .header("host", authority);
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    for (key, value) in headers {
+        request = request.header(*key, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Indexes spans by span id.
+pub fn by_id(spans: &[Received]) -> HashMap<String, &Received> {
+    spans.iter().map(|s| (s.span_id(), s)).collect()
+}
+
+pub const VALID_ORDER: &str =
+    r#"{"customer_id":"cust-42","item":"widget","quantity":3,"amount":59.97}"#;
+pub const FRAUD_ORDER: &str =
+    r#"{"customer_id":"cust-666","item":"yacht","quantity":1,"amount":25000.0}"#;
+pub const INVALID_ORDER: &str =
+    r#"{"customer_id":"cust-42","item":"widget","quantity":0,"amount":59.97}"#;

@@ -1,0 +1,94 @@
+//! Project automation, so that every workflow is one `cargo xtask …` command
+//! with nothing to install beyond Rust.
+//!
+//! - `cargo xtask build`: the two service components (wasm32-wasip2, release).
+//! - `cargo xtask test`: build the components, then run every test.
+//! - `cargo xtask scenarios [ORDER_URL]`: the four classic requests against a
+//!   running Order API, with trace ids and Jaeger links.
+//! - `cargo xtask ci`: what CI runs: formatting, clippy (host and components,
+//!   `-D warnings`), then `test`.
+
+use std::process::{Command, ExitCode};
+
+mod scenarios;
+
+/// The components the tests and the quickstart serve.
+const COMPONENTS: [&str; 2] = ["order", "payment"];
+/// The target components are built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "build" => build_components(),
+        "test" => build_components().and_then(|()| test()),
+        "ci" => ci(),
+        "scenarios" => {
+            let url = std::env::args().nth(2);
+            scenarios::run(url.as_deref().unwrap_or(scenarios::DEFAULT_ORDER_URL))
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <build|test|scenarios [ORDER_URL]|ci>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask {task}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run `{cargo}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn component_args(first: &[&'static str]) -> Vec<&'static str> {
+    let mut args = first.to_vec();
+    for component in COMPONENTS {
+        args.extend(["-p", component]);
+    }
+    args
+}
+
+fn build_components() -> Result<(), String> {
+    cargo(&component_args(&[
+        "build",
+        "--target",
+        WASM_TARGET,
+        "--release",
+    ]))
+}
+
+fn test() -> Result<(), String> {
+    cargo(&["test", "--workspace"])
+}
+
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    let mut wasm = component_args(&["clippy", "--target", WASM_TARGET]);
+    wasm.extend(["-p", "otel-guest", "--", "-D", "warnings"]);
+    cargo(&wasm)?;
+    build_components()?;
+    test()
+}
