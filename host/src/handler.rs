@@ -10,9 +10,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::SdkTracer;
 use tokio::sync::{Notify, oneshot};
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
@@ -25,6 +24,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 use crate::propagation::Propagator;
 use crate::spans::{Failure, Outcome, RequestSpans};
 use crate::state::RequestState;
+use crate::telemetry::HostTracer;
+use crate::waterfall::{JAEGER_TRACE_URL, duration};
 
 /// The methods HTTP semconv names as they are; others are `_OTHER`.
 const KNOWN_METHODS: [&str; 9] = [
@@ -46,27 +47,56 @@ pub struct Service {
     /// The service name, for logs.
     pub name: String,
     pre: ProxyPre<RequestState>,
-    tracer: SdkTracer,
+    tracer: HostTracer,
     propagator: Arc<Propagator>,
     env: Vec<(String, String)>,
     in_flight: InFlight,
+    /// Whether each request is logged on a line of its own.
+    log_requests: bool,
 }
 
 impl Service {
-    /// A service running `pre`, tracing with `tracer`, passing `env` to the guest.
+    /// A service running `pre`, tracing with `tracer`, propagating with
+    /// `propagator`, passing `env` to the guest.
     pub fn new(
         name: String,
         pre: ProxyPre<RequestState>,
-        tracer: SdkTracer,
+        tracer: HostTracer,
+        propagator: Arc<Propagator>,
         env: Vec<(String, String)>,
     ) -> Self {
         Service {
             name,
             pre,
             tracer,
-            propagator: Arc::new(Propagator::default()),
+            propagator,
             env,
             in_flight: InFlight::default(),
+            log_requests: true,
+        }
+    }
+
+    /// Turns the one-line-per-request log off (or on).
+    pub fn log_requests(mut self, on: bool) -> Self {
+        self.log_requests = on;
+        self
+    }
+
+    /// A state for calls outside any request (reading `service-info` at
+    /// start-up): no spans, environment `env`.
+    pub fn scratch_state(env: &[(String, String)]) -> RequestState {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(env);
+        RequestState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            spans: RequestSpans::new(
+                HostTracer::Disabled,
+                Arc::new(Propagator::new(&[])),
+                Context::new(),
+                String::new(),
+            ),
         }
     }
 
@@ -89,16 +119,16 @@ impl Service {
         request: Request<Incoming>,
         connection: Connection,
     ) -> Result<Response<HyperOutgoingBody>, Infallible> {
+        let started = std::time::Instant::now();
         let parent = self.propagator.extract(request.headers());
         let (name, attributes) = server_span(&request, connection);
-        let span = self
-            .tracer
-            .span_builder(name.clone())
+        let target = format!("{} {}", request.method(), request.uri().path());
+        let builder = SpanBuilder::from_name(name.clone())
             .with_kind(SpanKind::Server)
-            .with_attributes(attributes)
-            .start_with_context(&self.tracer, &parent);
-        let server = parent.with_span(span);
-        let trace_id = server.span().span_context().trace_id().to_string();
+            .with_attributes(attributes);
+        let server = self.tracer.start(builder, &parent);
+        let span_context = server.span().span_context().clone();
+        let trace_id = span_context.trace_id().to_string();
 
         let mut store = Store::new(self.pre.engine(), self.request_state(server, name));
         let (sender, receiver) = oneshot::channel();
@@ -155,7 +185,7 @@ impl Service {
             result
         });
 
-        let response = match receiver.await {
+        let mut response = match receiver.await {
             Ok(Ok(response)) => response,
             Ok(Err(code)) => json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -174,6 +204,35 @@ impl Service {
                 )
             }
         };
+        if span_context.is_valid() {
+            // W3C Trace Context level 2: tell the caller which trace and
+            // span served it (kept if the guest set its own).
+            let value = format!(
+                "00-{}-{}-{:02x}",
+                span_context.trace_id(),
+                span_context.span_id(),
+                span_context.trace_flags().to_u8()
+            );
+            if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+                response
+                    .headers_mut()
+                    .entry("traceresponse")
+                    .or_insert(value);
+            }
+        }
+        if self.log_requests {
+            let link = if span_context.is_sampled() {
+                format!("  {JAEGER_TRACE_URL}{trace_id}")
+            } else {
+                String::new()
+            };
+            println!(
+                "{} {target} {} {} trace {trace_id}{link}",
+                self.name,
+                response.status().as_u16(),
+                duration(started.elapsed()),
+            );
+        }
         Ok(response)
     }
 

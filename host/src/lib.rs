@@ -16,12 +16,17 @@
 //! - [`tracing_host`]: the host side of the WIT `tracing` interface.
 //! - [`outgoing`]: a guest's outgoing HTTP: the CLIENT span and header injection.
 //! - [`propagation`]: W3C Trace Context in and out of HTTP headers.
-//! - [`telemetry`]: the tracer provider, the OTLP exporter, the resource.
+//! - [`telemetry`]: tracer providers, exporters, resources, shutdown.
+//! - [`config`]: the standard `OTEL_*` variables.
+//! - [`console`] and [`waterfall`]: the terminal trace view.
+//! - [`traces_file`]: `--traces-file`, OTLP/JSON lines.
 //! - [`component`]: finding, compiling and pre-instantiating a component.
 //! - [`bindings`]: what `wit/` generates for the host.
 
 pub mod bindings;
 pub mod component;
+pub mod config;
+pub mod console;
 pub mod handler;
 pub mod outgoing;
 pub mod propagation;
@@ -29,4 +34,6 @@ pub mod server;
 pub mod spans;
 pub mod state;
 pub mod telemetry;
+pub mod traces_file;
 pub mod tracing_host;
+pub mod waterfall;

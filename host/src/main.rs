@@ -1,14 +1,16 @@
-//! `host <component.wasm> --port 8000`: serve one wasi-http component, traced.
+//! `host <component.wasm> --port 8000`, or `host order.wasm:8000
+//! payment.wasm:8001`: serve wasi-http components, traced.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use host::component;
+use host::config::OtelConfig;
 use host::handler::Service;
-use host::telemetry::{self, ServiceIdentity};
+use host::telemetry::{self, ServiceIdentity, Telemetry};
 use wasmtime::error::Context as _;
 
 /// The port served unless `--port` says otherwise.
@@ -16,19 +18,22 @@ const DEFAULT_PORT: u16 = 8000;
 /// The address served unless `--addr` says otherwise: loopback only.
 const DEFAULT_ADDR: &str = "127.0.0.1";
 
-/// Serve a wasi:http component on one port, tracing every request with
-/// OpenTelemetry (OTLP/gRPC, `OTEL_EXPORTER_OTLP_ENDPOINT`, default
-/// http://localhost:4317).
+/// Serve wasi:http components, each on its own port, tracing every request
+/// with OpenTelemetry. Configured by the standard OTEL_* variables
+/// (OTEL_TRACES_EXPORTER=otlp|console|none, OTEL_EXPORTER_OTLP_ENDPOINT,
+/// OTEL_EXPORTER_OTLP_PROTOCOL=grpc|http/protobuf, OTEL_TRACES_SAMPLER, …).
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// The component to serve: a path, or a bare file name such as
-    /// `order.wasm`, looked up in target/wasm32-wasip2/release (and the other
-    /// build output folders).
-    #[arg(value_name = "COMPONENT")]
-    component: PathBuf,
+    /// The components to serve: a path, or a bare file name such as
+    /// `order.wasm` looked up in target/wasm32-wasip2/release (and the other
+    /// build output folders), optionally followed by `:PORT`. With several
+    /// components, each needs its port: `order.wasm:8000 payment.wasm:8001`.
+    #[arg(value_name = "COMPONENT[:PORT]", required = true)]
+    components: Vec<String>,
 
-    /// The TCP port to listen on (0 picks a free one).
+    /// The TCP port of a single component given without `:PORT` (0 picks a
+    /// free one).
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_PORT)]
     port: u16,
 
@@ -36,15 +41,25 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
     addr: IpAddr,
 
-    /// The `service.name` of the spans; by default `OTEL_SERVICE_NAME`, else
-    /// the name the component declares, else its file name.
+    /// The `service.name` of a single component's spans; by default
+    /// `OTEL_SERVICE_NAME`, else the name the component declares, else its
+    /// file name.
     #[arg(long, value_name = "NAME")]
     service_name: Option<String>,
 
-    /// An environment variable for the component (repeatable), such as
+    /// An environment variable for the components (repeatable), such as
     /// `--env PAYMENT_URL=http://127.0.0.1:8001`.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+
+    /// Also append every span to PATH as OTLP/JSON, one
+    /// ExportTraceServiceRequest per line.
+    #[arg(long, value_name = "PATH")]
+    traces_file: Option<PathBuf>,
+
+    /// Do not log a line per request.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn parse_env(arg: &str) -> Result<(String, String), String> {
@@ -52,6 +67,18 @@ fn parse_env(arg: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("`{arg}` is not KEY=VALUE")),
     }
+}
+
+/// Splits `order.wasm:8000` into the component and its port.
+fn split_port(arg: &str) -> (PathBuf, Option<u16>) {
+    if let Some((path, port)) = arg.rsplit_once(':')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(port) = port.parse()
+    {
+        return (PathBuf::from(path), Some(port));
+    }
+    (PathBuf::from(arg), None)
 }
 
 #[tokio::main]
@@ -65,65 +92,119 @@ async fn main() -> ExitCode {
     }
 }
 
+/// One component to serve, before it is bound.
+struct Plan {
+    arg: PathBuf,
+    port: u16,
+}
+
+fn plan(cli: &Cli) -> wasmtime::Result<Vec<Plan>> {
+    let split: Vec<(PathBuf, Option<u16>)> = cli.components.iter().map(|c| split_port(c)).collect();
+    if split.len() > 1 {
+        if let Some((path, _)) = split.iter().find(|(_, port)| port.is_none()) {
+            wasmtime::bail!(
+                "component `{}` has no port: with several components, give each its own, \
+                 as in `order.wasm:8000 payment.wasm:8001`",
+                path.display()
+            );
+        }
+        if cli.service_name.is_some() {
+            wasmtime::bail!(
+                "--service-name names a single component; with several, each is named by \
+                 its own declaration (or OTEL_SERVICE_NAME)"
+            );
+        }
+    }
+    Ok(split
+        .into_iter()
+        .map(|(arg, port)| Plan {
+            arg,
+            port: port.unwrap_or(cli.port),
+        })
+        .collect())
+}
+
 async fn serve(cli: Cli) -> wasmtime::Result<()> {
-    let path = component::resolve(&cli.component)?;
+    let config = OtelConfig::from_process_env()?;
+    let plans = plan(&cli)?;
     let engine = component::engine()?;
     let linker = component::linker(&engine)?;
-    let mut loaded = component::load(&engine, &linker, &path)?;
 
-    // The component's self-description names the service, so it is read
-    // before the tracer provider (whose resource carries the name) exists.
-    let unexported = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let scratch = Service::new(
-        String::new(),
-        loaded.pre.clone(),
-        opentelemetry::trace::TracerProvider::tracer(&unexported, "describe"),
-        cli.env.clone(),
-    );
-    let state = scratch.request_state(opentelemetry::Context::new(), String::new());
-    component::describe(&mut loaded, state).await?;
+    let mut loaded = Vec::new();
+    for plan in &plans {
+        let path = component::resolve(&plan.arg)?;
+        let mut component = component::load(&engine, &linker, &path)?;
+        // The component's self-description names the service, so it is read
+        // before its tracer provider (whose resource carries the name) exists.
+        component::describe(&mut component, Service::scratch_state(&cli.env)).await?;
+        loaded.push((plan.port, component));
+    }
 
-    let file_stem = path
+    let telemetry = Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for (port, component) in loaded {
+        let identity = identity(&cli, telemetry.config(), &component);
+        let addr = SocketAddr::new(cli.addr, port);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen on `{addr}` for `{}`: is the port in use? Pick another",
+                component.path.display()
+            )
+        })?;
+        let bound = listener.local_addr()?;
+        println!(
+            "{} {} ({}) listening on http://{bound}",
+            identity.name,
+            identity.version.as_deref().unwrap_or(""),
+            component.path.display(),
+        );
+        let service = Service::new(
+            identity.name.clone(),
+            component.pre,
+            telemetry.tracer(&identity)?,
+            telemetry.propagator(),
+            cli.env.clone(),
+        )
+        .log_requests(!cli.quiet);
+        let mut stopped = stopped.clone();
+        servers.push(tokio::spawn(host::server::run(
+            listener,
+            Arc::new(service),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
+    }
+    println!("{}", telemetry.summary());
+
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    for server in servers {
+        let _ = server.await;
+    }
+
+    // The SDK's shutdown blocks while it flushes: keep it off the async workers.
+    let flushing = telemetry.clone();
+    tokio::task::spawn_blocking(move || flushing.shutdown()).await??;
+    println!("stopped");
+    Ok(())
+}
+
+fn identity(cli: &Cli, config: &OtelConfig, component: &component::Loaded) -> ServiceIdentity {
+    let file_stem = Path::new(&component.path)
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let identity = ServiceIdentity {
+    ServiceIdentity {
         name: telemetry::service_name(
             cli.service_name.as_deref(),
-            |key| std::env::var(key).ok(),
-            loaded.info.as_ref().map(|info| info.name.as_str()),
+            config,
+            component.info.as_ref().map(|info| info.name.as_str()),
             &file_stem,
         ),
-        version: loaded.info.as_ref().map(|info| info.version.clone()),
-    };
-    let telemetry = telemetry::init(&identity)?;
-
-    let addr = SocketAddr::new(cli.addr, cli.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on `{addr}`: is the port in use? Pick another with --port")
-    })?;
-    let bound = listener.local_addr()?;
-    println!(
-        "{} {} ({}) listening on http://{bound}",
-        identity.name,
-        identity.version.as_deref().unwrap_or(""),
-        path.display(),
-    );
-    println!("tracing: OTLP/gRPC to {}", telemetry.endpoint);
-
-    let service = Arc::new(Service::new(
-        identity.name.clone(),
-        loaded.pre,
-        telemetry.tracer(),
-        cli.env,
-    ));
-    host::server::run(listener, service, shutdown_signal()).await;
-
-    // The SDK's shutdown blocks while it flushes: keep it off the async workers.
-    let flushed = tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
-    flushed?;
-    println!("{} stopped", identity.name);
-    Ok(())
+        version: component.info.as_ref().map(|info| info.version.clone()),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -146,4 +227,30 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `:PORT` is split off only when it is a port number.
+    #[test]
+    fn component_port_suffix() {
+        assert_eq!(
+            split_port("order.wasm:8000"),
+            (PathBuf::from("order.wasm"), Some(8000))
+        );
+        assert_eq!(
+            split_port("order.wasm"),
+            (PathBuf::from("order.wasm"), None)
+        );
+        assert_eq!(
+            split_port("dir:x/order.wasm"),
+            (PathBuf::from("dir:x/order.wasm"), None)
+        );
+        assert_eq!(
+            split_port("order.wasm:99999"),
+            (PathBuf::from("order.wasm:99999"), None)
+        );
+    }
 }

@@ -1,10 +1,13 @@
-//! W3C Trace Context (`traceparent`, `tracestate`) in and out of HTTP headers.
+//! W3C Trace Context (`traceparent`, `tracestate`) and W3C Baggage in and
+//! out of HTTP headers, as `OTEL_PROPAGATORS` selects.
 
 use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+use crate::config;
 
 /// The header that carries the parent span.
 pub const TRACEPARENT: &str = "traceparent";
@@ -34,28 +37,63 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
-/// Extracts and injects the trace context of requests.
-#[derive(Debug, Default)]
+/// Extracts and injects the trace context (and baggage) of requests.
+#[derive(Debug)]
 pub struct Propagator {
-    trace_context: TraceContextPropagator,
+    trace_context: Option<TraceContextPropagator>,
+    baggage: Option<BaggagePropagator>,
+}
+
+impl Default for Propagator {
+    /// Trace Context and Baggage, the `OTEL_PROPAGATORS` default.
+    fn default() -> Self {
+        Propagator::new(&[
+            config::Propagator::TraceContext,
+            config::Propagator::Baggage,
+        ])
+    }
 }
 
 impl Propagator {
+    /// The propagators named, in any order; none for an empty list.
+    pub fn new(propagators: &[config::Propagator]) -> Propagator {
+        Propagator {
+            trace_context: propagators
+                .contains(&config::Propagator::TraceContext)
+                .then(TraceContextPropagator::new),
+            baggage: propagators
+                .contains(&config::Propagator::Baggage)
+                .then(BaggagePropagator::new),
+        }
+    }
+
     /// The remote parent carried by `headers`; an empty context when there is
     /// none or it is malformed, which starts a new trace.
     pub fn extract(&self, headers: &HeaderMap) -> Context {
-        self.trace_context
-            .extract_with_context(&Context::new(), &HeaderExtractor(headers))
+        let mut cx = Context::new();
+        let extractor = HeaderExtractor(headers);
+        if let Some(trace_context) = &self.trace_context {
+            cx = trace_context.extract_with_context(&cx, &extractor);
+        }
+        if let Some(baggage) = &self.baggage {
+            cx = baggage.extract_with_context(&cx, &extractor);
+        }
+        cx
     }
 
     /// Writes `cx`'s span into `headers`, unless the guest already set a
     /// `traceparent` of its own: a header the guest chose is kept.
     pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
-        if headers.contains_key(TRACEPARENT) {
-            return;
+        if let Some(trace_context) = &self.trace_context
+            && !headers.contains_key(TRACEPARENT)
+        {
+            trace_context.inject_context(cx, &mut HeaderInjector(headers));
         }
-        self.trace_context
-            .inject_context(cx, &mut HeaderInjector(headers));
+        if let Some(baggage) = &self.baggage
+            && !headers.contains_key("baggage")
+        {
+            baggage.inject_context(cx, &mut HeaderInjector(headers));
+        }
     }
 }
 
@@ -124,5 +162,27 @@ mod tests {
             own["traceparent"],
             "00-11111111111111111111111111111111-2222222222222222-01"
         );
+    }
+
+    /// `OTEL_PROPAGATORS=none` extracts and injects nothing.
+    #[test]
+    fn no_propagators() {
+        let none = Propagator::new(&[]);
+        let cx = none.extract(&headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )]));
+        assert!(!cx.span().span_context().is_valid());
+        let mut out = HeaderMap::new();
+        Propagator::default().inject(
+            &Propagator::default().extract(&headers(&[(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )])),
+            &mut out,
+        );
+        let mut nothing = HeaderMap::new();
+        none.inject(&Propagator::default().extract(&out), &mut nothing);
+        assert!(nothing.is_empty());
     }
 }

@@ -7,12 +7,12 @@
 //! can only name spans of its own request, and every span still open when
 //! the request finishes is ended by [`RequestSpans::finish`].
 
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::SdkTracer;
 use std::sync::Arc;
 
 use crate::propagation::Propagator;
+use crate::telemetry::HostTracer;
 
 /// One guest span's place in the slab.
 enum Slot {
@@ -25,7 +25,7 @@ enum Slot {
 
 /// The spans of one request.
 pub struct RequestSpans {
-    tracer: SdkTracer,
+    tracer: HostTracer,
     /// Writes the trace context into the guest's outgoing requests.
     pub propagator: Arc<Propagator>,
     server: Context,
@@ -64,7 +64,7 @@ impl RequestSpans {
     /// Takes over `server`, the context holding the request's SERVER span.
     /// `method` is the span's name until the guest names the route.
     pub fn new(
-        tracer: SdkTracer,
+        tracer: HostTracer,
         propagator: Arc<Propagator>,
         server: Context,
         method: String,
@@ -105,14 +105,10 @@ impl RequestSpans {
     /// Starts a child of the innermost open span that the host manages (a
     /// CLIENT span), returning its context.
     pub fn start_child(&self, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> Context {
-        let parent = self.current();
-        let span = self
-            .tracer
-            .span_builder(name)
+        let builder = SpanBuilder::from_name(name)
             .with_kind(kind)
-            .with_attributes(attributes)
-            .start_with_context(&self.tracer, parent);
-        parent.with_span(span)
+            .with_attributes(attributes);
+        self.tracer.start(builder, self.current())
     }
 
     /// The open guest span `rep`, if it is still open.

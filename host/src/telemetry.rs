@@ -1,25 +1,34 @@
-//! The OpenTelemetry SDK the host owns: resource, tracer provider, batch
-//! span processor and OTLP/gRPC exporter.
+//! The OpenTelemetry SDK the host owns: one tracer provider per served
+//! service (each with its own resource), all sharing the process's
+//! configuration, exporters' delivery reporting, terminal view and traces
+//! file, and shut down together.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry::trace::{SpanBuilder, TraceContextExt, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
 };
 use wasmtime::error::Context as _;
 
-/// Where spans go when `OTEL_EXPORTER_OTLP_ENDPOINT` is not set.
-pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4317";
-/// How long shutdown may take to flush the last spans.
+use crate::config::{self, Exporter, OtelConfig, Protocol};
+use crate::console::Console;
+use crate::propagation::Propagator;
+use crate::traces_file::TracesFile;
+
+/// How long shutdown may take to flush the last spans of each service.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Who the spans say they come from.
+/// Who a service's spans say they come from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceIdentity {
     /// `service.name`.
@@ -28,99 +37,258 @@ pub struct ServiceIdentity {
     pub version: Option<String>,
 }
 
-/// Chooses the service name the way OpenTelemetry users expect: the
+/// Chooses a service's name the way OpenTelemetry users expect: the
 /// `--service-name` flag, else `OTEL_SERVICE_NAME`, else `service.name` in
 /// `OTEL_RESOURCE_ATTRIBUTES`, else what the component declares, else the
 /// component's file name.
 pub fn service_name(
     flag: Option<&str>,
-    env: impl Fn(&str) -> Option<String>,
+    config: &OtelConfig,
     declared: Option<&str>,
     file_stem: &str,
 ) -> String {
-    let non_empty = |s: &String| !s.trim().is_empty();
-    flag.map(str::to_string)
-        .or_else(|| env("OTEL_SERVICE_NAME").filter(non_empty))
-        .or_else(|| {
-            env("OTEL_RESOURCE_ATTRIBUTES").and_then(|attrs| {
-                attrs.split(',').find_map(|pair| {
-                    let (key, value) = pair.split_once('=')?;
-                    (key.trim() == "service.name").then(|| value.trim().to_string())
-                })
-            })
-        })
-        .filter(non_empty)
-        .or_else(|| declared.map(str::to_string))
-        .unwrap_or_else(|| file_stem.to_string())
+    flag.or_else(|| config.env_service_name())
+        .or(declared)
+        .unwrap_or(file_stem)
+        .to_string()
 }
 
-/// The endpoint the OTLP exporter sends to: the traces-specific variable,
-/// else the general one, else the default.
-pub fn otlp_endpoint(env: impl Fn(&str) -> Option<String>) -> String {
-    env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_string())
+/// Starts the host's spans; a no-op when the SDK is disabled.
+#[derive(Clone, Debug)]
+pub enum HostTracer {
+    /// Spans are recorded and exported.
+    Sdk(SdkTracer),
+    /// `OTEL_SDK_DISABLED=true`: no span is created; the context passed in
+    /// is passed on, so an incoming `traceparent` travels on unchanged.
+    Disabled,
 }
 
-/// The tracer provider and what start-up reports about it.
+impl HostTracer {
+    /// Starts `builder` as a child of `parent`; returns the context holding it.
+    pub fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
+        match self {
+            HostTracer::Sdk(tracer) => parent.with_span(builder.start_with_context(tracer, parent)),
+            HostTracer::Disabled => parent.clone(),
+        }
+    }
+}
+
+/// The process's telemetry.
 pub struct Telemetry {
-    provider: SdkTracerProvider,
-    /// Where spans are exported.
-    pub endpoint: String,
+    config: OtelConfig,
+    console: Option<Arc<Console>>,
+    traces_file: Option<TracesFile>,
+    /// Shared by every service's OTLP exporter, so that "spans are not
+    /// reaching the collector" is said once per process, not per service.
+    failing: Arc<AtomicBool>,
+    providers: Mutex<Vec<(String, SdkTracerProvider)>>,
+    propagator: Arc<Propagator>,
 }
 
 impl Telemetry {
-    /// A tracer for the host's spans.
-    pub fn tracer(&self) -> SdkTracer {
-        use opentelemetry::trace::TracerProvider as _;
-        self.provider.tracer("wasm-otel-host")
+    /// Sets up what `config` asks for, and `--traces-file` when given.
+    pub fn new(config: OtelConfig, traces_file: Option<&Path>) -> wasmtime::Result<Telemetry> {
+        let console = (!config.disabled && config.exporters.contains(&Exporter::Console))
+            .then(Console::stdout);
+        let traces_file = match traces_file {
+            Some(path) if !config.disabled => Some(TracesFile::open(path)?),
+            _ => None,
+        };
+        let propagator = Arc::new(if config.disabled {
+            // Disabled: nothing of ours is added, but what came in goes on.
+            Propagator::new(&[
+                config::Propagator::TraceContext,
+                config::Propagator::Baggage,
+            ])
+        } else {
+            Propagator::new(&config.propagators)
+        });
+        Ok(Telemetry {
+            config,
+            console,
+            traces_file,
+            failing: Arc::new(AtomicBool::new(false)),
+            providers: Mutex::new(Vec::new()),
+            propagator,
+        })
     }
 
-    /// Flushes the spans still queued and stops the exporter, giving up after
-    /// [`SHUTDOWN_TIMEOUT`]. Blocks: call it off the async workers.
+    /// The configuration in effect.
+    pub fn config(&self) -> &OtelConfig {
+        &self.config
+    }
+
+    /// The propagator every service uses.
+    pub fn propagator(&self) -> Arc<Propagator> {
+        self.propagator.clone()
+    }
+
+    /// One line saying what is in effect, for start-up.
+    pub fn summary(&self) -> String {
+        let c = &self.config;
+        if c.disabled {
+            return "telemetry: disabled (OTEL_SDK_DISABLED=true): no spans, no exporters"
+                .to_string();
+        }
+        let mut exporters: Vec<String> = c
+            .exporters
+            .iter()
+            .map(|exporter| match exporter {
+                Exporter::Otlp => format!("otlp ({} to {})", c.protocol, c.endpoint),
+                Exporter::Console => "console (waterfall)".to_string(),
+            })
+            .collect();
+        if let Some(file) = &self.traces_file {
+            exporters.push(format!("file ({})", file.path().display()));
+        }
+        if exporters.is_empty() {
+            exporters.push("none".to_string());
+        }
+        let propagators: Vec<&str> = c
+            .propagators
+            .iter()
+            .map(|p| match p {
+                config::Propagator::TraceContext => "tracecontext",
+                config::Propagator::Baggage => "baggage",
+            })
+            .collect();
+        format!(
+            "telemetry: exporters {} · sampler {} · propagators {}",
+            exporters.join(", "),
+            c.sampler,
+            if propagators.is_empty() {
+                "none".to_string()
+            } else {
+                propagators.join(",")
+            }
+        )
+    }
+
+    /// A tracer for `identity`'s spans, with a provider of its own (the
+    /// resource is per provider) feeding the process's exporters.
+    pub fn tracer(&self, identity: &ServiceIdentity) -> wasmtime::Result<HostTracer> {
+        if self.config.disabled {
+            return Ok(HostTracer::Disabled);
+        }
+        let mut builder = SdkTracerProvider::builder()
+            .with_resource(self.resource(identity))
+            .with_sampler(sampler(&self.config.sampler));
+        if self.config.exporters.contains(&Exporter::Otlp) {
+            let exporter = ReportingExporter {
+                inner: self.otlp_exporter()?,
+                endpoint: self.config.endpoint.clone(),
+                failing: self.failing.clone(),
+            };
+            builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter).build());
+        }
+        if let Some(console) = &self.console {
+            builder = builder.with_span_processor(console.processor(&identity.name));
+        }
+        if let Some(file) = &self.traces_file {
+            builder =
+                builder.with_span_processor(BatchSpanProcessor::builder(file.exporter()).build());
+        }
+        let provider = builder.build();
+        let tracer = provider.tracer("wasm-otel-host");
+        if let Ok(mut providers) = self.providers.lock() {
+            providers.push((identity.name.clone(), provider));
+        }
+        Ok(HostTracer::Sdk(tracer))
+    }
+
+    fn otlp_exporter(&self) -> wasmtime::Result<opentelemetry_otlp::SpanExporter> {
+        let c = &self.config;
+        let built = match c.protocol {
+            Protocol::Grpc => {
+                let mut metadata = tonic::metadata::MetadataMap::new();
+                for (key, value) in &c.headers {
+                    let key = tonic::metadata::MetadataKey::from_bytes(
+                        key.to_ascii_lowercase().as_bytes(),
+                    )
+                    .with_context(|| {
+                        format!("OTLP header name `{key}` is not valid gRPC metadata")
+                    })?;
+                    let value = value
+                        .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+                        .with_context(|| {
+                            format!(
+                                "OTLP header `{key}` has a value that is not valid gRPC metadata"
+                            )
+                        })?;
+                    metadata.insert(key, value);
+                }
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(c.endpoint.clone())
+                    .with_timeout(c.timeout)
+                    .with_metadata(metadata)
+                    .build()
+            }
+            Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(c.endpoint.clone())
+                .with_timeout(c.timeout)
+                .with_headers(c.headers.iter().cloned().collect::<HashMap<_, _>>())
+                .build(),
+        };
+        built.with_context(|| format!("failed to build the OTLP exporter for `{}`", c.endpoint))
+    }
+
+    /// `service.name`, `service.version`, the `telemetry.sdk.*` attributes
+    /// and `OTEL_RESOURCE_ATTRIBUTES` (percent-decoded).
+    fn resource(&self, identity: &ServiceIdentity) -> Resource {
+        let mut builder =
+            Resource::builder_empty().with_detector(Box::new(TelemetryResourceDetector));
+        builder = builder.with_attributes(
+            self.config
+                .resource_attributes
+                .iter()
+                .map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
+        );
+        if let (Some(version), false) = (
+            &identity.version,
+            self.config.sets_resource_attribute("service.version"),
+        ) {
+            builder = builder.with_attribute(KeyValue::new("service.version", version.clone()));
+        }
+        builder.with_service_name(identity.name.clone()).build()
+    }
+
+    /// Flushes the spans still queued and stops every exporter, each giving
+    /// up after [`SHUTDOWN_TIMEOUT`]. Blocks: call it off the async workers.
     pub fn shutdown(&self) -> wasmtime::Result<()> {
-        self.provider
-            .shutdown_with_timeout(SHUTDOWN_TIMEOUT)
-            .with_context(|| format!("failed to flush spans to `{}`", self.endpoint))
+        let providers = match self.providers.lock() {
+            Ok(mut providers) => std::mem::take(&mut *providers),
+            Err(_) => return Ok(()),
+        };
+        let mut failures = Vec::new();
+        for (name, provider) in providers {
+            if let Err(error) = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT) {
+                failures.push(format!("{name}: {error}"));
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            wasmtime::bail!("failed to flush spans: {}", failures.join("; "))
+        }
     }
 }
 
-/// Builds the provider: resource, batch processor, OTLP/gRPC exporter.
-/// Must run inside the tokio runtime, which the gRPC channel uses.
-pub fn init(identity: &ServiceIdentity) -> wasmtime::Result<Telemetry> {
-    let env = |key: &str| std::env::var(key).ok();
-    let endpoint = otlp_endpoint(env);
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(endpoint.clone())
-        .build()
-        .with_context(|| format!("failed to build the OTLP exporter for `{endpoint}`"))?;
-    let exporter = ReportingExporter {
-        inner: exporter,
-        endpoint: endpoint.clone(),
-        failing: Arc::new(AtomicBool::new(false)),
-    };
-    let provider = SdkTracerProvider::builder()
-        .with_resource(resource(identity))
-        .with_span_processor(BatchSpanProcessor::builder(exporter).build())
-        .build();
-    Ok(Telemetry { provider, endpoint })
-}
-
-/// `service.name`, `service.version`, the `telemetry.sdk.*` attributes and
-/// whatever `OTEL_RESOURCE_ATTRIBUTES` adds.
-fn resource(identity: &ServiceIdentity) -> Resource {
-    let mut builder = Resource::builder().with_service_name(identity.name.clone());
-    let version_from_env = std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|attrs| {
-        attrs
-            .split(',')
-            .any(|pair| pair.trim_start().starts_with("service.version="))
-    });
-    if let (Some(version), false) = (&identity.version, version_from_env) {
-        builder = builder.with_attribute(KeyValue::new("service.version", version.clone()));
+fn sampler(sampler: &config::Sampler) -> opentelemetry_sdk::trace::Sampler {
+    use config::{Root, Sampler as S};
+    use opentelemetry_sdk::trace::Sampler;
+    match *sampler {
+        S::AlwaysOn => Sampler::AlwaysOn,
+        S::AlwaysOff => Sampler::AlwaysOff,
+        S::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        S::ParentBased(root) => Sampler::ParentBased(Box::new(match root {
+            Root::AlwaysOn => Sampler::AlwaysOn,
+            Root::AlwaysOff => Sampler::AlwaysOff,
+            Root::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        })),
     }
-    builder.build()
 }
 
 /// Wraps the OTLP exporter to say, once, when spans stop reaching the
@@ -140,8 +308,9 @@ impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
         match &result {
             Err(error) if !self.failing.swap(true, Ordering::Relaxed) => eprintln!(
                 "warning: spans are not reaching the collector at `{}` ({count} dropped): {error}. \
-                 Requests are still served. Start one (`docker compose up -d`) or point \
-                 OTEL_EXPORTER_OTLP_ENDPOINT at yours; a line follows when delivery resumes.",
+                 Requests are still served. Start one (`docker compose up -d`), point \
+                 OTEL_EXPORTER_OTLP_ENDPOINT at yours, or see traces in the terminal with \
+                 OTEL_TRACES_EXPORTER=console; a line follows when delivery resumes.",
                 self.endpoint
             ),
             Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
@@ -172,68 +341,33 @@ impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
 mod tests {
     use super::*;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |key| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
     /// Flag, then OTEL_SERVICE_NAME, then OTEL_RESOURCE_ATTRIBUTES, then the
     /// component's declaration, then the file name.
     #[test]
     fn service_name_precedence() {
+        let env = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            OtelConfig::from_env(move |key| {
+                pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+            })
+            .unwrap()
+        };
         let declared = Some("order-api");
+        let named = env(&[("OTEL_SERVICE_NAME", "env")]);
         assert_eq!(
-            service_name(
-                Some("flag"),
-                env(&[("OTEL_SERVICE_NAME", "env")]),
-                declared,
-                "order"
-            ),
+            service_name(Some("flag"), &named, declared, "order"),
             "flag"
         );
+        assert_eq!(service_name(None, &named, declared, "order"), "env");
+        let attrs = env(&[("OTEL_RESOURCE_ATTRIBUTES", "a=b,service.name=res")]);
+        assert_eq!(service_name(None, &attrs, declared, "order"), "res");
         assert_eq!(
-            service_name(
-                None,
-                env(&[("OTEL_SERVICE_NAME", "env")]),
-                declared,
-                "order"
-            ),
-            "env"
-        );
-        assert_eq!(
-            service_name(
-                None,
-                env(&[("OTEL_RESOURCE_ATTRIBUTES", "a=b, service.name=res")]),
-                declared,
-                "order"
-            ),
-            "res"
-        );
-        assert_eq!(
-            service_name(None, env(&[("OTEL_SERVICE_NAME", " ")]), declared, "order"),
+            service_name(None, &env(&[]), declared, "order"),
             "order-api"
         );
-        assert_eq!(service_name(None, env(&[]), None, "order"), "order");
-    }
-
-    /// The traces-specific endpoint wins over the general one.
-    #[test]
-    fn endpoint_precedence() {
-        assert_eq!(otlp_endpoint(env(&[])), DEFAULT_OTLP_ENDPOINT);
-        assert_eq!(
-            otlp_endpoint(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:1")])),
-            "http://a:1"
-        );
-        assert_eq!(
-            otlp_endpoint(env(&[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:1"),
-                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:2")
-            ])),
-            "http://b:2"
-        );
+        assert_eq!(service_name(None, &env(&[]), None, "order"), "order");
     }
 }
