@@ -3,8 +3,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -46,7 +46,10 @@ pub struct Connection {
 pub struct Service {
     /// The service name, for logs.
     pub name: String,
-    pre: ProxyPre<RequestState>,
+    /// Swapped whole by [`Service::replace`] (`--watch`); each request
+    /// clones the one current when it starts, so a reload never disturbs a
+    /// request in flight.
+    pre: RwLock<ProxyPre<RequestState>>,
     tracer: HostTracer,
     propagator: Arc<Propagator>,
     env: Vec<(String, String)>,
@@ -67,12 +70,30 @@ impl Service {
     ) -> Self {
         Service {
             name,
-            pre,
+            pre: RwLock::new(pre),
             tracer,
             propagator,
             env,
             in_flight: InFlight::default(),
             log_requests: true,
+        }
+    }
+
+    /// The component requests are served from now.
+    pub fn current(&self) -> ProxyPre<RequestState> {
+        // A poisoned lock only means a panic elsewhere while swapping; the
+        // value inside is still a whole component.
+        match self.pre.read() {
+            Ok(pre) => pre.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Serves `pre` from the next request on.
+    pub fn replace(&self, pre: ProxyPre<RequestState>) {
+        match self.pre.write() {
+            Ok(mut current) => *current = pre,
+            Err(poisoned) => *poisoned.into_inner() = pre,
         }
     }
 
@@ -130,7 +151,8 @@ impl Service {
         let span_context = server.span().span_context().clone();
         let trace_id = span_context.trace_id().to_string();
 
-        let mut store = Store::new(self.pre.engine(), self.request_state(server, name));
+        let pre = self.current();
+        let mut store = Store::new(pre.engine(), self.request_state(server, name));
         let (sender, receiver) = oneshot::channel();
         let status = Arc::new(AtomicU16::new(0));
         let sent = status.clone();
@@ -165,7 +187,6 @@ impl Service {
         };
 
         let guard = self.in_flight.enter();
-        let pre = self.pre.clone();
         let task = tokio::spawn(async move {
             let _guard = guard;
             let result = async {
@@ -204,7 +225,9 @@ impl Service {
                 )
             }
         };
-        if span_context.is_valid() {
+        // A remote context means the host made no span (telemetry disabled):
+        // there is nothing of ours to report.
+        if span_context.is_valid() && !span_context.is_remote() {
             // W3C Trace Context level 2: tell the caller which trace and
             // span served it (kept if the guest set its own).
             let value = format!(

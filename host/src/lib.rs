@@ -20,6 +20,7 @@
 //! - [`config`]: the standard `OTEL_*` variables.
 //! - [`console`] and [`waterfall`]: the terminal trace view.
 //! - [`traces_file`]: `--traces-file`, OTLP/JSON lines.
+//! - [`watch`]: `--watch`, reloading a rebuilt component.
 //! - [`component`]: finding, compiling and pre-instantiating a component.
 //! - [`bindings`]: what `wit/` generates for the host.
 
@@ -36,4 +37,5 @@ pub mod state;
 pub mod telemetry;
 pub mod traces_file;
 pub mod tracing_host;
+pub mod watch;
 pub mod waterfall;

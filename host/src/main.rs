@@ -60,6 +60,11 @@ struct Cli {
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
+
+    /// Reload a component when its file changes (after a rebuild), without
+    /// dropping requests; one that fails to load leaves the old one serving.
+    #[arg(long)]
+    watch: bool,
 }
 
 fn parse_env(arg: &str) -> Result<(String, String), String> {
@@ -128,7 +133,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let config = OtelConfig::from_process_env()?;
     let plans = plan(&cli)?;
     let engine = component::engine()?;
-    let linker = component::linker(&engine)?;
+    let linker = Arc::new(component::linker(&engine)?);
 
     let mut loaded = Vec::new();
     for plan in &plans {
@@ -167,13 +172,23 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             cli.env.clone(),
         )
         .log_requests(!cli.quiet);
-        let mut stopped = stopped.clone();
+        let service = Arc::new(service);
+        let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if cli.watch {
+            tokio::spawn(host::watch::watch(
+                component.path.clone(),
+                engine.clone(),
+                linker.clone(),
+                service.clone(),
+                stop_on(stopped.clone()),
+            ));
+        }
         servers.push(tokio::spawn(host::server::run(
             listener,
-            Arc::new(service),
-            async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            },
+            service,
+            stop_on(stopped.clone()),
         )));
     }
     println!("{}", telemetry.summary());

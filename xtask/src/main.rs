@@ -1,6 +1,9 @@
 //! Project automation, so that every workflow is one `cargo xtask …` command
 //! with nothing to install beyond Rust.
 //!
+//! - `cargo xtask up`: build everything and run the whole system in one
+//!   process: `order-api` on 8000, `payment-service` on 8001, every trace
+//!   drawn in the terminal and sent to a collector if one listens.
 //! - `cargo xtask build`: the two service components (wasm32-wasip2, release).
 //! - `cargo xtask test`: build the components, then run every test.
 //! - `cargo xtask scenarios [ORDER_URL]`: the four classic requests against a
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "build" => build_components(),
+        "up" => build_components().and_then(|()| up(std::env::args().skip(2).collect())),
         "test" => build_components().and_then(|()| test()),
         "ci" => ci(),
         "scenarios" => {
@@ -28,7 +32,7 @@ fn main() -> ExitCode {
             scenarios::run(url.as_deref().unwrap_or(scenarios::DEFAULT_ORDER_URL))
         }
         _ => {
-            eprintln!("usage: cargo xtask <build|test|scenarios [ORDER_URL]|ci>");
+            eprintln!("usage: cargo xtask <up [HOST FLAGS…]|build|test|scenarios [ORDER_URL]|ci>");
             return ExitCode::from(2);
         }
     };
@@ -70,6 +74,39 @@ fn build_components() -> Result<(), String> {
         WASM_TARGET,
         "--release",
     ]))
+}
+
+/// Runs the host with both components; extra arguments go to the host.
+/// Unless `OTEL_TRACES_EXPORTER` says otherwise, traces are drawn in the
+/// terminal and also sent over OTLP (to Jaeger, when it runs).
+fn up(extra: Vec<String>) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(&cargo);
+    command.args([
+        "run",
+        "--quiet",
+        "-p",
+        "host",
+        "--",
+        "order.wasm:8000",
+        "payment.wasm:8001",
+    ]);
+    command.args(&extra);
+    if std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |v| v.trim().is_empty()) {
+        command.env("OTEL_TRACES_EXPORTER", "console,otlp");
+    }
+    eprintln!(
+        "$ cargo run -p host -- order.wasm:8000 payment.wasm:8001 {}",
+        extra.join(" ")
+    );
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run `{cargo}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the host stopped with {status}"))
+    }
 }
 
 fn test() -> Result<(), String> {

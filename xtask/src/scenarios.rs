@@ -62,8 +62,8 @@ pub fn run(base: &str) -> Result<(), String> {
     let mut failures = 0;
     for scenario in &SCENARIOS {
         match send(authority, scenario) {
-            Ok((status, body)) => {
-                let trace_id = trace_id(&body);
+            Ok((status, traceresponse, body)) => {
+                let trace_id = trace_id(&body).or(traceresponse);
                 let verdict = if status == scenario.expected {
                     "ok "
                 } else {
@@ -100,7 +100,7 @@ pub fn run(base: &str) -> Result<(), String> {
     }
 }
 
-/// The `trace_id` field of a JSON body, or the one the host's headers give.
+/// The `trace_id` field of a JSON body.
 fn trace_id(body: &str) -> Option<String> {
     let start = body.find("\"trace_id\":\"")? + "\"trace_id\":\"".len();
     let id = &body[start..];
@@ -108,8 +108,9 @@ fn trace_id(body: &str) -> Option<String> {
     Some(id[..end].to_string())
 }
 
-/// One HTTP/1.1 request over a fresh connection; returns status and body.
-fn send(authority: &str, scenario: &Scenario) -> Result<(u16, String), String> {
+/// One HTTP/1.1 request over a fresh connection; returns the status, the
+/// trace id of the `traceresponse` header, and the body.
+fn send(authority: &str, scenario: &Scenario) -> Result<(u16, Option<String>, String), String> {
     let mut stream = TcpStream::connect(authority).map_err(|e| {
         format!("cannot connect to `{authority}`: {e} (is the order service running?)")
     })?;
@@ -135,30 +136,40 @@ fn send(authority: &str, scenario: &Scenario) -> Result<(u16, String), String> {
     parse_response(&response)
 }
 
-fn parse_response(response: &str) -> Result<(u16, String), String> {
+fn parse_response(response: &str) -> Result<(u16, Option<String>, String), String> {
     let status = response
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| format!("not an HTTP response: `{response}`"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
+    // traceresponse: 00-<trace id>-<span id>-<flags>
+    let traceresponse = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        if !name.trim().eq_ignore_ascii_case("traceresponse") {
+            return None;
+        }
+        value.trim().split('-').nth(1).map(str::to_string)
+    });
+    Ok((status, traceresponse, body.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Status and body come out of a raw response; the trace id out of JSON.
+    /// Status, trace id and body come out of a raw response.
     #[test]
     fn parses_responses() {
-        let raw =
-            "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n\r\n{\"trace_id\":\"abc\"}";
-        let (status, body) = parse_response(raw).unwrap();
+        let raw = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n\
+                   TraceResponse: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n\
+                   {\"trace_id\":\"abc\"}";
+        let (status, traceresponse, body) = parse_response(raw).unwrap();
         assert_eq!(status, 201);
+        assert_eq!(
+            traceresponse.as_deref(),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
         assert_eq!(trace_id(&body).as_deref(), Some("abc"));
         assert!(parse_response("garbage").is_err());
     }

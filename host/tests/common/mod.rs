@@ -104,6 +104,8 @@ pub const STATUS_ERROR: i32 = 2;
 #[derive(Clone, Default)]
 pub struct Receiver {
     spans: Arc<Mutex<Vec<Received>>>,
+    /// The request headers (gRPC metadata) of every export.
+    pub headers: Arc<Mutex<Vec<hyper::HeaderMap>>>,
 }
 
 #[tonic::async_trait]
@@ -112,8 +114,20 @@ impl TraceService for Receiver {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.headers
+            .lock()
+            .unwrap()
+            .push(request.metadata().clone().into_headers());
+        self.record(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+impl Receiver {
+    /// Stores the spans of one export request.
+    pub fn record(&self, request: ExportTraceServiceRequest) {
         let mut spans = self.spans.lock().unwrap();
-        for resource_spans in request.into_inner().resource_spans {
+        for resource_spans in request.resource_spans {
             let resource = resource_spans
                 .resource
                 .map(|r| r.attributes)
@@ -129,11 +143,8 @@ impl TraceService for Receiver {
                 }
             }
         }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
-}
 
-impl Receiver {
     /// Starts a receiver; returns it and its endpoint URL.
     pub async fn start() -> (Receiver, String) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -148,6 +159,54 @@ impl Receiver {
                 .unwrap();
         });
         (receiver, endpoint)
+    }
+
+    /// Starts an OTLP/HTTP (protobuf) receiver; returns it and its base URL
+    /// (the exporter appends `/v1/traces`).
+    pub async fn start_http() -> (Receiver, String) {
+        use prost::Message as _;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let receiver = Receiver::default();
+        let serving = receiver.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let receiver = serving.clone();
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let receiver = receiver.clone();
+                        async move {
+                            let ok = request.uri().path() == "/v1/traces"
+                                && request.headers().get("content-type").map(|v| v.as_bytes())
+                                    == Some(b"application/x-protobuf");
+                            let headers = request.headers().clone();
+                            let body = request.into_body().collect().await.unwrap().to_bytes();
+                            let status = match (ok, ExportTraceServiceRequest::decode(body)) {
+                                (true, Ok(export)) => {
+                                    receiver.headers.lock().unwrap().push(headers);
+                                    receiver.record(export);
+                                    200
+                                }
+                                _ => 400,
+                            };
+                            let reply = ExportTraceServiceResponse::default().encode_to_vec();
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/x-protobuf")
+                                    .body(Full::new(Bytes::from(reply)))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        (receiver, base)
     }
 
     /// Every span received so far.
@@ -236,7 +295,11 @@ pub fn component(name: &str) -> PathBuf {
 /// A host process serving one component.
 pub struct Host {
     pub child: Child,
+    /// The address of the first (or only) component.
     pub addr: String,
+    /// Every component's address, by service name.
+    pub addrs: HashMap<String, String>,
+    pub stdout: Arc<Mutex<String>>,
     pub stderr: Arc<Mutex<String>>,
 }
 
@@ -251,21 +314,56 @@ impl Host {
     /// Starts `host <component> --port 0` exporting to `endpoint`, and waits
     /// until it listens.
     pub async fn start(component: &str, endpoint: &str, options: HostOptions) -> Host {
+        let mut args = vec![
+            self::component(component).display().to_string(),
+            "--port".into(),
+            "0".into(),
+        ];
+        args.extend(options.args.iter().cloned());
+        Host::start_with(&args, 1, endpoint, &options.env).await
+    }
+
+    /// A `host` command with `args`, exporting to `endpoint` with test-speed
+    /// batching, and `env` on top.
+    pub fn command(args: &[String], endpoint: &str, env: &[(String, String)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_host"));
         command
-            .arg(self::component(component))
-            .args(["--port", "0"])
-            .args(&options.args)
+            .args(args)
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .env_remove("OTEL_SERVICE_NAME")
-            .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+            .env("NO_COLOR", "1");
+        for key in [
+            "OTEL_SERVICE_NAME",
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "OTEL_TRACES_EXPORTER",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_SDK_DISABLED",
+            "OTEL_TRACES_SAMPLER",
+            "OTEL_TRACES_SAMPLER_ARG",
+            "OTEL_PROPAGATORS",
+        ] {
+            command.env_remove(key);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// Starts `host ARGS…` and waits until `listeners` components listen.
+    pub async fn start_with(
+        args: &[String],
+        listeners: usize,
+        endpoint: &str,
+        env: &[(String, String)],
+    ) -> Host {
+        let mut command = Host::command(args, endpoint, env);
+        command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for (key, value) in &options.env {
-            command.env(key, value);
-        }
         let mut child = command.spawn().expect("host binary starts");
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -276,26 +374,54 @@ impl Host {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
+        let stdout = Arc::new(Mutex::new(String::new()));
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = tokio::time::timeout(PATIENCE, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
+        let mut addrs = HashMap::new();
+        let mut first = None;
+        tokio::time::timeout(PATIENCE, async {
+            while addrs.len() < listeners {
+                let Some(line) = lines.next_line().await.unwrap() else {
+                    panic!("host exited before listening: {}", stderr.lock().unwrap());
+                };
+                stdout.lock().unwrap().push_str(&format!("{line}\n"));
                 if let Some((_, addr)) = line.split_once("listening on http://") {
-                    return addr.trim().to_string();
+                    let name = line.split(' ').next().unwrap().to_string();
+                    first.get_or_insert_with(|| addr.trim().to_string());
+                    addrs.insert(name, addr.trim().to_string());
                 }
             }
-            panic!("host exited before listening: {}", stderr.lock().unwrap());
         })
         .await
         .expect("host listens in time");
+        let sink = stdout.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 eprintln!("[host stdout] {line}");
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
         Host {
             child,
-            addr,
+            addr: first.unwrap(),
+            addrs,
+            stdout,
             stderr,
+        }
+    }
+
+    /// Waits until the host's standard output contains `text`.
+    pub async fn wait_for_stdout(&self, text: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let out = self.stdout.lock().unwrap().clone();
+            if out.contains(text) {
+                return out;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stdout never showed `{text}`:\n{out}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -388,3 +514,9 @@ pub const FRAUD_ORDER: &str =
     r#"{"customer_id":"cust-666","item":"yacht","quantity":1,"amount":25000.0}"#;
 pub const INVALID_ORDER: &str =
     r#"{"customer_id":"cust-42","item":"widget","quantity":0,"amount":59.97}"#;
+
+/// A port that was free a moment ago (for commands that need it up front).
+pub async fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}

@@ -1,0 +1,74 @@
+//! `--watch`: reload a component when its file changes, without dropping a
+//! request. A rebuild that fails to load is reported and the old component
+//! keeps serving.
+//!
+//! Polling (twice a second) rather than filesystem events: it needs no extra
+//! dependency, works the same on every platform and filesystem, and waits
+//! for the file to stop changing, so a half-written `.wasm` is never loaded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::component;
+use crate::handler::Service;
+use crate::state::RequestState;
+
+/// How often the file is checked.
+const POLL: Duration = Duration::from_millis(500);
+
+fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Watches `path` until `stop` completes, swapping the new component into
+/// `service` after each change.
+pub async fn watch(
+    path: PathBuf,
+    engine: Engine,
+    linker: Arc<Linker<RequestState>>,
+    service: Arc<Service>,
+    stop: impl Future<Output = ()>,
+) {
+    let mut stop = std::pin::pin!(stop);
+    let mut served = stamp(&path);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = &mut stop => return,
+        }
+        let now = stamp(&path);
+        if now.is_none() || now == served {
+            continue;
+        }
+        // Still being written? Wait until two polls agree.
+        tokio::time::sleep(POLL).await;
+        if stamp(&path) != now {
+            continue;
+        }
+        served = now;
+        let (engine, linker, file) = (engine.clone(), linker.clone(), path.clone());
+        let loaded =
+            tokio::task::spawn_blocking(move || component::load(&engine, &linker, &file)).await;
+        match loaded {
+            Ok(Ok(loaded)) => {
+                service.replace(loaded.pre);
+                println!("{}: reloaded `{}`", service.name, path.display());
+            }
+            Ok(Err(error)) => eprintln!(
+                "{}: `{}` changed but cannot be loaded; still serving the previous version: {error:#}",
+                service.name,
+                path.display()
+            ),
+            Err(join) => eprintln!(
+                "{}: reloading `{}` failed: {join}",
+                service.name,
+                path.display()
+            ),
+        }
+    }
+}
