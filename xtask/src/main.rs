@@ -45,10 +45,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn cargo(args: &[&str]) -> Result<(), String> {
+/// A `cargo` command with the environment of a user's shell: without what
+/// `cargo run` set for this xtask (its package variables and library path),
+/// which build scripts of the host's dependencies watch and would rebuild for.
+fn cargo_command() -> (String, Command) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(&cargo);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key == "LD_LIBRARY_PATH"
+            || key == "DYLD_FALLBACK_LIBRARY_PATH"
+        {
+            command.env_remove(key.as_ref());
+        }
+    }
+    (cargo, command)
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    let (cargo, mut command) = cargo_command();
     eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
+    let status = command
         .args(args)
         .status()
         .map_err(|e| format!("cannot run `{cargo}`: {e}"))?;
@@ -80,8 +99,7 @@ fn build_components() -> Result<(), String> {
 /// Unless `OTEL_TRACES_EXPORTER` says otherwise, traces are drawn in the
 /// terminal and also sent over OTLP (to Jaeger, when it runs).
 fn up(extra: Vec<String>) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut command = Command::new(&cargo);
+    let (cargo, mut command) = cargo_command();
     command.args([
         "run",
         "--quiet",
