@@ -116,20 +116,32 @@ impl Service {
                 HostTracer::Disabled,
                 Arc::new(Propagator::new(&[])),
                 Context::new(),
+                Vec::new(),
                 String::new(),
             ),
         }
     }
 
     /// The state for a request whose SERVER span is in `server`.
-    pub fn request_state(&self, server: Context, method: String) -> RequestState {
+    pub fn request_state(
+        &self,
+        server: Context,
+        attributes: Vec<KeyValue>,
+        method: String,
+    ) -> RequestState {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&self.env);
         RequestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            spans: RequestSpans::new(self.tracer.clone(), self.propagator.clone(), server, method),
+            spans: RequestSpans::new(
+                self.tracer.clone(),
+                self.propagator.clone(),
+                server,
+                attributes,
+                method,
+            ),
         }
     }
 
@@ -144,15 +156,15 @@ impl Service {
         let parent = self.propagator.extract(request.headers());
         let (name, attributes) = server_span(&request, connection);
         let target = format!("{} {}", request.method(), request.uri().path());
-        let builder = SpanBuilder::from_name(name.clone())
-            .with_kind(SpanKind::Server)
-            .with_attributes(attributes);
+        // The attributes are written when the span ends (see `spans`), so
+        // that the guest can override them.
+        let builder = SpanBuilder::from_name(name.clone()).with_kind(SpanKind::Server);
         let server = self.tracer.start(builder, &parent);
         let span_context = server.span().span_context().clone();
         let trace_id = span_context.trace_id().to_string();
 
         let pre = self.current();
-        let mut store = Store::new(pre.engine(), self.request_state(server, name));
+        let mut store = Store::new(pre.engine(), self.request_state(server, attributes, name));
         let (sender, receiver) = oneshot::channel();
         let status = Arc::new(AtomicU16::new(0));
         let sent = status.clone();

@@ -6,19 +6,52 @@
 //! kept in a per-request slab indexed by the WIT resource's `rep`: a guest
 //! can only name spans of its own request, and every span still open when
 //! the request finishes is ended by [`RequestSpans::finish`].
+//!
+//! Attributes set after a span starts are held here and written when it
+//! ends: the SDK appends rather than replaces, and OpenTelemetry (and our WIT
+//! contract) say a key set twice keeps its last value.
 
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt};
+use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 
 use crate::propagation::Propagator;
 use crate::telemetry::HostTracer;
 
+/// Attributes with unique keys, in the order first set.
+#[derive(Debug, Default)]
+pub struct Attributes(Vec<KeyValue>);
+
+impl Attributes {
+    /// Sets `kv`, replacing any earlier value of its key.
+    pub fn set(&mut self, kv: KeyValue) {
+        match self.0.iter_mut().find(|old| old.key == kv.key) {
+            Some(old) => *old = kv,
+            None => self.0.push(kv),
+        }
+    }
+
+    /// Sets each of `attributes`.
+    pub fn extend(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        for kv in attributes {
+            self.set(kv);
+        }
+    }
+
+    /// Whether `key` is set.
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.iter().any(|kv| kv.key.as_str() == key)
+    }
+}
+
 /// One guest span's place in the slab.
 enum Slot {
-    Open(Context),
+    Open {
+        cx: Context,
+        attributes: Attributes,
+    },
     /// Ended: calls on it are ignored, but its identity can still be read.
-    Ended(opentelemetry::trace::SpanContext),
+    Ended(SpanContext),
     /// The guest dropped its handle.
     Free,
 }
@@ -29,8 +62,8 @@ pub struct RequestSpans {
     /// Writes the trace context into the guest's outgoing requests.
     pub propagator: Arc<Propagator>,
     server: Context,
+    server_attributes: Attributes,
     method: String,
-    route: Option<String>,
     /// Whether the guest set `error.type` itself, so that the host's
     /// status-code fallback does not overwrite a more precise reason.
     guest_error_type: bool,
@@ -61,20 +94,24 @@ pub struct Failure {
 }
 
 impl RequestSpans {
-    /// Takes over `server`, the context holding the request's SERVER span.
-    /// `method` is the span's name until the guest names the route.
+    /// Takes over `server`, the context holding the request's SERVER span,
+    /// and the attributes it is to carry. `method` is the span's name until
+    /// the guest names the route.
     pub fn new(
         tracer: HostTracer,
         propagator: Arc<Propagator>,
         server: Context,
+        server_attributes: Vec<KeyValue>,
         method: String,
     ) -> Self {
+        let mut attributes = Attributes::default();
+        attributes.extend(server_attributes);
         RequestSpans {
             tracer,
             propagator,
             server,
+            server_attributes: attributes,
             method,
-            route: None,
             guest_error_type: false,
             slots: Vec::new(),
             open: Vec::new(),
@@ -87,7 +124,7 @@ impl RequestSpans {
         self.open
             .last()
             .and_then(|&rep| match &self.slots[rep as usize] {
-                Slot::Open(cx) => Some(cx),
+                Slot::Open { cx, .. } => Some(cx),
                 _ => None,
             })
             .unwrap_or(&self.server)
@@ -95,9 +132,14 @@ impl RequestSpans {
 
     /// Starts a child of the innermost open span as a guest span; returns its rep.
     pub fn start_guest(&mut self, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> u32 {
-        let cx = self.start_child(name, kind, attributes);
+        let cx = self.start_child(name, kind, Vec::new());
+        let mut held = Attributes::default();
+        held.extend(attributes);
         let rep = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-        self.slots.push(Slot::Open(cx));
+        self.slots.push(Slot::Open {
+            cx,
+            attributes: held,
+        });
         self.open.push(rep);
         rep
     }
@@ -111,18 +153,18 @@ impl RequestSpans {
         self.tracer.start(builder, self.current())
     }
 
-    /// The open guest span `rep`, if it is still open.
-    pub fn guest(&self, rep: u32) -> Option<&Context> {
-        match self.slots.get(rep as usize) {
-            Some(Slot::Open(cx)) => Some(cx),
+    /// The open guest span `rep` and its held attributes, if still open.
+    pub fn guest(&mut self, rep: u32) -> Option<(&Context, &mut Attributes)> {
+        match self.slots.get_mut(rep as usize) {
+            Some(Slot::Open { cx, attributes }) => Some((cx, attributes)),
             _ => None,
         }
     }
 
     /// The identity of guest span `rep`, open or ended.
-    pub fn guest_span_context(&self, rep: u32) -> Option<opentelemetry::trace::SpanContext> {
+    pub fn guest_span_context(&self, rep: u32) -> Option<SpanContext> {
         match self.slots.get(rep as usize)? {
-            Slot::Open(cx) => Some(cx.span().span_context().clone()),
+            Slot::Open { cx, .. } => Some(cx.span().span_context().clone()),
             Slot::Ended(sc) => Some(sc.clone()),
             Slot::Free => None,
         }
@@ -133,9 +175,11 @@ impl RequestSpans {
         let Some(slot) = self.slots.get_mut(rep as usize) else {
             return;
         };
-        if let Slot::Open(cx) = slot {
-            cx.span().end();
-            *slot = Slot::Ended(cx.span().span_context().clone());
+        if let Slot::Open { cx, attributes } = slot {
+            let span = cx.span();
+            span.set_attributes(std::mem::take(&mut attributes.0));
+            span.end();
+            *slot = Slot::Ended(span.span_context().clone());
             self.open.retain(|&open| open != rep);
         }
     }
@@ -156,10 +200,11 @@ impl RequestSpans {
     /// Names the route: sets `http.route` and renames the server span
     /// `{method} {route}`.
     pub fn set_route(&mut self, route: String) {
-        let span = self.server.span();
-        span.update_name(format!("{} {route}", self.method));
-        span.set_attribute(KeyValue::new("http.route", route.clone()));
-        self.route = Some(route);
+        self.server
+            .span()
+            .update_name(format!("{} {route}", self.method));
+        self.server_attributes
+            .set(KeyValue::new("http.route", route));
     }
 
     /// Sets attributes on the server span.
@@ -167,7 +212,7 @@ impl RequestSpans {
         if attributes.iter().any(|kv| kv.key.as_str() == "error.type") {
             self.guest_error_type = true;
         }
-        self.server.span().set_attributes(attributes);
+        self.server_attributes.extend(attributes);
     }
 
     /// Ends every guest span still open (innermost first), then records the
@@ -188,7 +233,7 @@ impl RequestSpans {
             span.add_event("exception", attributes);
         }
         let status = outcome.status;
-        span.set_attribute(KeyValue::new(
+        self.server_attributes.set(KeyValue::new(
             "http.response.status_code",
             i64::from(status),
         ));
@@ -200,7 +245,8 @@ impl RequestSpans {
                     Some(failure) => failure.error_type.clone(),
                     None => status.to_string(),
                 };
-                span.set_attribute(KeyValue::new("error.type", error_type));
+                self.server_attributes
+                    .set(KeyValue::new("error.type", error_type));
             }
             let description = match &outcome.failure {
                 Some(failure) => failure.message.clone(),
@@ -208,6 +254,28 @@ impl RequestSpans {
             };
             span.set_status(Status::error(description));
         }
+        span.set_attributes(std::mem::take(&mut self.server_attributes.0));
         span.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key set twice keeps its last value, in its first position.
+    #[test]
+    fn attributes_replace_by_key() {
+        let mut attributes = Attributes::default();
+        attributes.extend([
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 3),
+        ]);
+        assert_eq!(
+            attributes.0,
+            vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]
+        );
+        assert!(attributes.contains("b") && !attributes.contains("c"));
     }
 }

@@ -95,8 +95,8 @@ impl tracing::HostSpan for RequestSpans {
         span: Resource<Span>,
         attrs: Vec<WitKeyValue>,
     ) -> wasmtime::Result<()> {
-        if let Some(cx) = self.guest(span.rep()) {
-            cx.span().set_attributes(attributes(attrs));
+        if let Some((_, held)) = self.guest(span.rep()) {
+            held.extend(attributes(attrs));
         }
         Ok(())
     }
@@ -107,7 +107,7 @@ impl tracing::HostSpan for RequestSpans {
         name: String,
         attrs: Vec<WitKeyValue>,
     ) -> wasmtime::Result<()> {
-        if let Some(cx) = self.guest(span.rep()) {
+        if let Some((cx, _)) = self.guest(span.rep()) {
             cx.span().add_event(name, attributes(attrs));
         }
         Ok(())
@@ -120,7 +120,7 @@ impl tracing::HostSpan for RequestSpans {
         message: String,
         stacktrace: Option<String>,
     ) -> wasmtime::Result<()> {
-        if let Some(cx) = self.guest(span.rep()) {
+        if let Some((cx, _)) = self.guest(span.rep()) {
             // The semantic conventions' exception event, attribute for attribute.
             let mut attrs = vec![
                 KeyValue::new("exception.type", exception_type),
@@ -135,7 +135,7 @@ impl tracing::HostSpan for RequestSpans {
     }
 
     fn set_status(&mut self, span: Resource<Span>, status: Status) -> wasmtime::Result<()> {
-        if let Some(cx) = self.guest(span.rep()) {
+        if let Some((cx, _)) = self.guest(span.rep()) {
             cx.span().set_status(match status {
                 Status::Unset => opentelemetry::trace::Status::Unset,
                 Status::Ok => opentelemetry::trace::Status::Ok,

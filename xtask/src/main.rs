@@ -15,8 +15,9 @@ use std::process::{Command, ExitCode};
 
 mod scenarios;
 
-/// The components the tests and the quickstart serve.
-const COMPONENTS: [&str; 2] = ["order", "payment"];
+/// The components the tests and the quickstart serve (`testbed` is only for
+/// the tests).
+const COMPONENTS: [&str; 3] = ["order", "payment", "testbed"];
 /// The target components are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
 

@@ -286,7 +286,7 @@ pub fn component(name: &str) -> PathBuf {
     let path = target_dir().join(format!("wasm32-wasip2/release/{name}.wasm"));
     assert!(
         path.is_file(),
-        "component `{}` not built: run `cargo build-components` first (the README's test command does)",
+        "component `{}` not built: run `cargo xtask build` first (`cargo xtask test` does)",
         path.display()
     );
     path

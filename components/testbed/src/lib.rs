@@ -1,0 +1,97 @@
+//! A test-only component (not part of the order system) whose routes each
+//! exercise one guarantee of the host, for the integration tests:
+//!
+//! | route | does |
+//! |---|---|
+//! | `/leak` | starts `outer` and `inner` and forgets both: the host must end them |
+//! | `/nested` | `a` ⊃ (`b`, then `c`), then `d` after `a` ended: default parents |
+//! | `/attributes` | one span with every attribute type, an event, status ok |
+//! | `/context` | returns the current span context, inside a span and outside |
+//! | `/trap` | panics: the host answers 500 and records the trap |
+
+use otel_guest::ServiceInfo;
+use otel_guest::bindings::exports::wasi::http::incoming_handler::Guest;
+use otel_guest::bindings::exports::wasm_otel::host::service_info;
+use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
+use otel_guest::http::{Request, respond_json};
+use otel_guest::trace::{Span, SpanKind, Status, Value, kv, set_route};
+use serde_json::json;
+
+struct Testbed;
+
+impl Guest for Testbed {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let request = Request::from_wasi(request);
+        set_route(&request.path);
+        let body = match request.path.as_str() {
+            "/leak" => {
+                let outer = Span::start("outer", &[]);
+                let inner = Span::start("inner", &[]);
+                std::mem::forget(inner);
+                std::mem::forget(outer);
+                json!({"leaked": 2})
+            }
+            "/nested" => {
+                let a = Span::start("a", &[]);
+                drop(Span::start("b", &[]));
+                let c = Span::start_with_kind("c", SpanKind::Producer, &[]);
+                c.end();
+                a.end();
+                drop(Span::start("d", &[]));
+                json!({"spans": 4})
+            }
+            "/attributes" => {
+                let span = Span::start(
+                    "typed",
+                    &[
+                        kv("s", "text"),
+                        kv("b", true),
+                        kv("i", -42i64),
+                        kv("f", 2.5f64),
+                        kv("sa", vec!["x".to_string(), "y".to_string()]),
+                        otel_guest::trace::KeyValue {
+                            key: "ba".into(),
+                            value: Value::BoolArray(vec![true, false]),
+                        },
+                        otel_guest::trace::KeyValue {
+                            key: "ia".into(),
+                            value: Value::S64Array(vec![1, 2, 3]),
+                        },
+                        otel_guest::trace::KeyValue {
+                            key: "fa".into(),
+                            value: Value::F64Array(vec![0.5, 1.5]),
+                        },
+                    ],
+                );
+                span.set_attribute("s", "overwritten");
+                span.add_event("checkpoint", &[kv("step", 1i64)]);
+                span.record_exception("Recovered", "handled", Some("frame 1\nframe 2"));
+                span.set_status(Status::Ok);
+                // Ignored: ok is final.
+                span.set_status(Status::Error("too late".into()));
+                json!({"ok": true})
+            }
+            "/context" => {
+                let outside = otel_guest::trace::trace_id();
+                let span = Span::start("inside", &[]);
+                let inside = span.context();
+                json!({"outside_trace_id": outside, "inside_trace_id": inside.trace_id,
+                       "inside_span_id": inside.span_id, "sampled": inside.sampled})
+            }
+            "/trap" => panic!("testbed asked to trap"),
+            other => json!({"unknown": other}),
+        };
+        respond_json(out, 200, &body);
+    }
+}
+
+impl service_info::Guest for Testbed {
+    fn describe() -> ServiceInfo {
+        ServiceInfo {
+            name: "testbed".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+otel_guest::bindings::export!(Testbed with_types_in otel_guest::bindings);
