@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
+use crate::baggage::Baggage;
 use crate::propagation::Propagator;
 use crate::spans::{Failure, Outcome, RequestSpans};
 use crate::state::RequestState;
@@ -56,6 +57,8 @@ pub struct Service {
     in_flight: InFlight,
     /// Whether each request is logged on a line of its own.
     log_requests: bool,
+    /// Baggage keys copied onto every span (`--baggage-attributes`).
+    baggage_attributes: Arc<[String]>,
 }
 
 impl Service {
@@ -76,7 +79,15 @@ impl Service {
             env,
             in_flight: InFlight::default(),
             log_requests: true,
+            baggage_attributes: Arc::from([]),
         }
+    }
+
+    /// Copies the baggage entries named by `keys` onto every span of each
+    /// request, as `baggage.KEY`.
+    pub fn baggage_attributes(mut self, keys: Vec<String>) -> Self {
+        self.baggage_attributes = keys.into();
+        self
     }
 
     /// The component requests are served from now.
@@ -128,6 +139,7 @@ impl Service {
         server: Context,
         attributes: Vec<KeyValue>,
         method: String,
+        baggage: Baggage,
     ) -> RequestState {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&self.env);
@@ -141,7 +153,8 @@ impl Service {
                 server,
                 attributes,
                 method,
-            ),
+            )
+            .with_baggage(baggage, self.baggage_attributes.clone()),
         }
     }
 
@@ -153,7 +166,8 @@ impl Service {
         connection: Connection,
     ) -> Result<Response<HyperOutgoingBody>, Infallible> {
         let started = std::time::Instant::now();
-        let parent = self.propagator.extract(request.headers());
+        let incoming = self.propagator.extract(request.headers());
+        let parent = incoming.cx;
         let (name, attributes) = server_span(&request, connection);
         let target = format!("{} {}", request.method(), request.uri().path());
         // The attributes are written when the span ends (see `spans`), so
@@ -164,7 +178,10 @@ impl Service {
         let trace_id = span_context.trace_id().to_string();
 
         let pre = self.current();
-        let mut store = Store::new(pre.engine(), self.request_state(server, attributes, name));
+        let mut store = Store::new(
+            pre.engine(),
+            self.request_state(server, attributes, name, incoming.baggage),
+        );
         let (sender, receiver) = oneshot::channel();
         let status = Arc::new(AtomicU16::new(0));
         let sent = status.clone();

@@ -16,6 +16,7 @@
 //! - [`tracing_host`]: the host side of the WIT `tracing` interface.
 //! - [`outgoing`]: a guest's outgoing HTTP: the CLIENT span and header injection.
 //! - [`propagation`]: W3C Trace Context in and out of HTTP headers.
+//! - [`baggage`]: W3C Baggage, member by member, within its limits.
 //! - [`telemetry`]: tracer providers, exporters, resources, shutdown.
 //! - [`config`]: the standard `OTEL_*` variables.
 //! - [`console`] and [`waterfall`]: the terminal trace view.
@@ -24,6 +25,7 @@
 //! - [`component`]: finding, compiling and pre-instantiating a component.
 //! - [`bindings`]: what `wit/` generates for the host.
 
+pub mod baggage;
 pub mod bindings;
 pub mod component;
 pub mod config;

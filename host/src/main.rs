@@ -57,6 +57,12 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     traces_file: Option<PathBuf>,
 
+    /// Copy these W3C Baggage entries onto every span of a request, as
+    /// `baggage.KEY` attributes (off by default: baggage may carry data that
+    /// should not be recorded).
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    baggage_attributes: Vec<String>,
+
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -171,7 +177,8 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             telemetry.propagator(),
             cli.env.clone(),
         )
-        .log_requests(!cli.quiet);
+        .log_requests(!cli.quiet)
+        .baggage_attributes(cli.baggage_attributes.clone());
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;

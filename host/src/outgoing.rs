@@ -34,7 +34,8 @@ impl WasiHttpHooks for RequestSpans {
             SpanKind::Client,
             client_attributes(&request),
         );
-        self.propagator.inject(&cx, request.headers_mut());
+        self.propagator
+            .inject(&cx, &self.baggage, request.headers_mut());
         Box::new(async move {
             let result = wasmtime_wasi_http::default_send_request(request, options).await;
             record_response(&cx, &result);

@@ -1,47 +1,46 @@
-//! W3C Trace Context (`traceparent`, `tracestate`) and W3C Baggage in and
-//! out of HTTP headers, as `OTEL_PROPAGATORS` selects.
+//! W3C Trace Context (level 2) and W3C Baggage in and out of HTTP headers,
+//! to the letter of the specifications' processing models, as
+//! `OTEL_PROPAGATORS` selects.
+//!
+//! The SDK's `TraceContextPropagator` is close but not exact (it accepts a
+//! repeated `traceparent`, does not combine repeated `tracestate` fields,
+//! and keeps flags it does not know), so the parsing here is our own; the
+//! result is an ordinary OpenTelemetry remote `SpanContext`, so the SDK's
+//! sampler and span parenting work unchanged.
 
 use hyper::HeaderMap;
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::HeaderValue;
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
+use crate::baggage::Baggage;
 use crate::config;
 
 /// The header that carries the parent span.
 pub const TRACEPARENT: &str = "traceparent";
+/// The header that carries vendor trace state.
+pub const TRACESTATE: &str = "tracestate";
+/// The W3C Baggage header.
+pub const BAGGAGE: &str = "baggage";
+/// The most `tracestate` list members.
+pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+/// The flags this host understands: sampled (`0x01`) and random (`0x02`).
+const KNOWN_FLAGS: u8 = 0x03;
 
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
-    }
+/// What came in with a request.
+#[derive(Debug, Clone, Default)]
+pub struct Extracted {
+    /// The remote parent, when the request carried a valid one.
+    pub cx: Context,
+    /// The request's baggage.
+    pub baggage: Baggage,
 }
 
-struct HeaderInjector<'a>(&'a mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
-/// Extracts and injects the trace context (and baggage) of requests.
-#[derive(Debug)]
+/// Extracts and injects trace context and baggage.
+#[derive(Debug, Clone)]
 pub struct Propagator {
-    trace_context: Option<TraceContextPropagator>,
-    baggage: Option<BaggagePropagator>,
+    trace_context: bool,
+    baggage: bool,
 }
 
 impl Default for Propagator {
@@ -55,134 +54,522 @@ impl Default for Propagator {
 }
 
 impl Propagator {
-    /// The propagators named, in any order; none for an empty list.
+    /// The propagators named; none for an empty list.
     pub fn new(propagators: &[config::Propagator]) -> Propagator {
         Propagator {
-            trace_context: propagators
-                .contains(&config::Propagator::TraceContext)
-                .then(TraceContextPropagator::new),
-            baggage: propagators
-                .contains(&config::Propagator::Baggage)
-                .then(BaggagePropagator::new),
+            trace_context: propagators.contains(&config::Propagator::TraceContext),
+            baggage: propagators.contains(&config::Propagator::Baggage),
         }
     }
 
-    /// The remote parent carried by `headers`; an empty context when there is
-    /// none or it is malformed, which starts a new trace.
-    pub fn extract(&self, headers: &HeaderMap) -> Context {
-        let mut cx = Context::new();
-        let extractor = HeaderExtractor(headers);
-        if let Some(trace_context) = &self.trace_context {
-            cx = trace_context.extract_with_context(&cx, &extractor);
+    /// The remote parent and baggage carried by `headers`. An invalid
+    /// `traceparent` (or none) yields an empty context, which starts a new
+    /// trace; the `tracestate` is then discarded with it.
+    pub fn extract(&self, headers: &HeaderMap) -> Extracted {
+        let mut extracted = Extracted::default();
+        if self.trace_context
+            && let Some(sc) = extract_span_context(headers)
+        {
+            extracted.cx = Context::new().with_remote_span_context(sc);
         }
-        if let Some(baggage) = &self.baggage {
-            cx = baggage.extract_with_context(&cx, &extractor);
+        if self.baggage {
+            extracted.baggage = Baggage::parse(
+                headers
+                    .get_all(BAGGAGE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
         }
-        cx
+        extracted
     }
 
-    /// Writes `cx`'s span into `headers`, unless the guest already set a
-    /// `traceparent` of its own: a header the guest chose is kept.
-    pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
-        if let Some(trace_context) = &self.trace_context
-            && !headers.contains_key(TRACEPARENT)
-        {
-            trace_context.inject_context(cx, &mut HeaderInjector(headers));
+    /// Writes `cx`'s span as `traceparent`/`tracestate` and `baggage` into
+    /// `headers`. Headers the guest set itself are kept.
+    pub fn inject(&self, cx: &Context, baggage: &Baggage, headers: &mut HeaderMap) {
+        if self.trace_context && !headers.contains_key(TRACEPARENT) {
+            let span = cx.span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                if let Ok(value) = HeaderValue::from_str(&traceparent(sc)) {
+                    headers.insert(TRACEPARENT, value);
+                }
+                let state = sc.trace_state().header();
+                if !state.is_empty()
+                    && let Ok(value) = HeaderValue::from_str(&state)
+                {
+                    headers.insert(TRACESTATE, value);
+                }
+            }
         }
-        if let Some(baggage) = &self.baggage
-            && !headers.contains_key("baggage")
+        if self.baggage
+            && !baggage.is_empty()
+            && !headers.contains_key(BAGGAGE)
+            && let Ok(value) = HeaderValue::from_str(&baggage.header())
         {
-            baggage.inject_context(cx, &mut HeaderInjector(headers));
+            headers.insert(BAGGAGE, value);
         }
     }
+}
+
+/// `00-<trace id>-<span id>-<flags>`, always version 00, unknown flags zeroed.
+pub fn traceparent(sc: &SpanContext) -> String {
+    format!(
+        "00-{}-{}-{:02x}",
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags().to_u8() & KNOWN_FLAGS
+    )
+}
+
+fn extract_span_context(headers: &HeaderMap) -> Option<SpanContext> {
+    // Header names are case-insensitive (HeaderMap lowercases them); a
+    // repeated traceparent is invalid.
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (trace_id, span_id, flags) = parse_traceparent(value.to_str().ok()?)?;
+    let state = parse_tracestate(
+        headers
+            .get_all(TRACESTATE)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{0}")),
+    )
+    .unwrap_or_default();
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::new(flags & KNOWN_FLAGS),
+        true,
+        state,
+    ))
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Parses a `traceparent` value: trace id, parent id, flags. `None` when
+/// invalid by the specification's rules.
+pub fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, u8)> {
+    // Optional whitespace around the value is allowed.
+    let value = value.trim_matches([' ', '\t']);
+    if value.len() < 55 || !value.is_ascii() {
+        return None;
+    }
+    let version = &value[0..2];
+    if !is_lower_hex(version) || version == "ff" {
+        return None;
+    }
+    // Version 00 is exactly 55 characters. A later version may append
+    // fields, after a `-`; its known fields are parsed as version 00's.
+    if version == "00" && value.len() != 55 {
+        return None;
+    }
+    if value.len() > 55 && value.as_bytes()[55] != b'-' {
+        return None;
+    }
+    let bytes = value.as_bytes();
+    if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
+        return None;
+    }
+    let (trace, parent, flags) = (&value[3..35], &value[36..52], &value[53..55]);
+    if !is_lower_hex(trace) || !is_lower_hex(parent) || !is_lower_hex(flags) {
+        return None;
+    }
+    let trace_id = TraceId::from_hex(trace).ok()?;
+    let span_id = SpanId::from_hex(parent).ok()?;
+    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some((trace_id, span_id, flags))
+}
+
+/// `lcalpha / DIGIT / "_" / "-" / "*" / "/"`.
+fn key_char(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/".contains(&b)
+}
+
+/// A `tracestate` key: `simple-key` or `tenant-id@system-id`.
+pub fn valid_tracestate_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    match key.split_once('@') {
+        None => {
+            (1..=256).contains(&bytes.len())
+                && bytes[0].is_ascii_lowercase()
+                && bytes.iter().all(|&b| key_char(b))
+        }
+        Some((tenant, system)) => {
+            let (t, s) = (tenant.as_bytes(), system.as_bytes());
+            (1..=241).contains(&t.len())
+                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
+                && t.iter().all(|&b| key_char(b))
+                && (1..=14).contains(&s.len())
+                && s[0].is_ascii_lowercase()
+                && s.iter().all(|&b| key_char(b))
+        }
+    }
+}
+
+/// A `tracestate` value: 1 to 256 printable ASCII characters other than `,`
+/// and `=`, not ending in a space.
+pub fn valid_tracestate_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    (1..=256).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|&b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+        && bytes[bytes.len() - 1] != b' '
+}
+
+/// Parses the `tracestate` header fields, combined in order. Empty members
+/// and empty fields are allowed; a member that breaks the grammar, a
+/// duplicate key or more than 32 members make the whole list invalid
+/// (`None`), to be discarded rather than forwarded.
+pub fn parse_tracestate<'a>(fields: impl IntoIterator<Item = &'a str>) -> Option<TraceState> {
+    let mut members: Vec<(String, String)> = Vec::new();
+    for field in fields {
+        for member in field.split(',') {
+            let member = member.trim_matches([' ', '\t']);
+            if member.is_empty() {
+                continue;
+            }
+            let (key, value) = member.split_once('=')?;
+            if !valid_tracestate_key(key) || !valid_tracestate_value(value) {
+                return None;
+            }
+            if members.iter().any(|(k, _)| k == key) {
+                return None;
+            }
+            members.push((key.to_string(), value.to_string()));
+            if members.len() > MAX_TRACESTATE_MEMBERS {
+                return None;
+            }
+        }
+    }
+    TraceState::from_key_value(members).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TraceContextExt;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
-            map.append(*k, HeaderValue::from_static(v));
+            map.append(
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         map
     }
 
-    /// A valid `traceparent` becomes a remote parent with its ids and flag.
-    #[test]
-    fn extracts_a_valid_traceparent() {
-        let cx = Propagator::default().extract(&headers(&[(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )]));
-        let sc = cx.span().span_context().clone();
-        assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
-        assert_eq!(
-            sc.trace_id().to_string(),
-            "4bf92f3577b34da6a3ce929d0e0e4736"
-        );
-        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
+    /// What leaves after extracting `incoming` and injecting the same
+    /// context (the traceparent's parent id is then the incoming one).
+    fn round_trip(incoming: &[(&str, &str)]) -> (Option<String>, Option<String>) {
+        let p = Propagator::default();
+        let extracted = p.extract(&headers(incoming));
+        let mut out = HeaderMap::new();
+        p.inject(&extracted.cx, &extracted.baggage, &mut out);
+        let get = |k: &str| out.get(k).map(|v| v.to_str().unwrap().to_string());
+        (get(TRACEPARENT), get(TRACESTATE))
     }
 
-    /// Malformed values start a new trace (an invalid parent).
+    /// Each row: the specification rule, the incoming headers, and the
+    /// `traceparent` / `tracestate` that must leave (None: a new trace, the
+    /// tracestate discarded).
     #[test]
-    fn malformed_traceparent_is_ignored() {
-        for bad in [
-            "garbage",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-        ] {
-            let cx = Propagator::default().extract(&headers(&[("traceparent", bad)]));
-            assert!(!cx.span().span_context().is_valid(), "accepted `{bad}`");
+    fn trace_context_processing_model() {
+        let long_tracestate: String = (0..32)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let too_long: String = (0..33)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let padded = format!(" \t{TP}\t ");
+        let extended = format!("{TP}-extra");
+        let long_tenant = format!("{}@s=1", "t".repeat(242));
+        // (rule, incoming headers, traceparent out, tracestate out)
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, &'a str)>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a valid traceparent is continued",
+                vec![("traceparent", TP)],
+                Some(TP),
+                None,
+            ),
+            (
+                "header names are case-insensitive",
+                vec![("TraceParent", TP)],
+                Some(TP),
+                None,
+            ),
+            (
+                "optional whitespace around the value is allowed",
+                vec![("traceparent", &padded)],
+                Some(TP),
+                None,
+            ),
+            (
+                "a repeated traceparent is invalid",
+                vec![("traceparent", TP), ("traceparent", TP)],
+                None,
+                None,
+            ),
+            (
+                "version 00 must be exactly 55 characters",
+                vec![("traceparent", &extended)],
+                None,
+                None,
+            ),
+            (
+                "version ff is invalid",
+                vec![(
+                    "traceparent",
+                    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "a higher version is parsed by its known fields and re-emitted as 00",
+                vec![(
+                    "traceparent",
+                    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds",
+                )],
+                Some(TP),
+                None,
+            ),
+            (
+                "a higher version must have `-` after the known fields",
+                vec![(
+                    "traceparent",
+                    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+                )],
+                None,
+                None,
+            ),
+            (
+                "hex must be lowercase",
+                vec![(
+                    "traceparent",
+                    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "an all-zero trace id is invalid",
+                vec![(
+                    "traceparent",
+                    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "an all-zero parent id is invalid",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "a malformed value is invalid",
+                vec![("traceparent", "00-xyz")],
+                None,
+                None,
+            ),
+            (
+                "invalid separators",
+                vec![(
+                    "traceparent",
+                    "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "the random flag is preserved",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+                )],
+                Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"),
+                None,
+            ),
+            (
+                "unknown flags are zeroed",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
+                )],
+                Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"),
+                None,
+            ),
+            (
+                "an invalid traceparent discards the tracestate",
+                vec![("traceparent", "00-xyz"), ("tracestate", "a=1")],
+                None,
+                None,
+            ),
+            (
+                "tracestate is kept with its traceparent",
+                vec![
+                    ("traceparent", TP),
+                    ("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+                ],
+                Some(TP),
+                Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+            ),
+            (
+                "repeated tracestate fields are combined in order",
+                vec![
+                    ("traceparent", TP),
+                    ("tracestate", "a=1"),
+                    ("tracestate", "b=2"),
+                ],
+                Some(TP),
+                Some("a=1,b=2"),
+            ),
+            (
+                "multi-tenant keys are valid",
+                vec![
+                    ("traceparent", TP),
+                    ("tracestate", "fw529a3039@dt=abc,1tenant@sys-1=x"),
+                ],
+                Some(TP),
+                Some("fw529a3039@dt=abc,1tenant@sys-1=x"),
+            ),
+            (
+                "empty members and OWS are allowed",
+                vec![("traceparent", TP), ("tracestate", " a=1 ,, \t,b=2 ")],
+                Some(TP),
+                Some("a=1,b=2"),
+            ),
+            (
+                "an empty tracestate header is allowed",
+                vec![("traceparent", TP), ("tracestate", "")],
+                Some(TP),
+                None,
+            ),
+            (
+                "32 members are kept",
+                vec![("traceparent", TP), ("tracestate", &long_tracestate)],
+                Some(TP),
+                Some(&long_tracestate),
+            ),
+            (
+                "more than 32 members: the list is discarded",
+                vec![("traceparent", TP), ("tracestate", &too_long)],
+                Some(TP),
+                None,
+            ),
+            (
+                "a duplicate key invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "a=1,a=2")],
+                Some(TP),
+                None,
+            ),
+            (
+                "an uppercase key invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "a=1,B=2")],
+                Some(TP),
+                None,
+            ),
+            (
+                "a member without `=` invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "a=1,b")],
+                Some(TP),
+                None,
+            ),
+            (
+                "a value with `=` invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "a=1=2")],
+                Some(TP),
+                None,
+            ),
+            (
+                "a tenant id too long invalidates the list",
+                vec![("traceparent", TP), ("tracestate", &long_tenant)],
+                Some(TP),
+                None,
+            ),
+        ];
+        for (rule, incoming, traceparent, tracestate) in cases {
+            let (got_parent, got_state) = round_trip(&incoming);
+            assert_eq!(got_parent.as_deref(), traceparent, "traceparent: {rule}");
+            assert_eq!(got_state.as_deref(), tracestate, "tracestate: {rule}");
         }
     }
 
-    /// A guest's own `traceparent` is kept; otherwise the context is injected.
+    /// Incoming flags reach the span context: sampled for the parent-based
+    /// sampler, random kept.
     #[test]
-    fn inject_keeps_a_guest_traceparent() {
-        let parent = Propagator::default().extract(&headers(&[(
+    fn flags_reach_the_span_context() {
+        let extracted = Propagator::default().extract(&headers(&[(
             "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02",
         )]));
-        let mut out = HeaderMap::new();
-        Propagator::default().inject(&parent, &mut out);
-        assert_eq!(
-            out["traceparent"],
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        );
-        let mut own = headers(&[(
-            "traceparent",
-            "00-11111111111111111111111111111111-2222222222222222-01",
-        )]);
-        Propagator::default().inject(&parent, &mut own);
+        let span = extracted.cx.span();
+        let sc = span.span_context();
+        assert!(sc.is_remote() && !sc.is_sampled());
+        assert_eq!(sc.trace_flags().to_u8(), 0x02);
+    }
+
+    /// A guest's own `traceparent` and `baggage` are kept.
+    #[test]
+    fn inject_keeps_guest_headers() {
+        let p = Propagator::default();
+        let extracted = p.extract(&headers(&[("traceparent", TP), ("baggage", "a=1")]));
+        let mut own = headers(&[
+            (
+                "traceparent",
+                "00-11111111111111111111111111111111-2222222222222222-01",
+            ),
+            ("baggage", "mine=1"),
+        ]);
+        p.inject(&extracted.cx, &extracted.baggage, &mut own);
         assert_eq!(
             own["traceparent"],
             "00-11111111111111111111111111111111-2222222222222222-01"
         );
+        assert_eq!(own["baggage"], "mine=1");
     }
 
-    /// `OTEL_PROPAGATORS=none` extracts and injects nothing.
+    /// `OTEL_PROPAGATORS=none` extracts and injects nothing; `baggage` alone
+    /// carries baggage but no trace context.
     #[test]
-    fn no_propagators() {
+    fn selected_propagators_only() {
+        let incoming = headers(&[("traceparent", TP), ("baggage", "a=1")]);
         let none = Propagator::new(&[]);
-        let cx = none.extract(&headers(&[(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )]));
-        assert!(!cx.span().span_context().is_valid());
+        let extracted = none.extract(&incoming);
+        assert!(!extracted.cx.span().span_context().is_valid());
+        assert!(extracted.baggage.is_empty());
+        let only_baggage = Propagator::new(&[config::Propagator::Baggage]);
+        let extracted = only_baggage.extract(&incoming);
         let mut out = HeaderMap::new();
-        Propagator::default().inject(
-            &Propagator::default().extract(&headers(&[(
-                "traceparent",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            )])),
+        only_baggage.inject(
+            &Propagator::default().extract(&incoming).cx,
+            &extracted.baggage,
             &mut out,
         );
-        let mut nothing = HeaderMap::new();
-        none.inject(&Propagator::default().extract(&out), &mut nothing);
-        assert!(nothing.is_empty());
+        assert!(out.get("traceparent").is_none());
+        assert_eq!(out["baggage"], "a=1");
     }
 }

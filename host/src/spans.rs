@@ -15,6 +15,7 @@ use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceCont
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 
+use crate::baggage::Baggage;
 use crate::propagation::Propagator;
 use crate::telemetry::HostTracer;
 
@@ -70,6 +71,12 @@ pub struct RequestSpans {
     slots: Vec<Slot>,
     /// The open guest spans in start order: the last is the innermost.
     open: Vec<u32>,
+    /// The request's baggage: what came in plus what the guest added; it
+    /// travels on every outgoing request.
+    pub baggage: Baggage,
+    /// The baggage keys copied onto every span as `baggage.KEY`
+    /// (`--baggage-attributes`).
+    baggage_attributes: Arc<[String]>,
 }
 
 /// How a request ended, for its SERVER span.
@@ -115,7 +122,29 @@ impl RequestSpans {
             guest_error_type: false,
             slots: Vec::new(),
             open: Vec::new(),
+            baggage: Baggage::default(),
+            baggage_attributes: Arc::from([]),
         }
+    }
+
+    /// Gives the request its incoming `baggage`, and the keys to copy onto
+    /// its spans.
+    pub fn with_baggage(mut self, baggage: Baggage, keys: Arc<[String]>) -> Self {
+        self.baggage = baggage;
+        self.baggage_attributes = keys;
+        self
+    }
+
+    /// `baggage.KEY` attributes for the configured keys present now.
+    fn baggage_kvs(&self) -> Vec<KeyValue> {
+        self.baggage_attributes
+            .iter()
+            .filter_map(|key| {
+                self.baggage
+                    .get(key)
+                    .map(|value| KeyValue::new(format!("baggage.{key}"), value))
+            })
+            .collect()
     }
 
     /// The context of the innermost open span: the parent of anything the
@@ -132,8 +161,9 @@ impl RequestSpans {
 
     /// Starts a child of the innermost open span as a guest span; returns its rep.
     pub fn start_guest(&mut self, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> u32 {
-        let cx = self.start_child(name, kind, Vec::new());
+        let cx = self.start(name, kind, Vec::new());
         let mut held = Attributes::default();
+        held.extend(self.baggage_kvs());
         held.extend(attributes);
         let rep = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
         self.slots.push(Slot::Open {
@@ -146,7 +176,17 @@ impl RequestSpans {
 
     /// Starts a child of the innermost open span that the host manages (a
     /// CLIENT span), returning its context.
-    pub fn start_child(&self, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> Context {
+    pub fn start_child(
+        &self,
+        name: String,
+        kind: SpanKind,
+        mut attributes: Vec<KeyValue>,
+    ) -> Context {
+        attributes.extend(self.baggage_kvs());
+        self.start(name, kind, attributes)
+    }
+
+    fn start(&self, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> Context {
         let builder = SpanBuilder::from_name(name)
             .with_kind(kind)
             .with_attributes(attributes);
@@ -233,6 +273,8 @@ impl RequestSpans {
             span.add_event("exception", attributes);
         }
         let status = outcome.status;
+        let baggage = self.baggage_kvs();
+        self.server_attributes.extend(baggage);
         self.server_attributes.set(KeyValue::new(
             "http.response.status_code",
             i64::from(status),

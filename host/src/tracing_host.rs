@@ -70,6 +70,14 @@ impl tracing::Host for RequestSpans {
         RequestSpans::set_server_attributes(self, attributes(attrs));
         Ok(())
     }
+
+    fn baggage(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self.baggage.entries())
+    }
+
+    fn set_baggage(&mut self, key: String, value: String) -> wasmtime::Result<bool> {
+        Ok(self.baggage.set(&key, &value))
+    }
 }
 
 impl tracing::HostSpan for RequestSpans {

@@ -16,8 +16,8 @@ use std::process::{Command, ExitCode};
 mod scenarios;
 
 /// The components the tests and the quickstart serve (`testbed` is only for
-/// the tests).
-const COMPONENTS: [&str; 3] = ["order", "payment", "testbed"];
+/// the tests, `conformance` for W3C trace-context harnesses).
+const COMPONENTS: [&str; 4] = ["order", "payment", "testbed", "conformance"];
 /// The target components are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
 

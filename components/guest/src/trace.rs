@@ -127,3 +127,14 @@ pub fn set_route(route: &str) {
 pub fn set_server_attributes(attributes: &[KeyValue]) {
     wit::set_server_attributes(attributes);
 }
+
+/// The request's W3C Baggage entries (key, decoded value), in order.
+pub fn baggage() -> Vec<(String, String)> {
+    wit::baggage()
+}
+
+/// Adds or replaces a baggage entry that travels on this request's
+/// outgoing requests; false if the key is invalid or the limits are reached.
+pub fn set_baggage(key: &str, value: &str) -> bool {
+    wit::set_baggage(key, value)
+}

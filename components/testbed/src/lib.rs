@@ -8,6 +8,7 @@
 //! | `/attributes` | one span with every attribute type, an event, status ok |
 //! | `/context` | returns the current span context, inside a span and outside |
 //! | `/trap` | panics: the host answers 500 and records the trap |
+//! | `/baggage` | adds `added.by=testbed` to the baggage, calls `FORWARD_URL` if set, returns the entries |
 
 use otel_guest::ServiceInfo;
 use otel_guest::bindings::exports::wasi::http::incoming_handler::Guest;
@@ -79,6 +80,24 @@ impl Guest for Testbed {
                        "inside_span_id": inside.span_id, "sampled": inside.sampled})
             }
             "/trap" => panic!("testbed asked to trap"),
+            "/baggage" => {
+                let added = otel_guest::trace::set_baggage("added.by", "testbed");
+                let forwarded = match std::env::var("FORWARD_URL") {
+                    Ok(url) => match otel_guest::http::BaseUrl::parse(&url) {
+                        Ok(base) => otel_guest::http::post_json(&base, "", b"{}", 5_000)
+                            .map(|r| r.status)
+                            .unwrap_or(0),
+                        Err(_) => 0,
+                    },
+                    Err(_) => 0,
+                };
+                let entries: serde_json::Map<String, serde_json::Value> =
+                    otel_guest::trace::baggage()
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect();
+                json!({"added": added, "forwarded": forwarded, "baggage": entries})
+            }
             other => json!({"unknown": other}),
         };
         respond_json(out, 200, &body);

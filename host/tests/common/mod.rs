@@ -520,3 +520,51 @@ pub async fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// An HTTP server that records the headers of every request it gets and
+/// answers 200 `{}`: what left the host, exactly.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub requests: Arc<Mutex<Vec<hyper::HeaderMap>>>,
+}
+
+impl Recorder {
+    /// Starts a recorder; returns it and its URL.
+    pub async fn start() -> (Recorder, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let recorder = Recorder::default();
+        let serving = recorder.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let recorder = serving.clone();
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let recorder = recorder.clone();
+                        async move {
+                            recorder
+                                .requests
+                                .lock()
+                                .unwrap()
+                                .push(request.headers().clone());
+                            let _ = request.into_body().collect().await;
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                Bytes::from_static(b"{}"),
+                            )))
+                        }
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        (recorder, url)
+    }
+
+    /// The headers of every request so far.
+    pub fn headers(&self) -> Vec<hyper::HeaderMap> {
+        self.requests.lock().unwrap().clone()
+    }
+}
