@@ -297,6 +297,18 @@ mod tests {
         let padded = format!(" \t{TP}\t ");
         let extended = format!("{TP}-extra");
         let long_tenant = format!("{}@s=1", "t".repeat(242));
+        // From the W3C test suite (test/test.py), the limits of each key form.
+        let key_256 = format!("foo=1,{}=1", "z".repeat(256));
+        let key_257 = format!("foo=1,{}=1", "z".repeat(257));
+        let tenant_241 = format!("foo=1,{}@{}=1", "t".repeat(241), "v".repeat(14));
+        let system_15 = format!("foo=1,t@{}=1", "v".repeat(15));
+        let all_key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
+        let all_value: String = (0x20u8..=0x2b)
+            .chain(0x2d..=0x3c)
+            .chain(0x3e..=0x7e)
+            .map(char::from)
+            .collect();
+        let all_chars = format!("{all_key}={all_value},{all_key}@a-z0-9_-*/={all_value}");
         // (rule, incoming headers, traceparent out, tracestate out)
         type Case<'a> = (
             &'a str,
