@@ -21,8 +21,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
-use crate::baggage::Baggage;
-use crate::propagation::Propagator;
+use crate::propagation::{Extracted, Propagator};
 use crate::spans::{Failure, Outcome, RequestSpans};
 use crate::state::RequestState;
 use crate::telemetry::HostTracer;
@@ -139,7 +138,7 @@ impl Service {
         server: Context,
         attributes: Vec<KeyValue>,
         method: String,
-        baggage: Baggage,
+        incoming: Extracted,
     ) -> RequestState {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&self.env);
@@ -154,7 +153,11 @@ impl Service {
                 attributes,
                 method,
             )
-            .with_baggage(baggage, self.baggage_attributes.clone()),
+            .with_incoming(
+                incoming.tracestate,
+                incoming.baggage,
+                self.baggage_attributes.clone(),
+            ),
         }
     }
 
@@ -167,7 +170,7 @@ impl Service {
     ) -> Result<Response<HyperOutgoingBody>, Infallible> {
         let started = std::time::Instant::now();
         let incoming = self.propagator.extract(request.headers());
-        let parent = incoming.cx;
+        let parent = incoming.cx.clone();
         let (name, attributes) = server_span(&request, connection);
         let target = format!("{} {}", request.method(), request.uri().path());
         // The attributes are written when the span ends (see `spans`), so
@@ -180,7 +183,7 @@ impl Service {
         let pre = self.current();
         let mut store = Store::new(
             pre.engine(),
-            self.request_state(server, attributes, name, incoming.baggage),
+            self.request_state(server, attributes, name, incoming),
         );
         let (sender, receiver) = oneshot::channel();
         let status = Arc::new(AtomicU16::new(0));

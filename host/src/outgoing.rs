@@ -35,7 +35,7 @@ impl WasiHttpHooks for RequestSpans {
             client_attributes(&request),
         );
         self.propagator
-            .inject(&cx, &self.baggage, request.headers_mut());
+            .inject(&cx, &self.tracestate, &self.baggage, request.headers_mut());
         Box::new(async move {
             let result = wasmtime_wasi_http::default_send_request(request, options).await;
             record_response(&cx, &result);

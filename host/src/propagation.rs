@@ -4,9 +4,11 @@
 //!
 //! The SDK's `TraceContextPropagator` is close but not exact (it accepts a
 //! repeated `traceparent`, does not combine repeated `tracestate` fields,
-//! and keeps flags it does not know), so the parsing here is our own; the
-//! result is an ordinary OpenTelemetry remote `SpanContext`, so the SDK's
-//! sampler and span parenting work unchanged.
+//! and keeps flags it does not know), and its `TraceState` refuses a valid
+//! 14-character system id, so the parsing here is our own. The result is an
+//! ordinary OpenTelemetry remote `SpanContext`, so the SDK's sampler and span
+//! parenting work unchanged; the validated `tracestate` travels beside it,
+//! since this host forwards it without changing it.
 
 use hyper::HeaderMap;
 use hyper::header::HeaderValue;
@@ -32,6 +34,9 @@ const KNOWN_FLAGS: u8 = 0x03;
 pub struct Extracted {
     /// The remote parent, when the request carried a valid one.
     pub cx: Context,
+    /// The validated `tracestate` of that parent (members joined by `,`),
+    /// empty when there is none or it was invalid.
+    pub tracestate: String,
     /// The request's baggage.
     pub baggage: Baggage,
 }
@@ -68,9 +73,10 @@ impl Propagator {
     pub fn extract(&self, headers: &HeaderMap) -> Extracted {
         let mut extracted = Extracted::default();
         if self.trace_context
-            && let Some(sc) = extract_span_context(headers)
+            && let Some((sc, tracestate)) = extract_span_context(headers)
         {
             extracted.cx = Context::new().with_remote_span_context(sc);
+            extracted.tracestate = tracestate;
         }
         if self.baggage {
             extracted.baggage = Baggage::parse(
@@ -83,9 +89,15 @@ impl Propagator {
         extracted
     }
 
-    /// Writes `cx`'s span as `traceparent`/`tracestate` and `baggage` into
-    /// `headers`. Headers the guest set itself are kept.
-    pub fn inject(&self, cx: &Context, baggage: &Baggage, headers: &mut HeaderMap) {
+    /// Writes `cx`'s span as `traceparent`, the request's `tracestate` and
+    /// `baggage` into `headers`. Headers the guest set itself are kept.
+    pub fn inject(
+        &self,
+        cx: &Context,
+        tracestate: &str,
+        baggage: &Baggage,
+        headers: &mut HeaderMap,
+    ) {
         if self.trace_context && !headers.contains_key(TRACEPARENT) {
             let span = cx.span();
             let sc = span.span_context();
@@ -93,9 +105,9 @@ impl Propagator {
                 if let Ok(value) = HeaderValue::from_str(&traceparent(sc)) {
                     headers.insert(TRACEPARENT, value);
                 }
-                let state = sc.trace_state().header();
-                if !state.is_empty()
-                    && let Ok(value) = HeaderValue::from_str(&state)
+                if !tracestate.is_empty()
+                    && !headers.contains_key(TRACESTATE)
+                    && let Ok(value) = HeaderValue::from_str(tracestate)
                 {
                     headers.insert(TRACESTATE, value);
                 }
@@ -121,7 +133,7 @@ pub fn traceparent(sc: &SpanContext) -> String {
     )
 }
 
-fn extract_span_context(headers: &HeaderMap) -> Option<SpanContext> {
+fn extract_span_context(headers: &HeaderMap) -> Option<(SpanContext, String)> {
     // Header names are case-insensitive (HeaderMap lowercases them); a
     // repeated traceparent is invalid.
     let mut values = headers.get_all(TRACEPARENT).iter();
@@ -130,20 +142,28 @@ fn extract_span_context(headers: &HeaderMap) -> Option<SpanContext> {
         return None;
     }
     let (trace_id, span_id, flags) = parse_traceparent(value.to_str().ok()?)?;
-    let state = parse_tracestate(
+    let members = parse_tracestate(
         headers
             .get_all(TRACESTATE)
             .iter()
             .map(|v| v.to_str().unwrap_or("\u{0}")),
     )
     .unwrap_or_default();
-    Some(SpanContext::new(
+    let header = members
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    // Recorded on the spans when the SDK accepts it; forwarded regardless.
+    let state = TraceState::from_key_value(members).unwrap_or_default();
+    let sc = SpanContext::new(
         trace_id,
         span_id,
         TraceFlags::new(flags & KNOWN_FLAGS),
         true,
         state,
-    ))
+    );
+    Some((sc, header))
 }
 
 fn is_lower_hex(s: &str) -> bool {
@@ -229,7 +249,9 @@ pub fn valid_tracestate_value(value: &str) -> bool {
 /// and empty fields are allowed; a member that breaks the grammar, a
 /// duplicate key or more than 32 members make the whole list invalid
 /// (`None`), to be discarded rather than forwarded.
-pub fn parse_tracestate<'a>(fields: impl IntoIterator<Item = &'a str>) -> Option<TraceState> {
+pub fn parse_tracestate<'a>(
+    fields: impl IntoIterator<Item = &'a str>,
+) -> Option<Vec<(String, String)>> {
     let mut members: Vec<(String, String)> = Vec::new();
     for field in fields {
         for member in field.split(',') {
@@ -250,7 +272,7 @@ pub fn parse_tracestate<'a>(fields: impl IntoIterator<Item = &'a str>) -> Option
             }
         }
     }
-    TraceState::from_key_value(members).ok()
+    Some(members)
 }
 
 #[cfg(test)]
@@ -276,7 +298,12 @@ mod tests {
         let p = Propagator::default();
         let extracted = p.extract(&headers(incoming));
         let mut out = HeaderMap::new();
-        p.inject(&extracted.cx, &extracted.baggage, &mut out);
+        p.inject(
+            &extracted.cx,
+            &extracted.tracestate,
+            &extracted.baggage,
+            &mut out,
+        );
         let get = |k: &str| out.get(k).map(|v| v.to_str().unwrap().to_string());
         (get(TRACEPARENT), get(TRACESTATE))
     }
@@ -517,6 +544,176 @@ mod tests {
                 None,
             ),
             (
+                "a 256-character key is valid",
+                vec![("traceparent", TP), ("tracestate", &key_256)],
+                Some(TP),
+                Some(&key_256),
+            ),
+            (
+                "a 257-character key invalidates the list",
+                vec![("traceparent", TP), ("tracestate", &key_257)],
+                Some(TP),
+                None,
+            ),
+            (
+                "241-character tenant and 14-character system are valid",
+                vec![("traceparent", TP), ("tracestate", &tenant_241)],
+                Some(TP),
+                Some(&tenant_241),
+            ),
+            (
+                "a 15-character system id invalidates the list",
+                vec![("traceparent", TP), ("tracestate", &system_15)],
+                Some(TP),
+                None,
+            ),
+            (
+                "every allowed key and value character is kept",
+                vec![("traceparent", TP), ("tracestate", &all_chars)],
+                Some(TP),
+                Some(&all_chars),
+            ),
+            (
+                "an empty value invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "foo=,bar=3")],
+                Some(TP),
+                None,
+            ),
+            (
+                "a space before `=` invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "foo =1")],
+                Some(TP),
+                None,
+            ),
+            (
+                "a dot in a key invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "foo.bar=1")],
+                Some(TP),
+                None,
+            ),
+            (
+                "an empty system id invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "foo@=1,bar=2")],
+                Some(TP),
+                None,
+            ),
+            (
+                "an empty tenant id invalidates the list",
+                vec![("traceparent", TP), ("tracestate", "@foo=1,bar=2")],
+                Some(TP),
+                None,
+            ),
+            (
+                "two `@` invalidate the list",
+                vec![("traceparent", TP), ("tracestate", "foo@bar@baz=1,bar=2")],
+                Some(TP),
+                None,
+            ),
+            (
+                "an empty field among others is allowed",
+                vec![
+                    ("traceparent", TP),
+                    ("tracestate", ""),
+                    ("tracestate", "foo=1"),
+                ],
+                Some(TP),
+                Some("foo=1"),
+            ),
+            (
+                "a duplicate key across fields invalidates the list",
+                vec![
+                    ("traceparent", TP),
+                    ("tracestate", "foo=1"),
+                    ("tracestate", "foo=1"),
+                ],
+                Some(TP),
+                None,
+            ),
+            (
+                "tracestate without traceparent is discarded",
+                vec![("tracestate", "foo=1")],
+                None,
+                None,
+            ),
+            (
+                "version 00 with a trailing character is invalid",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.",
+                )],
+                None,
+                None,
+            ),
+            (
+                "a higher version with a non-`-` after the known fields is invalid",
+                vec![(
+                    "traceparent",
+                    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.what",
+                )],
+                None,
+                None,
+            ),
+            (
+                "a three-digit version is invalid",
+                vec![(
+                    "traceparent",
+                    "000-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "a one-digit version is invalid",
+                vec![(
+                    "traceparent",
+                    "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "a 33-digit trace id is invalid",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e47361-00f067aa0ba902b7-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "a 17-digit parent id is invalid",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b71-01",
+                )],
+                None,
+                None,
+            ),
+            (
+                "three-digit flags are invalid",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-001",
+                )],
+                None,
+                None,
+            ),
+            (
+                "illegal characters in flags are invalid",
+                vec![(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-.0",
+                )],
+                None,
+                None,
+            ),
+            (
+                "wrong header names are not traceparent",
+                vec![("trace-parent", TP), ("trace.parent", TP)],
+                None,
+                None,
+            ),
+            (
                 "a tenant id too long invalidates the list",
                 vec![("traceparent", TP), ("tracestate", &long_tenant)],
                 Some(TP),
@@ -556,7 +753,12 @@ mod tests {
             ),
             ("baggage", "mine=1"),
         ]);
-        p.inject(&extracted.cx, &extracted.baggage, &mut own);
+        p.inject(
+            &extracted.cx,
+            &extracted.tracestate,
+            &extracted.baggage,
+            &mut own,
+        );
         assert_eq!(
             own["traceparent"],
             "00-11111111111111111111111111111111-2222222222222222-01"
@@ -578,6 +780,7 @@ mod tests {
         let mut out = HeaderMap::new();
         only_baggage.inject(
             &Propagator::default().extract(&incoming).cx,
+            "",
             &extracted.baggage,
             &mut out,
         );

@@ -74,6 +74,8 @@ pub struct RequestSpans {
     /// The request's baggage: what came in plus what the guest added; it
     /// travels on every outgoing request.
     pub baggage: Baggage,
+    /// The incoming `tracestate`, forwarded on every outgoing request.
+    pub tracestate: String,
     /// The baggage keys copied onto every span as `baggage.KEY`
     /// (`--baggage-attributes`).
     baggage_attributes: Arc<[String]>,
@@ -123,13 +125,20 @@ impl RequestSpans {
             slots: Vec::new(),
             open: Vec::new(),
             baggage: Baggage::default(),
+            tracestate: String::new(),
             baggage_attributes: Arc::from([]),
         }
     }
 
-    /// Gives the request its incoming `baggage`, and the keys to copy onto
-    /// its spans.
-    pub fn with_baggage(mut self, baggage: Baggage, keys: Arc<[String]>) -> Self {
+    /// Gives the request its incoming `tracestate` and `baggage`, and the
+    /// baggage keys to copy onto its spans.
+    pub fn with_incoming(
+        mut self,
+        tracestate: String,
+        baggage: Baggage,
+        keys: Arc<[String]>,
+    ) -> Self {
+        self.tracestate = tracestate;
         self.baggage = baggage;
         self.baggage_attributes = keys;
         self
