@@ -22,7 +22,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::propagation::{Extracted, Propagator};
-use crate::spans::{Failure, Outcome, RequestSpans};
+use crate::spans::{Failure, Outcome, RequestSpans, error_type_name};
 use crate::state::RequestState;
 use crate::telemetry::HostTracer;
 use crate::waterfall::{JAEGER_TRACE_URL, duration};
@@ -371,7 +371,7 @@ fn error_message(error: &wasmtime::Error) -> String {
 /// `error.type`, its message, and the guest's Wasm backtrace.
 fn failure(error: &wasmtime::Error) -> Failure {
     let (error_type, exception_type) = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => (snake_case(&format!("{trap:?}")), "wasmtime::Trap"),
+        Some(trap) => (error_type_name(&format!("{trap:?}")), "wasmtime::Trap"),
         None => ("guest_error".to_string(), "wasmtime::Error"),
     };
     let backtrace = error
@@ -383,21 +383,6 @@ fn failure(error: &wasmtime::Error) -> Failure {
         message: error_message(error),
         stacktrace: backtrace.or_else(|| Some(format!("{error:?}"))),
     }
-}
-
-fn snake_case(camel: &str) -> String {
-    let mut snake = String::with_capacity(camel.len() + 4);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                snake.push('_');
-            }
-            snake.push(c.to_ascii_lowercase());
-        } else {
-            snake.push(c);
-        }
-    }
-    snake
 }
 
 /// A JSON response the host writes itself (for failures the guest could not

@@ -8,7 +8,7 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::spans::RequestSpans;
+use crate::spans::{RequestSpans, error_type_name};
 
 type SendFuture = Box<
     dyn Future<
@@ -97,23 +97,7 @@ pub fn error_type(error: &Error) -> String {
             _ => "connect_error".to_string(),
         };
     }
-    let debug = format!("{error:?}");
-    let variant = debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("error");
-    let mut snake = String::with_capacity(variant.len() + 4);
-    for (i, c) in variant.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                snake.push('_');
-            }
-            snake.push(c.to_ascii_lowercase());
-        } else {
-            snake.push(c);
-        }
-    }
-    snake
+    error_type_name(&format!("{error:?}"))
 }
 
 #[cfg(test)]

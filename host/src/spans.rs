@@ -310,6 +310,29 @@ impl RequestSpans {
     }
 }
 
+/// A low-cardinality `error.type` from a Rust enum variant's debug text:
+/// the leading identifier in snake case (`ConnectionReadTimeout(..)` →
+/// `connection_read_timeout`).
+pub fn error_type_name(debug: &str) -> String {
+    let variant = debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .filter(|v| !v.is_empty())
+        .unwrap_or("error");
+    let mut snake = String::with_capacity(variant.len() + 4);
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
