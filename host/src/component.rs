@@ -2,6 +2,7 @@
 //! says about itself.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use wasmtime::bail;
 use wasmtime::component::{Component, Linker};
@@ -59,11 +60,34 @@ pub fn resolve(arg: &Path) -> wasmtime::Result<PathBuf> {
     )
 }
 
-/// The engine every component of this process runs on.
+/// How often the engine's epoch advances: the resolution of guest deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The epoch deadline, in ticks, for a wall-clock `deadline`.
+pub fn deadline_ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+/// The engine every component of this process runs on, with epoch
+/// interruption driven by one ticker thread (not a timer per request); the
+/// thread ends with the engine.
 pub fn engine() -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    Engine::new(&config).context("failed to create the wasmtime engine")
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).context("failed to create the wasmtime engine")?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("failed to start the epoch ticker thread")?;
+    Ok(engine)
 }
 
 /// The imports every component gets: WASI (environment, clocks, random,
@@ -124,6 +148,9 @@ pub async fn describe(loaded: &mut Loaded, state: RequestState) -> wasmtime::Res
         return Ok(());
     };
     let mut store = Store::new(instance_pre.engine(), state);
+    // A component that loops while describing itself must not hang start-up.
+    store.set_epoch_deadline(deadline_ticks(Duration::from_secs(10)));
+    store.epoch_deadline_trap();
     let instance = instance_pre
         .instantiate_async(&mut store)
         .await

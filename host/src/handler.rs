@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
+use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use wasmtime::Store;
+use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -21,9 +23,10 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
+use crate::component;
 use crate::propagation::{Extracted, Propagator};
 use crate::spans::{Failure, Outcome, RequestSpans, error_type_name};
-use crate::state::RequestState;
+use crate::state::{Limits, RequestState};
 use crate::telemetry::HostTracer;
 use crate::waterfall::{JAEGER_TRACE_URL, duration};
 
@@ -39,6 +42,42 @@ pub struct Connection {
     pub local: SocketAddr,
     /// The client's address.
     pub peer: SocketAddr,
+}
+
+/// What one request may use. Each has a command-line flag.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Wall-clock time for the guest to finish; past it, 504.
+    pub deadline: Duration,
+    /// Linear memory per instance, in bytes; past it, 500.
+    pub memory: usize,
+    /// Request body, in bytes; past it, 413 before the guest runs.
+    pub body: usize,
+    /// Guest spans per request; more are silently not recorded.
+    pub spans: usize,
+}
+
+/// The default request deadline.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// The default linear-memory cap per instance: 64 MiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+/// The default request body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// The default cap on guest spans per request.
+pub const DEFAULT_SPAN_LIMIT: usize = 1000;
+/// Table elements per instance: far above what a Rust, Python or JS guest
+/// uses, far below what would exhaust the host.
+const TABLE_ELEMENT_LIMIT: usize = 100_000;
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            deadline: DEFAULT_DEADLINE,
+            memory: DEFAULT_MEMORY_LIMIT,
+            body: DEFAULT_BODY_LIMIT,
+            spans: DEFAULT_SPAN_LIMIT,
+        }
+    }
 }
 
 /// A component being served: everything built once at start-up and shared
@@ -58,6 +97,7 @@ pub struct Service {
     log_requests: bool,
     /// Baggage keys copied onto every span (`--baggage-attributes`).
     baggage_attributes: Arc<[String]>,
+    limits: RequestLimits,
 }
 
 impl Service {
@@ -79,7 +119,14 @@ impl Service {
             in_flight: InFlight::default(),
             log_requests: true,
             baggage_attributes: Arc::from([]),
+            limits: RequestLimits::default(),
         }
+    }
+
+    /// Sets what each request may use.
+    pub fn limits(mut self, limits: RequestLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Copies the baggage entries named by `keys` onto every span of each
@@ -129,6 +176,7 @@ impl Service {
                 Vec::new(),
                 String::new(),
             ),
+            limits: store_limits(&RequestLimits::default()),
         }
     }
 
@@ -157,7 +205,9 @@ impl Service {
                 incoming.tracestate,
                 incoming.baggage,
                 self.baggage_attributes.clone(),
-            ),
+            )
+            .with_span_limit(self.limits.spans),
+            limits: store_limits(&self.limits),
         }
     }
 
@@ -180,11 +230,44 @@ impl Service {
         let span_context = server.span().span_context().clone();
         let trace_id = span_context.trace_id().to_string();
 
+        let state = self.request_state(server, attributes, name, incoming);
+        // The body is read up to the limit before the guest runs, so that an
+        // oversized one is refused whole (413) and the guest never sees part.
+        let (parts, body) = request.into_parts();
+        let too_large = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|length| length > self.limits.body as u64);
+        let body = if too_large {
+            None
+        } else {
+            Limited::new(body, self.limits.body).collect().await.ok()
+        };
+        let Some(body) = body else {
+            let limit = self.limits.body;
+            let mut state = state;
+            state.spans.finish(Outcome {
+                status: 413,
+                failure: None,
+            });
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &serde_json::json!({
+                    "error": format!("request body larger than {limit} bytes (--max-body-bytes)"),
+                    "trace_id": trace_id,
+                }),
+            ));
+        };
+        let body = Full::new(body.to_bytes())
+            .map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
+        let request = Request::from_parts(parts, body);
+
         let pre = self.current();
-        let mut store = Store::new(
-            pre.engine(),
-            self.request_state(server, attributes, name, incoming),
-        );
+        let mut store = Store::new(pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(component::deadline_ticks(self.limits.deadline));
+        store.epoch_deadline_trap();
         let (sender, receiver) = oneshot::channel();
         let status = Arc::new(AtomicU16::new(0));
         let sent = status.clone();
@@ -219,23 +302,40 @@ impl Service {
         };
 
         let guard = self.in_flight.enter();
+        let deadline = self.limits.deadline;
         let task = tokio::spawn(async move {
             let _guard = guard;
-            let result = async {
+            let call = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)
                     .await
-            }
-            .await;
-            let failure = result.as_ref().err().map(failure);
-            let status = match status.load(Ordering::Relaxed) {
-                0 => 500,
-                sent => sent,
             };
-            store.data_mut().spans.finish(Outcome { status, failure });
-            result
+            // Epoch interruption stops a guest computing past its deadline;
+            // this outer timeout stops one waiting in a host call.
+            let result = match tokio::time::timeout(deadline, call).await {
+                Ok(result) => result,
+                Err(_) => Err(wasmtime::Error::from(wasmtime::Trap::Interrupt)),
+            };
+            let failure = result
+                .as_ref()
+                .err()
+                .map(|error| failure(error, store.data().limits.hit, deadline));
+            let answered = status.load(Ordering::Relaxed);
+            let status = match (&failure, answered) {
+                (_, sent) if sent != 0 => sent,
+                (Some(failure), _) if failure.error_type == DEADLINE_EXCEEDED => 504,
+                _ => 500,
+            };
+            store.data_mut().spans.finish(Outcome {
+                status,
+                failure: failure.clone(),
+            });
+            match failure {
+                Some(failure) if answered == 0 => Some((status, failure.message)),
+                _ => None,
+            }
         });
 
         let mut response = match receiver.await {
@@ -245,14 +345,17 @@ impl Service {
                 &serde_json::json!({"error": format!("component failed the request: {code:?}"), "trace_id": trace_id}),
             ),
             Err(_) => {
-                let why = match task.await {
-                    Ok(Err(error)) => format!("component failed: {}", error_message(&error)),
-                    Ok(Ok(())) => "component returned without sending a response".to_string(),
-                    Err(join) => format!("component task failed: {join}"),
+                let (status, why) = match task.await {
+                    Ok(Some((status, message))) => (status, format!("component failed: {message}")),
+                    Ok(None) => (
+                        500,
+                        "component returned without sending a response".to_string(),
+                    ),
+                    Err(join) => (500, format!("component task failed: {join}")),
                 };
                 eprintln!("{}: {why} (trace {trace_id})", self.name);
                 json_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                     &serde_json::json!({"error": why, "trace_id": trace_id}),
                 )
             }
@@ -367,12 +470,39 @@ fn error_message(error: &wasmtime::Error) -> String {
     error.to_string()
 }
 
+/// `error.type` of a request stopped at its deadline.
+pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
+/// `error.type` of a request whose guest hit its memory or table cap.
+pub const LIMIT_EXCEEDED: &str = "resource_limit_exceeded";
+
 /// Describes a guest failure for the `exception` event: a trap's code as
-/// `error.type`, its message, and the guest's Wasm backtrace.
-fn failure(error: &wasmtime::Error) -> Failure {
-    let (error_type, exception_type) = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => (error_type_name(&format!("{trap:?}")), "wasmtime::Trap"),
-        None => ("guest_error".to_string(), "wasmtime::Error"),
+/// `error.type` (or the deadline, or the memory cap, when that is what
+/// stopped it), its message, and the guest's Wasm backtrace.
+fn failure(error: &wasmtime::Error, limit_hit: bool, deadline: Duration) -> Failure {
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    let (error_type, message) = if trap == Some(&wasmtime::Trap::Interrupt) {
+        (
+            DEADLINE_EXCEEDED.to_string(),
+            format!("stopped after the {deadline:?} request deadline (--deadline-ms)"),
+        )
+    } else if limit_hit {
+        (
+            LIMIT_EXCEEDED.to_string(),
+            format!(
+                "{} (a memory or table cap was reached: --memory-limit-mib)",
+                error_message(error)
+            ),
+        )
+    } else {
+        match trap {
+            Some(trap) => (error_type_name(&format!("{trap:?}")), error_message(error)),
+            None => ("guest_error".to_string(), error_message(error)),
+        }
+    };
+    let exception_type = if trap.is_some() {
+        "wasmtime::Trap"
+    } else {
+        "wasmtime::Error"
     };
     let backtrace = error
         .downcast_ref::<wasmtime::WasmBacktrace>()
@@ -380,9 +510,20 @@ fn failure(error: &wasmtime::Error) -> Failure {
     Failure {
         error_type,
         exception_type: exception_type.to_string(),
-        message: error_message(error),
+        message,
         stacktrace: backtrace.or_else(|| Some(format!("{error:?}"))),
     }
+}
+
+/// wasmtime's limits for one instance.
+fn store_limits(limits: &RequestLimits) -> Limits {
+    Limits::new(
+        StoreLimitsBuilder::new()
+            .memory_size(limits.memory)
+            .table_elements(TABLE_ELEMENT_LIMIT)
+            .trap_on_grow_failure(true)
+            .build(),
+    )
 }
 
 /// A JSON response the host writes itself (for failures the guest could not

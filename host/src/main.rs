@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::Parser;
 use host::component;
 use host::config::OtelConfig;
-use host::handler::Service;
+use host::handler::{self, RequestLimits, Service};
 use host::telemetry::{self, ServiceIdentity, Telemetry};
 use wasmtime::error::Context as _;
 
@@ -62,6 +62,26 @@ struct Cli {
     /// should not be recorded).
     #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
     baggage_attributes: Vec<String>,
+
+    /// Wall-clock milliseconds a request's guest may run (epoch interruption
+    /// plus a timeout around host calls); past it the client gets 504.
+    #[arg(long, value_name = "MS", default_value_t = handler::DEFAULT_DEADLINE.as_millis() as u64)]
+    deadline_ms: u64,
+
+    /// Linear memory per instance, in MiB; a guest that needs more fails
+    /// that request (500).
+    #[arg(long, value_name = "MIB", default_value_t = handler::DEFAULT_MEMORY_LIMIT >> 20)]
+    memory_limit_mib: usize,
+
+    /// The largest request body, in bytes; larger ones get 413 before the
+    /// guest runs.
+    #[arg(long, value_name = "BYTES", default_value_t = handler::DEFAULT_BODY_LIMIT)]
+    max_body_bytes: usize,
+
+    /// The most spans a guest records per request; more are not recorded
+    /// (counted in the server span's `wasm.guest_spans_dropped`).
+    #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_SPAN_LIMIT)]
+    max_spans: usize,
 
     /// Do not log a line per request.
     #[arg(long)]
@@ -178,7 +198,13 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             cli.env.clone(),
         )
         .log_requests(!cli.quiet)
-        .baggage_attributes(cli.baggage_attributes.clone());
+        .baggage_attributes(cli.baggage_attributes.clone())
+        .limits(RequestLimits {
+            deadline: std::time::Duration::from_millis(cli.deadline_ms),
+            memory: cli.memory_limit_mib << 20,
+            body: cli.max_body_bytes,
+            spans: cli.max_spans,
+        });
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;

@@ -79,7 +79,15 @@ pub struct RequestSpans {
     /// The baggage keys copied onto every span as `baggage.KEY`
     /// (`--baggage-attributes`).
     baggage_attributes: Arc<[String]>,
+    /// The most guest spans this request records (`--max-spans`).
+    span_limit: usize,
+    /// Guest spans not recorded because of `span_limit`.
+    dropped_spans: u64,
 }
+
+/// The rep of every span past the limit: a handle the guest can use like any
+/// other, on which every call is ignored.
+const DROPPED: u32 = u32::MAX;
 
 /// How a request ended, for its SERVER span.
 pub struct Outcome {
@@ -91,6 +99,7 @@ pub struct Outcome {
 }
 
 /// A guest failure, recorded as the standard `exception` event.
+#[derive(Clone)]
 pub struct Failure {
     /// `error.type`: a low-cardinality name (`unreachable_code_reached`).
     pub error_type: String,
@@ -127,7 +136,15 @@ impl RequestSpans {
             baggage: Baggage::default(),
             tracestate: String::new(),
             baggage_attributes: Arc::from([]),
+            span_limit: usize::MAX,
+            dropped_spans: 0,
         }
+    }
+
+    /// Caps the guest spans this request records.
+    pub fn with_span_limit(mut self, limit: usize) -> Self {
+        self.span_limit = limit;
+        self
     }
 
     /// Gives the request its incoming `tracestate` and `baggage`, and the
@@ -170,6 +187,10 @@ impl RequestSpans {
 
     /// Starts a child of the innermost open span as a guest span; returns its rep.
     pub fn start_guest(&mut self, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> u32 {
+        if self.slots.len() >= self.span_limit {
+            self.dropped_spans += 1;
+            return DROPPED;
+        }
         let cx = self.start(name, kind, Vec::new());
         let mut held = Attributes::default();
         held.extend(self.baggage_kvs());
@@ -284,6 +305,12 @@ impl RequestSpans {
         let status = outcome.status;
         let baggage = self.baggage_kvs();
         self.server_attributes.extend(baggage);
+        if self.dropped_spans > 0 {
+            self.server_attributes.set(KeyValue::new(
+                "wasm.guest_spans_dropped",
+                i64::try_from(self.dropped_spans).unwrap_or(i64::MAX),
+            ));
+        }
         self.server_attributes.set(KeyValue::new(
             "http.response.status_code",
             i64::from(status),

@@ -2,6 +2,7 @@
 //! request's spans. One per request, dropped with the instance.
 
 use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -18,6 +19,63 @@ pub struct RequestState {
     /// The request's spans; also the wasi-http hooks, which open the CLIENT
     /// span of every outgoing request under the innermost open span.
     pub spans: RequestSpans,
+    /// The instance's memory and table caps.
+    pub limits: Limits,
+}
+
+/// Caps on what one instance may allocate, remembering whether a cap was hit
+/// so that the failure is named in the span rather than guessed from a trap.
+pub struct Limits {
+    inner: StoreLimits,
+    /// A memory or table growth was refused.
+    pub hit: bool,
+}
+
+impl Limits {
+    /// Wraps wasmtime's limits.
+    pub fn new(inner: StoreLimits) -> Limits {
+        Limits { inner, hit: false }
+    }
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum);
+        if !matches!(allowed, Ok(true)) {
+            self.hit = true;
+        }
+        allowed
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.table_growing(current, desired, maximum);
+        if !matches!(allowed, Ok(true)) {
+            self.hit = true;
+        }
+        allowed
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
 }
 
 impl WasiView for RequestState {

@@ -8,6 +8,10 @@
 //! | `/attributes` | one span with every attribute type, an event, status ok |
 //! | `/context` | returns the current span context, inside a span and outside |
 //! | `/trap` | panics: the host answers 500 and records the trap |
+//! | `/loop` | never returns: the deadline must stop it |
+//! | `/wait` | blocks in a host call (a 1-hour sleep): the deadline must stop it |
+//! | `/alloc` | allocates without bound: the memory cap must stop it |
+//! | `/flood` | starts 5000 spans: the span cap must hold |
 //! | `/baggage` | adds `added.by=testbed` to the baggage, calls `FORWARD_URL` if set, returns the entries |
 
 use otel_guest::ServiceInfo;
@@ -80,6 +84,32 @@ impl Guest for Testbed {
                        "inside_span_id": inside.span_id, "sampled": inside.sampled})
             }
             "/trap" => panic!("testbed asked to trap"),
+            "/loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "/wait" => {
+                otel_guest::bindings::wasi::clocks::monotonic_clock::subscribe_duration(
+                    3_600_000_000_000,
+                )
+                .block();
+                json!({"waited": true})
+            }
+            "/alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            "/flood" => {
+                for i in 0..5000i64 {
+                    let span = Span::start("flood", &[kv("i", i)]);
+                    span.end();
+                }
+                json!({"started": 5000})
+            }
             "/baggage" => {
                 let added = otel_guest::trace::set_baggage("added.by", "testbed");
                 let forwarded = match std::env::var("FORWARD_URL") {

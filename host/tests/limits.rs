@@ -1,0 +1,127 @@
+//! What a guest or a client cannot do to the host: run past its deadline,
+//! allocate without bound, flood spans, send an oversized body. Each fails
+//! that request only, visibly in its trace, and the host keeps serving.
+
+// Tests fail loudly by design: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+async fn testbed(args: &[&str]) -> (Receiver, Host) {
+    let (receiver, endpoint) = Receiver::start().await;
+    let options = HostOptions {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: vec![],
+    };
+    let host = Host::start("testbed", &endpoint, options).await;
+    (receiver, host)
+}
+
+/// The server span of the request whose response carried `reply`.
+async fn server_span(receiver: &Receiver, reply: &Reply) -> Received {
+    let trace_id = reply.json()["trace_id"].as_str().unwrap().to_string();
+    let spans = receiver.trace(&trace_id, 1).await;
+    spans
+        .into_iter()
+        .find(|s| s.span.kind == SPAN_KIND_SERVER)
+        .unwrap()
+}
+
+/// A guest computing forever is stopped at the deadline (epoch
+/// interruption): 504, an ERROR span with `error.type`, and the next request
+/// is served.
+#[tokio::test]
+async fn a_looping_guest_is_stopped_at_its_deadline() {
+    let (receiver, host) = testbed(&["--deadline-ms", "300"]).await;
+    let reply = send("GET", &host.url("/loop"), &[], "").await;
+    assert_eq!(
+        reply.status,
+        504,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let server = server_span(&receiver, &reply).await;
+    assert_eq!(server.status().0, STATUS_ERROR);
+    assert_eq!(
+        server.str_attr("error.type").as_deref(),
+        Some("deadline_exceeded")
+    );
+    assert_eq!(server.int_attr("http.response.status_code"), Some(504));
+    assert_eq!(
+        send("GET", &host.url("/context"), &[], "").await.status,
+        200
+    );
+}
+
+/// A guest blocked in a host call is stopped at the deadline too (the outer
+/// timeout), with the same 504.
+#[tokio::test]
+async fn a_guest_waiting_in_a_host_call_is_stopped_at_its_deadline() {
+    let (receiver, host) = testbed(&["--deadline-ms", "300"]).await;
+    let reply = send("GET", &host.url("/wait"), &[], "").await;
+    assert_eq!(reply.status, 504);
+    let server = server_span(&receiver, &reply).await;
+    assert_eq!(
+        server.str_attr("error.type").as_deref(),
+        Some("deadline_exceeded")
+    );
+}
+
+/// A guest allocating without bound fails that request only: 500 and an
+/// ERROR span naming the cap; the host keeps serving.
+#[tokio::test]
+async fn unbounded_allocation_fails_only_that_request() {
+    let (receiver, host) = testbed(&["--memory-limit-mib", "16"]).await;
+    let reply = send("GET", &host.url("/alloc"), &[], "").await;
+    assert_eq!(reply.status, 500);
+    let server = server_span(&receiver, &reply).await;
+    assert_eq!(server.status().0, STATUS_ERROR);
+    assert_eq!(
+        server.str_attr("error.type").as_deref(),
+        Some("resource_limit_exceeded")
+    );
+    assert!(server.event("exception").is_some());
+    assert_eq!(
+        send("GET", &host.url("/context"), &[], "").await.status,
+        200
+    );
+}
+
+/// Past the span cap, guest spans are not recorded (and not an error to the
+/// guest); the server span counts them.
+#[tokio::test]
+async fn span_floods_are_capped_and_counted() {
+    let (receiver, host) = testbed(&["--max-spans", "50"]).await;
+    let reply = send("GET", &host.url("/flood"), &[], "").await;
+    assert_eq!(reply.status, 200);
+    let trace_id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let spans = receiver.trace(&trace_id, 51).await;
+    let server = spans
+        .iter()
+        .find(|s| s.span.kind == SPAN_KIND_SERVER)
+        .unwrap();
+    assert_eq!(server.int_attr("wasm.guest_spans_dropped"), Some(4950));
+}
+
+/// A body over the limit is refused with 413 before the guest runs; one
+/// within it reaches the guest.
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_the_guest() {
+    let (receiver, host) = testbed(&["--max-body-bytes", "1024"]).await;
+    let big = "x".repeat(2048);
+    let reply = send("POST", &host.url("/context"), &[], &big).await;
+    assert_eq!(reply.status, 413);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 1024 bytes")
+    );
+    let server = server_span(&receiver, &reply).await;
+    assert_eq!(server.int_attr("http.response.status_code"), Some(413));
+    assert_eq!(server.status().0, STATUS_UNSET, "4xx is the client's");
+    let small = send("POST", &host.url("/context"), &[], "{}").await;
+    assert_eq!(small.status, 200);
+}
