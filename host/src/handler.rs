@@ -305,8 +305,11 @@ impl Service {
         let deadline = self.limits.deadline;
         let task = tokio::spawn(async move {
             let _guard = guard;
+            let mut instantiated = None;
             let call = async {
+                let started = std::time::Instant::now();
                 let proxy = pre.instantiate_async(&mut store).await?;
+                instantiated = Some(started.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)
@@ -322,6 +325,18 @@ impl Service {
                 .as_ref()
                 .err()
                 .map(|error| failure(error, store.data().limits.hit, deadline));
+            // What the sandbox cost this request, on its server span.
+            let mut sandbox = vec![KeyValue::new(
+                "wasm.memory.peak_bytes",
+                i64::try_from(store.data().limits.peak_memory).unwrap_or(i64::MAX),
+            )];
+            if let Some(took) = instantiated {
+                sandbox.push(KeyValue::new(
+                    "wasm.instantiate.duration_us",
+                    i64::try_from(took.as_micros()).unwrap_or(i64::MAX),
+                ));
+            }
+            store.data_mut().spans.set_host_attributes(sandbox);
             let answered = status.load(Ordering::Relaxed);
             let status = match (&failure, answered) {
                 (_, sent) if sent != 0 => sent,

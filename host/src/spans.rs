@@ -277,7 +277,12 @@ impl RequestSpans {
             .set(KeyValue::new("http.route", route));
     }
 
-    /// Sets attributes on the server span.
+    /// Sets attributes of the host's own on the server span.
+    pub fn set_host_attributes(&mut self, attributes: Vec<KeyValue>) {
+        self.server_attributes.extend(attributes);
+    }
+
+    /// Sets attributes on the server span (for the guest).
     pub fn set_server_attributes(&mut self, attributes: Vec<KeyValue>) {
         if attributes.iter().any(|kv| kv.key.as_str() == "error.type") {
             self.guest_error_type = true;

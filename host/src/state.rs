@@ -29,12 +29,18 @@ pub struct Limits {
     inner: StoreLimits,
     /// A memory or table growth was refused.
     pub hit: bool,
+    /// The largest linear memory the instance reached, in bytes.
+    pub peak_memory: usize,
 }
 
 impl Limits {
     /// Wraps wasmtime's limits.
     pub fn new(inner: StoreLimits) -> Limits {
-        Limits { inner, hit: false }
+        Limits {
+            inner,
+            hit: false,
+            peak_memory: 0,
+        }
     }
 }
 
@@ -46,8 +52,9 @@ impl ResourceLimiter for Limits {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(allowed, Ok(true)) {
-            self.hit = true;
+        match allowed {
+            Ok(true) => self.peak_memory = self.peak_memory.max(desired),
+            _ => self.hit = true,
         }
         allowed
     }

@@ -263,7 +263,12 @@ fn details(span: &SpanLine, style: &Style) -> Vec<String> {
         }));
     }
     let shown: &[&str] = match span.kind {
-        SpanKind::Server => &["http.response.status_code", "error.type"],
+        SpanKind::Server => &[
+            "http.response.status_code",
+            "error.type",
+            "wasm.instantiate.duration_us",
+            "wasm.memory.peak_bytes",
+        ],
         SpanKind::Client => &["http.response.status_code", "url.full", "error.type"],
         _ => &[],
     };
