@@ -263,31 +263,158 @@ async fn invalid_order_is_422_without_a_payment_call() {
     );
 }
 
-/// Malformed JSON and wrong types are 422 with a message naming the problem.
+/// Every malformed input in the corpus gets a 4xx JSON error naming the
+/// problem, and the `validate_order` span (ERROR, with the exception) says
+/// the same; no payment is attempted.
 #[tokio::test]
-async fn malformed_orders_say_why() {
+async fn malformed_input_corpus() {
     let system = System::start().await;
-    for (body, expected) in [
-        ("{not json", "request body is not valid JSON"),
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    // (case, body, content-type, status, what the error says)
+    type Case<'a> = (&'a str, Vec<u8>, Option<&'a str>, u16, &'a str);
+    let corpus: Vec<Case> = vec![
         (
-            r#"{"customer_id":"c","item":"i","quantity":"3","amount":1}"#,
+            "invalid JSON",
+            b"{not json".to_vec(),
+            None,
+            422,
+            "request body is not valid JSON",
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"customer_id\":\"\xff\xfe\"}".to_vec(),
+            None,
+            422,
+            "not valid UTF-8",
+        ),
+        ("empty body", Vec::new(), None, 422, "request body is empty"),
+        (
+            "not an object",
+            b"[]".to_vec(),
+            None,
+            422,
+            "must be a JSON object, got an array",
+        ),
+        (
+            "string quantity",
+            br#"{"customer_id":"c","item":"i","quantity":"3","amount":1}"#.to_vec(),
+            None,
+            422,
             "field `quantity` must be an integer",
         ),
         (
-            r#"{"customer_id":"c","item":"i","quantity":1}"#,
+            "fractional quantity",
+            br#"{"customer_id":"c","item":"i","quantity":1.5,"amount":1}"#.to_vec(),
+            None,
+            422,
+            "field `quantity` must be an integer",
+        ),
+        (
+            "missing field",
+            br#"{"customer_id":"c","item":"i","quantity":1}"#.to_vec(),
+            None,
+            422,
             "missing field `amount`",
         ),
         (
-            r#"{"customer_id":"c","item":"i","quantity":1,"amount":0}"#,
+            "zero amount",
+            br#"{"customer_id":"c","item":"i","quantity":1,"amount":0}"#.to_vec(),
+            None,
+            422,
             "field `amount` must be greater than 0",
         ),
-        ("[]", "must be a JSON object"),
-    ] {
-        let reply = send("POST", &system.order.url("/orders"), &[], body).await;
-        assert_eq!(reply.status, 422, "{body}");
-        let error = reply.json()["error"].as_str().unwrap().to_string();
-        assert!(error.contains(expected), "{body}: {error}");
+        (
+            "huge number",
+            br#"{"customer_id":"c","item":"i","quantity":1,"amount":1e400}"#.to_vec(),
+            None,
+            422,
+            "request body is not valid JSON",
+        ),
+        (
+            "huge integer",
+            br#"{"customer_id":"c","item":"i","quantity":99999999999999999999999,"amount":1}"#
+                .to_vec(),
+            None,
+            422,
+            "field `quantity` must be an integer",
+        ),
+        (
+            "NaN",
+            br#"{"customer_id":"c","item":"i","quantity":1,"amount":NaN}"#.to_vec(),
+            None,
+            422,
+            "request body is not valid JSON",
+        ),
+        (
+            "Infinity",
+            br#"{"customer_id":"c","item":"i","quantity":1,"amount":Infinity}"#.to_vec(),
+            None,
+            422,
+            "request body is not valid JSON",
+        ),
+        (
+            "deeply nested",
+            deep.into_bytes(),
+            None,
+            422,
+            "recursion limit exceeded",
+        ),
+        (
+            "duplicate keys",
+            br#"{"customer_id":"c","item":"i","quantity":1,"quantity":2,"amount":1}"#.to_vec(),
+            None,
+            422,
+            "duplicate key `quantity`",
+        ),
+        (
+            "wrong content type",
+            VALID_ORDER.as_bytes().to_vec(),
+            Some("text/plain"),
+            415,
+            "content-type `text/plain` is not JSON",
+        ),
+    ];
+    for (case, body, content_type, status, expected) in corpus {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        let reply = send_bytes("POST", &system.order.url("/orders"), &headers, &body).await;
+        assert_eq!(
+            reply.status,
+            status,
+            "{case}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let answer = reply.json();
+        let error = answer["error"].as_str().unwrap().to_string();
+        assert!(error.contains(expected), "{case}: {error}");
+        let trace_id = answer["trace_id"].as_str().unwrap().to_string();
+        let spans = system.receiver.trace(&trace_id, 2).await;
+        let validate = find(&spans, "order-api", "validate_order");
+        assert_eq!(validate.status(), (STATUS_ERROR, error.clone()), "{case}");
+        let exception = validate.event("exception").unwrap();
+        assert_eq!(
+            str_of(&exception.attributes, "exception.message"),
+            Some(error),
+            "{case}"
+        );
     }
+    // The payment service refuses the same way.
+    let reply = send(
+        "POST",
+        &system.payment.url("/payments"),
+        &[],
+        r#"{"order_id":"o","order_id":"p"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 422);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key `order_id`")
+    );
 }
 
 /// A suspected fraud is declined: 402 to the client, `process_payment` is

@@ -8,13 +8,37 @@ use serde_json::{Map, Value};
 /// A JSON object taken from a request body.
 pub struct Object(Map<String, Value>);
 
-/// Parses `body` as one JSON object.
+/// Whether a request's `content-type` is JSON: absent (curl and many
+/// clients omit it), `application/json`, or any `+json` type.
+pub fn is_json_content_type(content_type: Option<&str>) -> bool {
+    match content_type {
+        None => true,
+        Some(value) => {
+            let essence = value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        }
+    }
+}
+
+/// Parses `body` as one JSON object. Refuses duplicate keys at any depth:
+/// which of two values a parser keeps differs between parsers, and a
+/// request that means two things is not one to act on.
 pub fn parse_object(body: &[u8]) -> Result<Object, String> {
     if body.is_empty() {
         return Err("request body is empty: expected a JSON object".to_string());
     }
     let text =
         std::str::from_utf8(body).map_err(|e| format!("request body is not valid UTF-8: {e}"))?;
+    let mut check = serde_json::Deserializer::from_str(text);
+    if let Err(e) = serde::de::Deserializer::deserialize_any(&mut check, NoDuplicates) {
+        return Err(format!("request body is not valid JSON: {e}"));
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(Object(map)),
         Ok(other) => Err(format!(
@@ -22,6 +46,61 @@ pub fn parse_object(body: &[u8]) -> Result<Object, String> {
             type_name(&other)
         )),
         Err(e) => Err(format!("request body is not valid JSON: {e}")),
+    }
+}
+
+/// A visitor that walks a whole JSON document and fails on the first
+/// object with a repeated key.
+struct NoDuplicates;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicates {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(NoDuplicates)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            map.next_value_seed(NoDuplicates)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicates {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -102,6 +181,26 @@ mod tests {
         assert!(err(b"{").contains("not valid JSON"));
         assert!(err(b"[1]").contains("got an array"));
         assert!(err(b"\xff\xfe").contains("UTF-8"));
+        assert!(err(br#"{"a":1,"a":2}"#).contains("duplicate key `a`"));
+        assert!(err(br#"{"a":{"b":1,"b":1}}"#).contains("duplicate key `b`"));
+        assert!(err(b"NaN").contains("not valid JSON"));
+        assert!(err(br#"{"a":Infinity}"#).contains("not valid JSON"));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(err(deep.as_bytes()).contains("recursion limit"));
+    }
+
+    /// JSON content types are accepted, others refused; none is accepted.
+    #[test]
+    fn content_types() {
+        assert!(is_json_content_type(None));
+        assert!(is_json_content_type(Some(
+            "application/json; charset=utf-8"
+        )));
+        assert!(is_json_content_type(Some("application/vnd.api+json")));
+        assert!(!is_json_content_type(Some("text/plain")));
+        assert!(!is_json_content_type(Some(
+            "application/x-www-form-urlencoded"
+        )));
     }
 
     /// Field checks accept good values and name the field and value otherwise.

@@ -17,7 +17,7 @@ use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
 use otel_guest::http::{BaseUrl, BodyError, Request, post_json, respond_json};
-use otel_guest::json::parse_object;
+use otel_guest::json::{is_json_content_type, parse_object};
 use otel_guest::trace::{Span, kv, set_route, set_server_attributes, trace_id};
 use serde_json::{Value, json};
 
@@ -61,6 +61,7 @@ enum Failure {
     },
     TooLarge(usize),
     Unreadable(String),
+    UnsupportedMediaType(String),
     Invalid(String),
     Declined {
         order_id: String,
@@ -94,6 +95,9 @@ impl Failure {
                 json!({"error": format!("request body larger than {limit} bytes"), "trace_id": trace_id}),
             ),
             Failure::Unreadable(why) => (400, json!({"error": why, "trace_id": trace_id})),
+            Failure::UnsupportedMediaType(why) => {
+                (415, json!({"error": why, "trace_id": trace_id}))
+            }
             Failure::Invalid(why) => (422, json!({"error": why, "trace_id": trace_id})),
             Failure::Declined { order_id, reason } => (
                 402,
@@ -157,7 +161,7 @@ fn create_order(request: &mut Request) -> Result<(u16, Value), Failure> {
         BodyError::TooLarge(limit) => Failure::TooLarge(limit),
         BodyError::Stream(why) => Failure::Unreadable(why),
     })?;
-    let order = validate_order(&body)?;
+    let order = validate_order(&body, request.header("content-type"))?;
     let order_id = save_order(&order);
     let payment_id = charge(&order_id, &order)?;
     Ok((
@@ -171,8 +175,16 @@ fn create_order(request: &mut Request) -> Result<(u16, Value), Failure> {
     ))
 }
 
-fn validate_order(body: &[u8]) -> Result<Order, Failure> {
+fn validate_order(body: &[u8], content_type: Option<&str>) -> Result<Order, Failure> {
     let span = Span::start("validate_order", &[]);
+    if !is_json_content_type(content_type) {
+        let why = format!(
+            "content-type `{}` is not JSON: send `application/json`",
+            content_type.unwrap_or_default()
+        );
+        span.fail("UnsupportedMediaType", &why);
+        return Err(Failure::UnsupportedMediaType(why));
+    }
     let parsed = (|| {
         let object = parse_object(body)?;
         let customer_id = object.string("customer_id")?;

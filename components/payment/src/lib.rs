@@ -15,7 +15,7 @@ use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
 use otel_guest::http::{BodyError, Request, respond_json};
-use otel_guest::json::parse_object;
+use otel_guest::json::{is_json_content_type, parse_object};
 use otel_guest::trace::{Span, kv, set_route, trace_id};
 use serde_json::{Value, json};
 
@@ -59,6 +59,7 @@ enum Failure {
     },
     TooLarge(usize),
     Unreadable(String),
+    UnsupportedMediaType(String),
     Invalid(String),
     Fraud,
 }
@@ -81,6 +82,9 @@ impl Failure {
                 json!({"error": format!("request body larger than {limit} bytes"), "trace_id": trace_id}),
             ),
             Failure::Unreadable(why) => (400, json!({"error": why, "trace_id": trace_id})),
+            Failure::UnsupportedMediaType(why) => {
+                (415, json!({"error": why, "trace_id": trace_id}))
+            }
             Failure::Invalid(why) => (422, json!({"error": why, "trace_id": trace_id})),
             Failure::Fraud => (402, json!({"error": FRAUD_MESSAGE, "trace_id": trace_id})),
         }
@@ -120,6 +124,15 @@ fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
         BodyError::Stream(why) => Failure::Unreadable(why),
     })?;
     let span = Span::start("process_payment", &[]);
+    let content_type = request.header("content-type");
+    if !is_json_content_type(content_type) {
+        let why = format!(
+            "content-type `{}` is not JSON: send `application/json`",
+            content_type.unwrap_or_default()
+        );
+        span.fail("UnsupportedMediaType", &why);
+        return Err(Failure::UnsupportedMediaType(why));
+    }
     let parsed = (|| {
         let object = parse_object(&body)?;
         let order_id = object.string("order_id")?;

@@ -465,6 +465,12 @@ impl Reply {
 
 /// Sends one HTTP/1.1 request over a fresh loopback connection.
 pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    send_bytes(method, url, headers, body.as_bytes()).await
+}
+
+/// [`send`] with any bytes as the body; `content-type: application/json` is
+/// added to a non-empty body unless `headers` name one.
+pub async fn send_bytes(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let uri: hyper::Uri = url.parse().unwrap();
     let authority = uri.authority().unwrap().to_string();
     let stream = TcpStream::connect(&authority).await.unwrap();
@@ -477,14 +483,17 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str)
         .method(method)
         .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
         .header("host", authority);
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
         request = request.header("content-type", "application/json");
     }
     for (key, value) in headers {
         request = request.header(*key, *value);
     }
     let request = request
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
     let status = response.status().as_u16();
