@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,6 +81,8 @@ pub struct Telemetry {
     /// Shared by every service's OTLP exporter, so that "spans are not
     /// reaching the collector" is said once per process, not per service.
     failing: Arc<AtomicBool>,
+    /// Spans whose export failed, over the process's life.
+    undelivered: Arc<AtomicU64>,
     providers: Mutex<Vec<(String, SdkTracerProvider)>>,
     propagator: Arc<Propagator>,
 }
@@ -108,6 +110,7 @@ impl Telemetry {
             console,
             traces_file,
             failing: Arc::new(AtomicBool::new(false)),
+            undelivered: Arc::new(AtomicU64::new(0)),
             providers: Mutex::new(Vec::new()),
             propagator,
         })
@@ -178,6 +181,7 @@ impl Telemetry {
                 inner: self.otlp_exporter()?,
                 endpoint: self.config.endpoint.clone(),
                 failing: self.failing.clone(),
+                undelivered: self.undelivered.clone(),
             };
             builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter).build());
         }
@@ -256,8 +260,21 @@ impl Telemetry {
     }
 
     /// Flushes the spans still queued and stops every exporter, each giving
-    /// up after [`SHUTDOWN_TIMEOUT`]. Blocks: call it off the async workers.
+    /// up after [`SHUTDOWN_TIMEOUT`]; says how many spans never reached the
+    /// collector. Blocks: call it off the async workers.
     pub fn shutdown(&self) -> wasmtime::Result<()> {
+        let flushed = self.flush_all();
+        let undelivered = self.undelivered.load(Ordering::Relaxed);
+        if undelivered > 0 {
+            eprintln!(
+                "warning: {undelivered} span(s) could not be delivered to the collector at `{}`",
+                self.config.endpoint
+            );
+        }
+        flushed
+    }
+
+    fn flush_all(&self) -> wasmtime::Result<()> {
         let providers = match self.providers.lock() {
             Ok(mut providers) => std::mem::take(&mut *providers),
             Err(_) => return Ok(()),
@@ -299,12 +316,16 @@ struct ReportingExporter<E> {
     inner: E,
     endpoint: String,
     failing: Arc<AtomicBool>,
+    undelivered: Arc<AtomicU64>,
 }
 
 impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let count = batch.len();
         let result = self.inner.export(batch).await;
+        if result.is_err() {
+            self.undelivered.fetch_add(count as u64, Ordering::Relaxed);
+        }
         match &result {
             Err(error) if !self.failing.swap(true, Ordering::Relaxed) => eprintln!(
                 "warning: spans are not reaching the collector at `{}` ({count} dropped): {error}. \

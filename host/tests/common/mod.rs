@@ -106,6 +106,8 @@ pub struct Receiver {
     spans: Arc<Mutex<Vec<Received>>>,
     /// The request headers (gRPC metadata) of every export.
     pub headers: Arc<Mutex<Vec<hyper::HeaderMap>>>,
+    /// While set, every export is refused with `UNAVAILABLE`.
+    pub unavailable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[tonic::async_trait]
@@ -114,6 +116,9 @@ impl TraceService for Receiver {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("receiver is unavailable (test)"));
+        }
         self.headers
             .lock()
             .unwrap()
@@ -148,8 +153,13 @@ impl Receiver {
     /// Starts a receiver; returns it and its endpoint URL.
     pub async fn start() -> (Receiver, String) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Receiver::start_on(listener, Receiver::default()).await
+    }
+
+    /// Starts serving `receiver` on `listener` (to bring a receiver back on
+    /// the port it had).
+    pub async fn start_on(listener: TcpListener, receiver: Receiver) -> (Receiver, String) {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let receiver = Receiver::default();
         let service = TraceServiceServer::new(receiver.clone());
         tokio::spawn(async move {
             tonic::transport::Server::builder()

@@ -1,0 +1,145 @@
+//! A collector the host does not control: absent, hanging, refusing with
+//! `UNAVAILABLE`, coming back. Requests are served regardless, the host says
+//! so once, export resumes by itself, and shutdown is bounded and says how
+//! many spans were not delivered.
+
+// Tests fail loudly by design: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use tokio::net::TcpListener;
+
+fn fast_export() -> Vec<(String, String)> {
+    vec![("OTEL_EXPORTER_OTLP_TIMEOUT".into(), "500".into())]
+}
+
+async fn wait_for_stderr(host: &Host, text: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !host.stderr.lock().unwrap().contains(text) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stderr never showed `{text}`:\n{}",
+            host.stderr.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A collector that is down, then comes up on the same port: requests are
+/// served throughout, the outage is reported once, and export resumes by
+/// itself with no restart of the host.
+#[tokio::test]
+async fn export_resumes_when_the_collector_comes_back() {
+    let reserved = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let host = Host::start(
+        "payment",
+        &format!("http://{addr}"),
+        HostOptions {
+            args: vec![],
+            env: fast_export(),
+        },
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(send("GET", &host.url("/health"), &[], "").await.status, 200);
+    }
+    wait_for_stderr(&host, "not reaching the collector").await;
+
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let (receiver, _) = Receiver::start_on(listener, Receiver::default()).await;
+    // The exporter reconnects on its own; keep sending until a span lands.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let reply = send("GET", &host.url("/health"), &[], "").await;
+        assert_eq!(reply.status, 200);
+        if !receiver.spans().is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "export never resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_stderr(&host, "reaching the collector at").await;
+    assert_eq!(
+        host.stderr
+            .lock()
+            .unwrap()
+            .matches("not reaching the collector")
+            .count(),
+        1
+    );
+}
+
+/// A collector answering `UNAVAILABLE`: requests are served, the failure is
+/// said once; when it recovers, spans arrive again.
+#[tokio::test]
+async fn unavailable_collector_then_recovery() {
+    let (receiver, endpoint) = Receiver::start().await;
+    receiver.unavailable.store(true, Ordering::SeqCst);
+    let host = Host::start(
+        "payment",
+        &endpoint,
+        HostOptions {
+            args: vec![],
+            env: fast_export(),
+        },
+    )
+    .await;
+    for _ in 0..5 {
+        assert_eq!(send("GET", &host.url("/health"), &[], "").await.status, 200);
+    }
+    wait_for_stderr(&host, "not reaching the collector").await;
+    assert!(receiver.spans().is_empty());
+
+    receiver.unavailable.store(false, Ordering::SeqCst);
+    let reply = send("GET", &host.url("/health"), &[], "").await;
+    let trace_id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    receiver.trace(&trace_id, 1).await;
+    assert_eq!(
+        host.stderr
+            .lock()
+            .unwrap()
+            .matches("not reaching the collector")
+            .count(),
+        1
+    );
+}
+
+/// A collector that accepts connections but never answers: requests are
+/// served, and SIGTERM still ends the host (exit 0) after a bounded flush
+/// that says how many spans were not delivered.
+#[tokio::test]
+async fn hanging_collector_neither_blocks_requests_nor_shutdown() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut host = Host::start(
+        "payment",
+        &endpoint,
+        HostOptions {
+            args: vec![],
+            env: fast_export(),
+        },
+    )
+    .await;
+    for _ in 0..5 {
+        assert_eq!(send("GET", &host.url("/health"), &[], "").await.status, 200);
+    }
+    let status = host.terminate().await;
+    assert!(status.success(), "{status:?}");
+    wait_for_stderr(&host, "could not be delivered").await;
+}
