@@ -117,6 +117,25 @@ pub enum Propagator {
     Baggage,
 }
 
+/// The span limits (`OTEL_SPAN_*_LIMIT`, `OTEL_ATTRIBUTE_*_LIMIT`,
+/// `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`): what is cut is counted in the span's
+/// dropped counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Attributes per span.
+    pub attribute_count: u32,
+    /// Characters per string attribute value (each string of an array);
+    /// `None`: no limit.
+    pub attribute_value_length: Option<usize>,
+    /// Events per span.
+    pub event_count: u32,
+    /// Attributes per event.
+    pub event_attribute_count: u32,
+}
+
+/// The specification's default count limit.
+pub const DEFAULT_COUNT_LIMIT: u32 = 128;
+
 /// Everything the `OTEL_*` variables say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtelConfig {
@@ -140,6 +159,8 @@ pub struct OtelConfig {
     pub sampler: Sampler,
     /// The propagators, in order; empty for `none`.
     pub propagators: Vec<Propagator>,
+    /// Span limits.
+    pub limits: Limits,
 }
 
 impl OtelConfig {
@@ -346,7 +367,40 @@ impl OtelConfig {
             }
         };
 
+        let number = |variables: &[&'static str]| -> Result<Option<u64>, ConfigError> {
+            for &variable in variables {
+                if let Some(value) = get(variable) {
+                    return value.trim().parse::<u64>().map(Some).map_err(|_| {
+                        error(variable, &value, "expected a non-negative whole number")
+                    });
+                }
+            }
+            Ok(None)
+        };
+        let count = |variables: &[&'static str]| -> Result<u32, ConfigError> {
+            Ok(number(variables)?
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                .unwrap_or(DEFAULT_COUNT_LIMIT))
+        };
+        let limits = Limits {
+            attribute_count: count(&[
+                "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ])?,
+            attribute_value_length: number(&[
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ])?
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            event_count: count(&["OTEL_SPAN_EVENT_COUNT_LIMIT"])?,
+            event_attribute_count: count(&[
+                "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ])?,
+        };
+
         Ok(OtelConfig {
+            limits,
             disabled,
             service_name: get("OTEL_SERVICE_NAME").map(|name| name.trim().to_string()),
             resource_attributes,
@@ -637,6 +691,40 @@ mod tests {
         assert_eq!(e.variable, "OTEL_TRACES_SAMPLER_ARG");
         let e = config(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]).unwrap_err();
         assert_eq!(e.variable, "OTEL_TRACES_SAMPLER");
+    }
+
+    /// Span limits: the span-specific variable wins over the general one;
+    /// defaults 128 and no value-length limit; invalid values are errors.
+    #[test]
+    fn span_limits() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                attribute_count: 128,
+                attribute_value_length: None,
+                event_count: 128,
+                event_attribute_count: 128
+            }
+        );
+        let c = config(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "5"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                attribute_count: 5,
+                attribute_value_length: Some(16),
+                event_count: 3,
+                event_attribute_count: 10
+            }
+        );
+        let e = config(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1")]).unwrap_err();
+        assert_eq!(e.variable, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT");
     }
 
     /// Propagators: tracecontext, baggage, none.

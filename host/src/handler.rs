@@ -25,7 +25,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::component;
 use crate::propagation::{Extracted, Propagator};
-use crate::spans::{Failure, Outcome, RequestSpans, error_type_name};
+use crate::spans::{AttributeLimits, Failure, Outcome, RequestSpans, error_type_name};
 use crate::state::{Limits, RequestState};
 use crate::telemetry::HostTracer;
 use crate::waterfall::{JAEGER_TRACE_URL, duration};
@@ -55,6 +55,8 @@ pub struct RequestLimits {
     pub body: usize,
     /// Guest spans per request; more are silently not recorded.
     pub spans: usize,
+    /// Attributes per span and string length (from the `OTEL_*` limits).
+    pub attributes: AttributeLimits,
 }
 
 /// The default request deadline.
@@ -76,6 +78,7 @@ impl Default for RequestLimits {
             memory: DEFAULT_MEMORY_LIMIT,
             body: DEFAULT_BODY_LIMIT,
             spans: DEFAULT_SPAN_LIMIT,
+            attributes: AttributeLimits::default(),
         }
     }
 }
@@ -206,7 +209,8 @@ impl Service {
                 incoming.baggage,
                 self.baggage_attributes.clone(),
             )
-            .with_span_limit(self.limits.spans),
+            .with_span_limit(self.limits.spans)
+            .with_attribute_limits(self.limits.attributes),
             limits: store_limits(&self.limits),
         }
     }

@@ -10,6 +10,7 @@ use clap::Parser;
 use host::component;
 use host::config::OtelConfig;
 use host::handler::{self, RequestLimits, Service};
+use host::spans::AttributeLimits;
 use host::telemetry::{self, ServiceIdentity, Telemetry};
 use wasmtime::error::Context as _;
 
@@ -204,6 +205,10 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             memory: cli.memory_limit_mib << 20,
             body: cli.max_body_bytes,
             spans: cli.max_spans,
+            attributes: AttributeLimits {
+                count: telemetry.config().limits.attribute_count as usize,
+                value_length: telemetry.config().limits.attribute_value_length,
+            },
         });
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {

@@ -19,16 +19,83 @@ use crate::baggage::Baggage;
 use crate::propagation::Propagator;
 use crate::telemetry::HostTracer;
 
-/// Attributes with unique keys, in the order first set.
-#[derive(Debug, Default)]
-pub struct Attributes(Vec<KeyValue>);
+/// How many attributes a span keeps and how long a string value may be
+/// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+#[derive(Debug, Clone, Copy)]
+pub struct AttributeLimits {
+    /// Attributes per span; the SDK's span limit is the same number.
+    pub count: usize,
+    /// Characters per string value, `None` for no limit.
+    pub value_length: Option<usize>,
+}
+
+impl Default for AttributeLimits {
+    fn default() -> Self {
+        AttributeLimits {
+            count: crate::config::DEFAULT_COUNT_LIMIT as usize,
+            value_length: None,
+        }
+    }
+}
+
+impl AttributeLimits {
+    /// Cuts string values (and each string of an array) to the length limit.
+    pub fn truncate(&self, kv: KeyValue) -> KeyValue {
+        use opentelemetry::{Array, StringValue, Value};
+        let Some(max) = self.value_length else {
+            return kv;
+        };
+        let cut = |s: &str| -> Option<String> {
+            (s.chars().count() > max).then(|| s.chars().take(max).collect())
+        };
+        let value = match &kv.value {
+            Value::String(s) => match cut(s.as_str()) {
+                Some(short) => Value::from(short),
+                None => return kv,
+            },
+            Value::Array(Array::String(items)) => Value::Array(Array::String(
+                items
+                    .iter()
+                    .map(|item| {
+                        StringValue::from(cut(item.as_str()).unwrap_or_else(|| item.to_string()))
+                    })
+                    .collect(),
+            )),
+            _ => return kv,
+        };
+        KeyValue::new(kv.key, value)
+    }
+}
+
+/// Attributes with unique keys, in the order first set, within the limits:
+/// memory stays bounded however many a guest sets.
+#[derive(Debug)]
+pub struct Attributes {
+    kvs: Vec<KeyValue>,
+    limits: AttributeLimits,
+    /// New keys refused at the count limit.
+    dropped: u64,
+}
 
 impl Attributes {
+    /// An empty set within `limits`.
+    pub fn new(limits: AttributeLimits) -> Attributes {
+        Attributes {
+            kvs: Vec::new(),
+            limits,
+            dropped: 0,
+        }
+    }
+
     /// Sets `kv`, replacing any earlier value of its key.
     pub fn set(&mut self, kv: KeyValue) {
-        match self.0.iter_mut().find(|old| old.key == kv.key) {
-            Some(old) => *old = kv,
-            None => self.0.push(kv),
+        let kv = self.limits.truncate(kv);
+        if let Some(old) = self.kvs.iter_mut().find(|old| old.key == kv.key) {
+            *old = kv;
+        } else if self.kvs.len() < self.limits.count {
+            self.kvs.push(kv);
+        } else {
+            self.dropped += 1;
         }
     }
 
@@ -41,7 +108,17 @@ impl Attributes {
 
     /// Whether `key` is set.
     pub fn contains(&self, key: &str) -> bool {
-        self.0.iter().any(|kv| kv.key.as_str() == key)
+        self.kvs.iter().any(|kv| kv.key.as_str() == key)
+    }
+
+    /// Writes the attributes to `span`. Those refused here are offered to
+    /// the SDK past its (equal) limit, which counts them in the span's
+    /// dropped-attributes count without storing them.
+    fn write_to(&mut self, span: &opentelemetry::trace::SpanRef<'_>) {
+        span.set_attributes(std::mem::take(&mut self.kvs));
+        for _ in 0..std::mem::take(&mut self.dropped) {
+            span.set_attribute(KeyValue::new("dropped", false));
+        }
     }
 }
 
@@ -83,6 +160,8 @@ pub struct RequestSpans {
     span_limit: usize,
     /// Guest spans not recorded because of `span_limit`.
     dropped_spans: u64,
+    /// The attribute limits of every span of the request.
+    pub attribute_limits: AttributeLimits,
 }
 
 /// The rep of every span past the limit: a handle the guest can use like any
@@ -122,7 +201,7 @@ impl RequestSpans {
         server_attributes: Vec<KeyValue>,
         method: String,
     ) -> Self {
-        let mut attributes = Attributes::default();
+        let mut attributes = Attributes::new(AttributeLimits::default());
         attributes.extend(server_attributes);
         RequestSpans {
             tracer,
@@ -138,7 +217,17 @@ impl RequestSpans {
             baggage_attributes: Arc::from([]),
             span_limit: usize::MAX,
             dropped_spans: 0,
+            attribute_limits: AttributeLimits::default(),
         }
+    }
+
+    /// Applies `limits` to the request's spans.
+    pub fn with_attribute_limits(mut self, limits: AttributeLimits) -> Self {
+        let mut server = Attributes::new(limits);
+        server.extend(std::mem::take(&mut self.server_attributes.kvs));
+        self.server_attributes = server;
+        self.attribute_limits = limits;
+        self
     }
 
     /// Caps the guest spans this request records.
@@ -192,7 +281,7 @@ impl RequestSpans {
             return DROPPED;
         }
         let cx = self.start(name, kind, Vec::new());
-        let mut held = Attributes::default();
+        let mut held = Attributes::new(self.attribute_limits);
         held.extend(self.baggage_kvs());
         held.extend(attributes);
         let rep = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
@@ -247,7 +336,7 @@ impl RequestSpans {
         };
         if let Slot::Open { cx, attributes } = slot {
             let span = cx.span();
-            span.set_attributes(std::mem::take(&mut attributes.0));
+            attributes.write_to(&span);
             span.end();
             *slot = Slot::Ended(span.span_context().clone());
             self.open.retain(|&open| open != rep);
@@ -337,7 +426,7 @@ impl RequestSpans {
             };
             span.set_status(Status::error(description));
         }
-        span.set_attributes(std::mem::take(&mut self.server_attributes.0));
+        self.server_attributes.write_to(&span);
         span.end();
     }
 }
@@ -372,16 +461,46 @@ mod tests {
     /// A key set twice keeps its last value, in its first position.
     #[test]
     fn attributes_replace_by_key() {
-        let mut attributes = Attributes::default();
+        let mut attributes = Attributes::new(AttributeLimits::default());
         attributes.extend([
             KeyValue::new("a", 1),
             KeyValue::new("b", 2),
             KeyValue::new("a", 3),
         ]);
         assert_eq!(
-            attributes.0,
+            attributes.kvs,
             vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]
         );
         assert!(attributes.contains("b") && !attributes.contains("c"));
+    }
+
+    /// Past the count limit new keys are counted, not kept; existing keys
+    /// still update; strings are cut to the length limit.
+    #[test]
+    fn attributes_within_limits() {
+        let limits = AttributeLimits {
+            count: 2,
+            value_length: Some(3),
+        };
+        let mut attributes = Attributes::new(limits);
+        attributes.extend([
+            KeyValue::new("a", "abcdef"),
+            KeyValue::new("b", 1),
+            KeyValue::new("c", 2),
+            KeyValue::new("d", 3),
+            KeyValue::new("b", 9),
+        ]);
+        assert_eq!(
+            attributes.kvs,
+            vec![KeyValue::new("a", "abc"), KeyValue::new("b", 9)]
+        );
+        assert_eq!(attributes.dropped, 2);
+        let array = limits.truncate(KeyValue::new(
+            "s",
+            opentelemetry::Value::Array(
+                vec![opentelemetry::StringValue::from("long"), "ok".into()].into(),
+            ),
+        ));
+        assert_eq!(array.value.as_str(), "[\"lon\",\"ok\"]");
     }
 }

@@ -173,9 +173,16 @@ impl Telemetry {
         if self.config.disabled {
             return Ok(HostTracer::Disabled);
         }
+        let limits = self.config.limits;
         let mut builder = SdkTracerProvider::builder()
             .with_resource(self.resource(identity))
-            .with_sampler(sampler(&self.config.sampler));
+            .with_sampler(sampler(&self.config.sampler))
+            .with_span_limits(opentelemetry_sdk::trace::SpanLimits {
+                max_attributes_per_span: limits.attribute_count,
+                max_events_per_span: limits.event_count,
+                max_attributes_per_event: limits.event_attribute_count,
+                ..Default::default()
+            });
         if self.config.exporters.contains(&Exporter::Otlp) {
             let exporter = ReportingExporter {
                 inner: self.otlp_exporter()?,

@@ -115,8 +115,13 @@ impl tracing::HostSpan for RequestSpans {
         name: String,
         attrs: Vec<WitKeyValue>,
     ) -> wasmtime::Result<()> {
+        let limits = self.attribute_limits;
         if let Some((cx, _)) = self.guest(span.rep()) {
-            cx.span().add_event(name, attributes(attrs));
+            let attrs = attributes(attrs)
+                .into_iter()
+                .map(|kv| limits.truncate(kv))
+                .collect();
+            cx.span().add_event(name, attrs);
         }
         Ok(())
     }
@@ -128,15 +133,17 @@ impl tracing::HostSpan for RequestSpans {
         message: String,
         stacktrace: Option<String>,
     ) -> wasmtime::Result<()> {
+        let limits = self.attribute_limits;
         if let Some((cx, _)) = self.guest(span.rep()) {
             // The semantic conventions' exception event, attribute for attribute.
-            let mut attrs = vec![
+            let mut attrs: Vec<KeyValue> = vec![
                 KeyValue::new("exception.type", exception_type),
                 KeyValue::new("exception.message", message),
             ];
             if let Some(stacktrace) = stacktrace {
                 attrs.push(KeyValue::new("exception.stacktrace", stacktrace));
             }
+            let attrs = attrs.into_iter().map(|kv| limits.truncate(kv)).collect();
             cx.span().add_event("exception", attrs);
         }
         Ok(())

@@ -125,3 +125,29 @@ async fn oversized_bodies_are_refused_before_the_guest() {
     let small = send("POST", &host.url("/context"), &[], "{}").await;
     assert_eq!(small.status, 200);
 }
+
+/// The `OTEL_*` span limits hold for guest spans: attributes past the count
+/// limit and events past theirs are dropped and counted, strings cut.
+#[tokio::test]
+async fn otel_span_limits_hold_for_guest_spans() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let options = HostOptions {
+        args: vec![],
+        env: vec![
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT".into(), "5".into()),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT".into(), "4".into()),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT".into(), "2".into()),
+        ],
+    };
+    let host = Host::start("testbed", &endpoint, options).await;
+    let reply = send("GET", &host.url("/many"), &[], "").await;
+    assert_eq!(reply.status, 200);
+    let trace_id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let spans = receiver.trace(&trace_id, 2).await;
+    let many = find(&spans, "testbed", "many");
+    assert_eq!(many.span.attributes.len(), 5);
+    assert_eq!(many.span.dropped_attributes_count, 15);
+    assert_eq!(many.str_attr("k00").as_deref(), Some("abcd"));
+    assert_eq!(many.span.events.len(), 2);
+    assert_eq!(many.span.dropped_events_count, 3);
+}

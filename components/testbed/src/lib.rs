@@ -12,6 +12,7 @@
 //! | `/wait` | blocks in a host call (a 1-hour sleep): the deadline must stop it |
 //! | `/alloc` | allocates without bound: the memory cap must stop it |
 //! | `/flood` | starts 5000 spans: the span cap must hold |
+//! | `/many` | one span with 20 attributes of 8 characters and 5 events: the `OTEL_*` limits must hold |
 //! | `/baggage` | adds `added.by=testbed` to the baggage, calls `FORWARD_URL` if set, returns the entries |
 
 use otel_guest::ServiceInfo;
@@ -102,6 +103,16 @@ impl Guest for Testbed {
                 loop {
                     hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
                 }
+            }
+            "/many" => {
+                let span = Span::start("many", &[]);
+                for i in 0..20i64 {
+                    span.set_attribute(&format!("k{i:02}"), "abcdefgh");
+                }
+                for i in 0..5i64 {
+                    span.add_event("tick", &[kv("i", i)]);
+                }
+                json!({"attributes": 20, "events": 5})
             }
             "/flood" => {
                 for i in 0..5000i64 {
