@@ -57,6 +57,10 @@ pub struct RequestLimits {
     pub spans: usize,
     /// Attributes per span and string length (from the `OTEL_*` limits).
     pub attributes: AttributeLimits,
+    /// Requests run at once; more wait in a queue.
+    pub concurrent: usize,
+    /// Requests that may wait; past that, 503 at once.
+    pub queue: usize,
 }
 
 /// The default request deadline.
@@ -79,9 +83,18 @@ impl Default for RequestLimits {
             body: DEFAULT_BODY_LIMIT,
             spans: DEFAULT_SPAN_LIMIT,
             attributes: AttributeLimits::default(),
+            concurrent: DEFAULT_CONCURRENCY,
+            queue: DEFAULT_QUEUE,
         }
     }
 }
+
+/// The default number of requests run at once.
+pub const DEFAULT_CONCURRENCY: usize = 256;
+/// The default number of requests that may wait for a turn.
+pub const DEFAULT_QUEUE: usize = 1024;
+/// `error.type` of a request refused because the queue was full.
+pub const OVERLOADED: &str = "overloaded";
 
 /// A component being served: everything built once at start-up and shared
 /// by every request.
@@ -101,6 +114,9 @@ pub struct Service {
     /// Baggage keys copied onto every span (`--baggage-attributes`).
     baggage_attributes: Arc<[String]>,
     limits: RequestLimits,
+    /// Turns to run a guest: a burst beyond them waits (bounded) or gets 503.
+    admission: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Service {
@@ -123,13 +139,30 @@ impl Service {
             log_requests: true,
             baggage_attributes: Arc::from([]),
             limits: RequestLimits::default(),
+            admission: Arc::new(tokio::sync::Semaphore::new(DEFAULT_CONCURRENCY)),
+            waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// Sets what each request may use.
     pub fn limits(mut self, limits: RequestLimits) -> Self {
+        self.admission = Arc::new(tokio::sync::Semaphore::new(limits.concurrent.max(1)));
         self.limits = limits;
         self
+    }
+
+    /// Waits for a turn to run a guest; `None` when too many already wait.
+    async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Ok(permit) = self.admission.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let permit = self.admission.clone().acquire_owned().await.ok();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit
     }
 
     /// Copies the baggage entries named by `keys` onto every span of each
@@ -267,6 +300,32 @@ impl Service {
             .map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
         let request = Request::from_parts(parts, body);
 
+        let Some(permit) = self.admit().await else {
+            let mut state = state;
+            state
+                .spans
+                .set_server_attributes(vec![KeyValue::new("error.type", OVERLOADED)]);
+            state.spans.finish(Outcome {
+                status: 503,
+                failure: None,
+            });
+            let mut response = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({
+                    "error": format!(
+                        "too many requests: {} running and {} waiting (--max-concurrent, --max-queue); retry shortly",
+                        self.limits.concurrent, self.limits.queue
+                    ),
+                    "trace_id": trace_id,
+                }),
+            );
+            response.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("1"),
+            );
+            return Ok(response);
+        };
+
         let pre = self.current();
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -309,6 +368,7 @@ impl Service {
         let deadline = self.limits.deadline;
         let task = tokio::spawn(async move {
             let _guard = guard;
+            let _permit = permit;
             let mut instantiated = None;
             let call = async {
                 let started = std::time::Instant::now();

@@ -84,6 +84,14 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_SPAN_LIMIT)]
     max_spans: usize,
 
+    /// Requests run at once per component; more wait for a turn.
+    #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_CONCURRENCY)]
+    max_concurrent: usize,
+
+    /// Requests that may wait for a turn; past that, 503 at once.
+    #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_QUEUE)]
+    max_queue: usize,
+
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -209,6 +217,8 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
                 count: telemetry.config().limits.attribute_count as usize,
                 value_length: telemetry.config().limits.attribute_value_length,
             },
+            concurrent: cli.max_concurrent,
+            queue: cli.max_queue,
         });
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {

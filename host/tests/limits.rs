@@ -151,3 +151,45 @@ async fn otel_span_limits_hold_for_guest_spans() {
     assert_eq!(many.span.events.len(), 2);
     assert_eq!(many.span.dropped_events_count, 3);
 }
+
+/// A burst beyond what may run and wait gets 503 at once (with
+/// `retry-after` and an ERROR span), never a crash; queued requests run when
+/// a turn frees up.
+#[tokio::test]
+async fn a_burst_beyond_the_queue_gets_503() {
+    let (receiver, host) = testbed(&[
+        "--max-concurrent",
+        "1",
+        "--max-queue",
+        "1",
+        "--deadline-ms",
+        "800",
+    ])
+    .await;
+    let url = host.url("/wait");
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { send("GET", &url, &[], "").await }
+    });
+    // Let the first take the only turn, then the second take the only place
+    // in the queue.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let second = tokio::spawn({
+        let url = url.clone();
+        async move { send("GET", &url, &[], "").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let third = send("GET", &url, &[], "").await;
+    assert_eq!(third.status, 503);
+    assert_eq!(third.headers["retry-after"], "1");
+    let server = server_span(&receiver, &third).await;
+    assert_eq!(server.status().0, STATUS_ERROR);
+    assert_eq!(server.str_attr("error.type").as_deref(), Some("overloaded"));
+    // The running and the queued requests both ran to their deadline.
+    assert_eq!(first.await.unwrap().status, 504);
+    assert_eq!(second.await.unwrap().status, 504);
+    assert_eq!(
+        send("GET", &host.url("/context"), &[], "").await.status,
+        200
+    );
+}
