@@ -61,6 +61,9 @@ pub struct RequestLimits {
     pub concurrent: usize,
     /// Requests that may wait; past that, 503 at once.
     pub queue: usize,
+    /// How long a connection may take to send a request's headers, and how
+    /// long an idle keep-alive connection stays open (slow-loris defence).
+    pub header_timeout: Duration,
 }
 
 /// The default request deadline.
@@ -85,10 +88,13 @@ impl Default for RequestLimits {
             attributes: AttributeLimits::default(),
             concurrent: DEFAULT_CONCURRENCY,
             queue: DEFAULT_QUEUE,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
     }
 }
 
+/// The default time to send a request's headers (and to stay idle).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default number of requests run at once.
 pub const DEFAULT_CONCURRENCY: usize = 256;
 /// The default number of requests that may wait for a turn.
@@ -149,6 +155,11 @@ impl Service {
         self.admission = Arc::new(tokio::sync::Semaphore::new(limits.concurrent.max(1)));
         self.limits = limits;
         self
+    }
+
+    /// What each request may use.
+    pub fn request_limits(&self) -> &RequestLimits {
+        &self.limits
     }
 
     /// Waits for a turn to run a guest; `None` when too many already wait.

@@ -92,6 +92,11 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_QUEUE)]
     max_queue: usize,
 
+    /// Milliseconds a client may take to send a request's headers, and an
+    /// idle keep-alive connection may stay open.
+    #[arg(long, value_name = "MS", default_value_t = handler::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    header_timeout_ms: u64,
+
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -219,6 +224,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             },
             concurrent: cli.max_concurrent,
             queue: cli.max_queue,
+            header_timeout: std::time::Duration::from_millis(cli.header_timeout_ms),
         });
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {

@@ -12,8 +12,6 @@ use tokio::net::TcpListener;
 
 use crate::handler::{Connection, Service};
 
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in flight before giving up on them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -53,7 +51,9 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
         let service = service.clone();
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            // Also bounds how long an idle keep-alive connection is kept:
+            // hyper starts this timer whenever it waits for a request head.
+            .header_read_timeout(service.request_limits().header_timeout)
             .serve_connection(
                 TokioIo::new(stream),
                 service_fn(move |request| service.clone().handle(request, connection)),

@@ -193,3 +193,46 @@ async fn a_burst_beyond_the_queue_gets_503() {
         200
     );
 }
+
+/// Reads from `stream` until the server closes it; panics if it stays open
+/// past the test's patience.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server never closed the connection");
+}
+
+/// A slow-loris client (headers never finished) and an idle keep-alive
+/// connection are both closed by the server; others are served meanwhile.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let (_receiver, host) = testbed(&["--header-timeout-ms", "300"]).await;
+    let mut slow = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+    slow.write_all(b"GET /context HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut idle = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+    idle.write_all(b"GET /context HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        send("GET", &host.url("/context"), &[], "").await.status,
+        200
+    );
+    closed_by_server(&mut slow).await;
+    closed_by_server(&mut idle).await;
+    assert_eq!(
+        send("GET", &host.url("/context"), &[], "").await.status,
+        200
+    );
+}
