@@ -24,6 +24,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::component;
+use crate::egress::Egress;
 use crate::propagation::{Extracted, Propagator};
 use crate::spans::{AttributeLimits, Failure, Outcome, RequestSpans, error_type_name};
 use crate::state::{Limits, RequestState};
@@ -120,6 +121,9 @@ pub struct Service {
     /// Baggage keys copied onto every span (`--baggage-attributes`).
     baggage_attributes: Arc<[String]>,
     limits: RequestLimits,
+    /// Where guests may send requests (with the service name for its log
+    /// lines); `None` lets them go anywhere.
+    egress: Option<(Arc<Egress>, Arc<str>)>,
     /// Turns to run a guest: a burst beyond them waits (bounded) or gets 503.
     admission: Arc<tokio::sync::Semaphore>,
     waiting: Arc<AtomicUsize>,
@@ -145,6 +149,7 @@ impl Service {
             log_requests: true,
             baggage_attributes: Arc::from([]),
             limits: RequestLimits::default(),
+            egress: None,
             admission: Arc::new(tokio::sync::Semaphore::new(DEFAULT_CONCURRENCY)),
             waiting: Arc::new(AtomicUsize::new(0)),
         }
@@ -154,6 +159,12 @@ impl Service {
     pub fn limits(mut self, limits: RequestLimits) -> Self {
         self.admission = Arc::new(tokio::sync::Semaphore::new(limits.concurrent.max(1)));
         self.limits = limits;
+        self
+    }
+
+    /// Denies outgoing requests except to `egress`'s destinations.
+    pub fn egress(mut self, egress: Egress) -> Self {
+        self.egress = Some((Arc::new(egress), Arc::from(self.name.as_str())));
         self
     }
 
@@ -237,24 +248,28 @@ impl Service {
     ) -> RequestState {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr().envs(&self.env);
+        let mut spans = RequestSpans::new(
+            self.tracer.clone(),
+            self.propagator.clone(),
+            server,
+            attributes,
+            method,
+        )
+        .with_incoming(
+            incoming.tracestate,
+            incoming.baggage,
+            self.baggage_attributes.clone(),
+        )
+        .with_span_limit(self.limits.spans)
+        .with_attribute_limits(self.limits.attributes);
+        if let Some((egress, name)) = &self.egress {
+            spans = spans.with_egress(egress.clone(), name.clone());
+        }
         RequestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            spans: RequestSpans::new(
-                self.tracer.clone(),
-                self.propagator.clone(),
-                server,
-                attributes,
-                method,
-            )
-            .with_incoming(
-                incoming.tracestate,
-                incoming.baggage,
-                self.baggage_attributes.clone(),
-            )
-            .with_span_limit(self.limits.spans)
-            .with_attribute_limits(self.limits.attributes),
+            spans,
             limits: store_limits(&self.limits),
         }
     }

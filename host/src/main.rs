@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::Parser;
 use host::component;
 use host::config::OtelConfig;
+use host::egress::{Destination, Egress};
 use host::handler::{self, RequestLimits, Service};
 use host::spans::AttributeLimits;
 use host::telemetry::{self, ServiceIdentity, Telemetry};
@@ -57,6 +58,12 @@ struct Cli {
     /// ExportTraceServiceRequest per line.
     #[arg(long, value_name = "PATH")]
     traces_file: Option<PathBuf>,
+
+    /// Let components send HTTP requests to this origin (scheme, host and
+    /// port; repeatable), such as `http://127.0.0.1:8001`. Everything else
+    /// is denied.
+    #[arg(long = "allow-outbound", value_name = "URL", value_parser = Destination::parse)]
+    allow_outbound: Vec<Destination>,
 
     /// Copy these W3C Baggage entries onto every span of a request, as
     /// `baggage.KEY` attributes (off by default: baggage may carry data that
@@ -225,7 +232,8 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             concurrent: cli.max_concurrent,
             queue: cli.max_queue,
             header_timeout: std::time::Duration::from_millis(cli.header_timeout_ms),
-        });
+        })
+        .egress(Egress::new(cli.allow_outbound.clone()));
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;

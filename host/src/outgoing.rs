@@ -34,6 +34,18 @@ impl WasiHttpHooks for RequestSpans {
             SpanKind::Client,
             client_attributes(&request),
         );
+        if let Some((egress, service)) = &self.egress
+            && let Err(why) = egress.check(service, request.uri())
+        {
+            let span = cx.span();
+            span.set_attribute(KeyValue::new(
+                "error.type",
+                error_type(&Error::HttpRequestDenied),
+            ));
+            span.set_status(Status::error(why));
+            span.end();
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
         self.propagator
             .inject(&cx, &self.tracestate, &self.baggage, request.headers_mut());
         Box::new(async move {

@@ -16,6 +16,7 @@ use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 
 use crate::baggage::Baggage;
+use crate::egress::Egress;
 use crate::propagation::Propagator;
 use crate::telemetry::HostTracer;
 
@@ -139,6 +140,9 @@ pub struct RequestSpans {
     tracer: HostTracer,
     /// Writes the trace context into the guest's outgoing requests.
     pub propagator: Arc<Propagator>,
+    /// Where the guest's outgoing requests may go, and the service's name
+    /// for the log line saying what was denied.
+    pub egress: Option<(Arc<Egress>, Arc<str>)>,
     server: Context,
     server_attributes: Attributes,
     method: String,
@@ -206,6 +210,7 @@ impl RequestSpans {
         RequestSpans {
             tracer,
             propagator,
+            egress: None,
             server,
             server_attributes: attributes,
             method,
@@ -227,6 +232,12 @@ impl RequestSpans {
         server.extend(std::mem::take(&mut self.server_attributes.kvs));
         self.server_attributes = server;
         self.attribute_limits = limits;
+        self
+    }
+
+    /// Restricts outgoing requests to what `egress` allows.
+    pub fn with_egress(mut self, egress: Arc<Egress>, service: Arc<str>) -> Self {
+        self.egress = Some((egress, service));
         self
     }
 

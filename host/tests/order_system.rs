@@ -42,7 +42,12 @@ async fn order_host_with(
     extra_env: &[&str],
     process_env: &[(&str, &str)],
 ) -> Host {
-    let mut args = vec!["--env".to_string(), format!("PAYMENT_URL={payment_url}")];
+    let mut args = vec![
+        "--env".to_string(),
+        format!("PAYMENT_URL={payment_url}"),
+        "--allow-outbound".to_string(),
+        payment_url.to_string(),
+    ];
     for env in extra_env {
         args.push("--env".to_string());
         args.push(env.to_string());
@@ -692,4 +697,51 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_their_spans() {
     }
     // After shutdown nothing listens.
     assert!(TcpStream::connect(&order.addr).await.is_err());
+}
+
+/// Outgoing HTTP is denied unless allowed: without `--allow-outbound` the
+/// order's payment call fails with the wasi:http "request denied" error
+/// (502 to the client), its CLIENT span is ERROR with `error.type`, and the
+/// host says which flag would allow it.
+#[tokio::test]
+async fn egress_is_denied_unless_allowed() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let payment = Host::start("payment", &endpoint, HostOptions::default()).await;
+    let order = Host::start(
+        "order",
+        &endpoint,
+        HostOptions {
+            args: vec!["--env".into(), format!("PAYMENT_URL={}", payment.url(""))],
+            env: vec![],
+        },
+    )
+    .await;
+    let reply = send("POST", &order.url("/orders"), &[], VALID_ORDER).await;
+    assert_eq!(reply.status, 502);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestDenied"),
+        "{}",
+        reply.json()
+    );
+    let trace_id = reply.json()["trace_id"].as_str().unwrap().to_string();
+    let spans = receiver.trace(&trace_id, 4).await;
+    let client = find(&spans, "order-api", "POST");
+    assert_eq!(client.status().0, STATUS_ERROR);
+    assert_eq!(
+        client.str_attr("error.type").as_deref(),
+        Some("http_request_denied")
+    );
+    assert!(
+        spans.iter().all(|s| s.service == "order-api"),
+        "nothing reached payment"
+    );
+    let flag = format!("--allow-outbound http://{}", payment.addr);
+    assert!(
+        order.stderr.lock().unwrap().contains(&flag),
+        "{}",
+        order.stderr.lock().unwrap()
+    );
 }

@@ -21,7 +21,15 @@ async fn through_conformance(
     calls: usize,
 ) -> (Vec<hyper::HeaderMap>, String, Vec<Received>) {
     let (recorder, url) = Recorder::start().await;
-    let host = Host::start("conformance", endpoint, HostOptions::default()).await;
+    let host = Host::start(
+        "conformance",
+        endpoint,
+        HostOptions {
+            args: vec!["--allow-outbound".into(), url.clone()],
+            env: vec![],
+        },
+    )
+    .await;
     let body = serde_json::Value::Array(
         (0..calls)
             .map(|i| serde_json::json!({"url": format!("{url}/call/{i}"), "arguments": {"n": i}}))
@@ -212,6 +220,8 @@ async fn baggage_reaches_the_payment_side_spans() {
         args.extend([
             "--env".to_string(),
             format!("PAYMENT_URL={}", payment.url("")),
+            "--allow-outbound".to_string(),
+            payment.url(""),
         ]);
         let order = Host::start("order", &endpoint, HostOptions { args, env: vec![] }).await;
         let reply = send(
@@ -247,7 +257,12 @@ async fn guests_read_and_add_baggage_within_limits() {
         "testbed",
         &endpoint,
         HostOptions {
-            args: vec!["--env".into(), format!("FORWARD_URL={url}/next")],
+            args: vec![
+                "--env".into(),
+                format!("FORWARD_URL={url}/next"),
+                "--allow-outbound".into(),
+                url.clone(),
+            ],
             env: vec![],
         },
     )

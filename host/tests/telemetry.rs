@@ -32,6 +32,8 @@ async fn one_process(endpoint: &str, extra_env: &[(&str, &str)], extra_args: &[&
         format!("{}:{payment_port}", component("payment").display()),
         "--env".to_string(),
         format!("PAYMENT_URL=http://127.0.0.1:{payment_port}"),
+        "--allow-outbound".to_string(),
+        format!("http://127.0.0.1:{payment_port}"),
     ];
     list.extend(extra_args.iter().map(|s| s.to_string()));
     Host::start_with(&list, 2, endpoint, &env(extra_env)).await
@@ -134,7 +136,12 @@ async fn separate_processes_draw_their_part() {
         "order",
         "http://127.0.0.1:9",
         HostOptions {
-            args: args(&["--env", &format!("PAYMENT_URL={}", payment.url(""))]),
+            args: args(&[
+                "--env",
+                &format!("PAYMENT_URL={}", payment.url("")),
+                "--allow-outbound",
+                &payment.url(""),
+            ]),
             env: console.to_vec(),
         },
     )
@@ -280,7 +287,12 @@ async fn sdk_disabled_records_nothing_and_passes_context_through() {
         "order",
         &endpoint,
         HostOptions {
-            args: args(&["--env", &format!("PAYMENT_URL={}", payment.url(""))]),
+            args: args(&[
+                "--env",
+                &format!("PAYMENT_URL={}", payment.url("")),
+                "--allow-outbound",
+                &payment.url(""),
+            ]),
             env: env(&[("OTEL_SDK_DISABLED", "true")]),
         },
     )

@@ -109,13 +109,16 @@ fn up(extra: Vec<String>) -> Result<(), String> {
         "--",
         "order.wasm:8000",
         "payment.wasm:8001",
+        // The order service calls the payment service; nothing else may leave.
+        "--allow-outbound",
+        "http://127.0.0.1:8001",
     ]);
     command.args(&extra);
     if std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |v| v.trim().is_empty()) {
         command.env("OTEL_TRACES_EXPORTER", "console,otlp");
     }
     eprintln!(
-        "$ cargo run -p host -- order.wasm:8000 payment.wasm:8001 {}",
+        "$ cargo run -p host -- order.wasm:8000 payment.wasm:8001 --allow-outbound http://127.0.0.1:8001 {}",
         extra.join(" ")
     );
     let status = command
