@@ -42,7 +42,80 @@ impl std::fmt::Display for BodyError {
     }
 }
 
+/// A request refused for what it is (its route, method or body) rather than
+/// for anything the service decided. Services wrap it in their own failure
+/// type; each maps to one status here, in one place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// No route for this path (404).
+    NotFound(String),
+    /// The route exists, not for this method (405).
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The one the route takes.
+        allowed: &'static str,
+    },
+    /// The body is over the service's limit, in bytes (413).
+    TooLarge(usize),
+    /// The body could not be read (400).
+    Unreadable(String),
+    /// The body's `content-type` is not one the route takes (415).
+    UnsupportedMediaType(String),
+    /// The body is malformed or breaks a rule; the message says how (422).
+    Invalid(String),
+}
+
+impl Refusal {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::NotFound(_) => 404,
+            Refusal::MethodNotAllowed { .. } => 405,
+            Refusal::TooLarge(_) => 413,
+            Refusal::Unreadable(_) => 400,
+            Refusal::UnsupportedMediaType(_) => 415,
+            Refusal::Invalid(_) => 422,
+        }
+    }
+
+    /// What to tell the client.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::NotFound(path) => format!("no route for `{path}`"),
+            Refusal::MethodNotAllowed { method, allowed } => {
+                format!("method `{method}` not allowed; use {allowed}")
+            }
+            Refusal::TooLarge(limit) => format!("request body larger than {limit} bytes"),
+            Refusal::Unreadable(why)
+            | Refusal::UnsupportedMediaType(why)
+            | Refusal::Invalid(why) => why.clone(),
+        }
+    }
+}
+
+impl From<BodyError> for Refusal {
+    fn from(error: BodyError) -> Refusal {
+        match error {
+            BodyError::TooLarge(limit) => Refusal::TooLarge(limit),
+            BodyError::Stream(why) => Refusal::Unreadable(why),
+        }
+    }
+}
+
 impl Request {
+    /// `Ok` when the request uses `allowed`, the one method of its route.
+    pub fn require_method(&self, allowed: &'static str) -> Result<(), Refusal> {
+        if self.method == allowed {
+            Ok(())
+        } else {
+            Err(Refusal::MethodNotAllowed {
+                method: self.method.clone(),
+                allowed,
+            })
+        }
+    }
+
     /// Takes the parts of a `wasi:http` request.
     pub fn from_wasi(request: IncomingRequest) -> Request {
         let path_with_query = request.path_with_query().unwrap_or_else(|| "/".to_string());

@@ -16,7 +16,7 @@ use otel_guest::bindings::exports::wasi::http::incoming_handler::Guest;
 use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
-use otel_guest::http::{BaseUrl, BodyError, Request, post_json, respond_json};
+use otel_guest::http::{BaseUrl, Refusal, Request, post_json, respond_json};
 use otel_guest::json::{is_json_content_type, parse_object};
 use otel_guest::trace::{Span, kv, set_route, set_server_attributes, trace_id};
 use serde_json::{Value, json};
@@ -54,27 +54,16 @@ otel_guest::bindings::export!(OrderApi with_types_in otel_guest::bindings);
 
 /// Everything that can go wrong with a request, and nothing else.
 enum Failure {
-    NotFound(String),
-    MethodNotAllowed {
-        method: String,
-        allowed: &'static str,
-    },
-    TooLarge(usize),
-    Unreadable(String),
-    UnsupportedMediaType(String),
-    Invalid(String),
-    Declined {
-        order_id: String,
-        reason: String,
-    },
-    PaymentFailed {
-        order_id: String,
-        reason: String,
-    },
-    PaymentTimeout {
-        order_id: String,
-        reason: String,
-    },
+    Refused(Refusal),
+    Declined { order_id: String, reason: String },
+    PaymentFailed { order_id: String, reason: String },
+    PaymentTimeout { order_id: String, reason: String },
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Failure {
+        Failure::Refused(refusal)
+    }
 }
 
 impl Failure {
@@ -82,23 +71,10 @@ impl Failure {
     fn into_response(self) -> (u16, Value) {
         let trace_id = trace_id();
         match self {
-            Failure::NotFound(path) => (
-                404,
-                json!({"error": format!("no route for `{path}`"), "trace_id": trace_id}),
+            Failure::Refused(refusal) => (
+                refusal.status(),
+                json!({"error": refusal.message(), "trace_id": trace_id}),
             ),
-            Failure::MethodNotAllowed { method, allowed } => (
-                405,
-                json!({"error": format!("method `{method}` not allowed; use {allowed}"), "trace_id": trace_id}),
-            ),
-            Failure::TooLarge(limit) => (
-                413,
-                json!({"error": format!("request body larger than {limit} bytes"), "trace_id": trace_id}),
-            ),
-            Failure::Unreadable(why) => (400, json!({"error": why, "trace_id": trace_id})),
-            Failure::UnsupportedMediaType(why) => {
-                (415, json!({"error": why, "trace_id": trace_id}))
-            }
-            Failure::Invalid(why) => (422, json!({"error": why, "trace_id": trace_id})),
             Failure::Declined { order_id, reason } => (
                 402,
                 json!({"order_id": order_id, "status": "rejected", "error": reason, "trace_id": trace_id}),
@@ -125,26 +101,15 @@ fn route(request: &mut Request) -> Result<(u16, Value), Failure> {
     match request.path.as_str() {
         "/health" => {
             set_route("/health");
-            only(request, "GET")?;
+            request.require_method("GET")?;
             Ok((200, json!({"status": "ok"})))
         }
         "/orders" => {
             set_route("/orders");
-            only(request, "POST")?;
+            request.require_method("POST")?;
             create_order(request)
         }
-        other => Err(Failure::NotFound(other.to_string())),
-    }
-}
-
-fn only(request: &Request, allowed: &'static str) -> Result<(), Failure> {
-    if request.method == allowed {
-        Ok(())
-    } else {
-        Err(Failure::MethodNotAllowed {
-            method: request.method.clone(),
-            allowed,
-        })
+        other => Err(Refusal::NotFound(other.to_string()).into()),
     }
 }
 
@@ -157,10 +122,7 @@ struct Order {
 }
 
 fn create_order(request: &mut Request) -> Result<(u16, Value), Failure> {
-    let body = request.read_body(MAX_ORDER_BODY).map_err(|e| match e {
-        BodyError::TooLarge(limit) => Failure::TooLarge(limit),
-        BodyError::Stream(why) => Failure::Unreadable(why),
-    })?;
+    let body = request.read_body(MAX_ORDER_BODY).map_err(Refusal::from)?;
     let order = validate_order(&body, request.header("content-type"))?;
     let order_id = save_order(&order);
     let payment_id = charge(&order_id, &order)?;
@@ -183,7 +145,7 @@ fn validate_order(body: &[u8], content_type: Option<&str>) -> Result<Order, Fail
             content_type.unwrap_or_default()
         );
         span.fail("UnsupportedMediaType", &why);
-        return Err(Failure::UnsupportedMediaType(why));
+        return Err(Refusal::UnsupportedMediaType(why).into());
     }
     let parsed = (|| {
         let object = parse_object(body)?;
@@ -204,7 +166,7 @@ fn validate_order(body: &[u8], content_type: Option<&str>) -> Result<Order, Fail
     })();
     parsed.map_err(|why: String| {
         span.fail("ValidationError", &why);
-        Failure::Invalid(why)
+        Failure::from(Refusal::Invalid(why))
     })
 }
 

@@ -14,7 +14,7 @@ use otel_guest::bindings::exports::wasi::http::incoming_handler::Guest;
 use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
-use otel_guest::http::{BodyError, Request, respond_json};
+use otel_guest::http::{Refusal, Request, respond_json};
 use otel_guest::json::{is_json_content_type, parse_object};
 use otel_guest::trace::{Span, kv, set_route, trace_id};
 use serde_json::{Value, json};
@@ -52,16 +52,14 @@ otel_guest::bindings::export!(PaymentService with_types_in otel_guest::bindings)
 
 /// Everything that can go wrong with a request, and nothing else.
 enum Failure {
-    NotFound(String),
-    MethodNotAllowed {
-        method: String,
-        allowed: &'static str,
-    },
-    TooLarge(usize),
-    Unreadable(String),
-    UnsupportedMediaType(String),
-    Invalid(String),
+    Refused(Refusal),
     Fraud,
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Failure {
+        Failure::Refused(refusal)
+    }
 }
 
 impl Failure {
@@ -69,23 +67,10 @@ impl Failure {
     fn into_response(self) -> (u16, Value) {
         let trace_id = trace_id();
         match self {
-            Failure::NotFound(path) => (
-                404,
-                json!({"error": format!("no route for `{path}`"), "trace_id": trace_id}),
+            Failure::Refused(refusal) => (
+                refusal.status(),
+                json!({"error": refusal.message(), "trace_id": trace_id}),
             ),
-            Failure::MethodNotAllowed { method, allowed } => (
-                405,
-                json!({"error": format!("method `{method}` not allowed; use {allowed}"), "trace_id": trace_id}),
-            ),
-            Failure::TooLarge(limit) => (
-                413,
-                json!({"error": format!("request body larger than {limit} bytes"), "trace_id": trace_id}),
-            ),
-            Failure::Unreadable(why) => (400, json!({"error": why, "trace_id": trace_id})),
-            Failure::UnsupportedMediaType(why) => {
-                (415, json!({"error": why, "trace_id": trace_id}))
-            }
-            Failure::Invalid(why) => (422, json!({"error": why, "trace_id": trace_id})),
             Failure::Fraud => (402, json!({"error": FRAUD_MESSAGE, "trace_id": trace_id})),
         }
     }
@@ -95,34 +80,20 @@ fn route(request: &mut Request) -> Result<(u16, Value), Failure> {
     match request.path.as_str() {
         "/health" => {
             set_route("/health");
-            only(request, "GET")?;
+            request.require_method("GET")?;
             Ok((200, json!({"status": "ok"})))
         }
         "/payments" => {
             set_route("/payments");
-            only(request, "POST")?;
+            request.require_method("POST")?;
             process_payment(request)
         }
-        other => Err(Failure::NotFound(other.to_string())),
-    }
-}
-
-fn only(request: &Request, allowed: &'static str) -> Result<(), Failure> {
-    if request.method == allowed {
-        Ok(())
-    } else {
-        Err(Failure::MethodNotAllowed {
-            method: request.method.clone(),
-            allowed,
-        })
+        other => Err(Refusal::NotFound(other.to_string()).into()),
     }
 }
 
 fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
-    let body = request.read_body(MAX_PAYMENT_BODY).map_err(|e| match e {
-        BodyError::TooLarge(limit) => Failure::TooLarge(limit),
-        BodyError::Stream(why) => Failure::Unreadable(why),
-    })?;
+    let body = request.read_body(MAX_PAYMENT_BODY).map_err(Refusal::from)?;
     let span = Span::start("process_payment", &[]);
     let content_type = request.header("content-type");
     if !is_json_content_type(content_type) {
@@ -131,7 +102,7 @@ fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
             content_type.unwrap_or_default()
         );
         span.fail("UnsupportedMediaType", &why);
-        return Err(Failure::UnsupportedMediaType(why));
+        return Err(Refusal::UnsupportedMediaType(why).into());
     }
     let parsed = (|| {
         let object = parse_object(&body)?;
@@ -145,7 +116,7 @@ fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
     })();
     let amount = parsed.map_err(|why: String| {
         span.fail("ValidationError", &why);
-        Failure::Invalid(why)
+        Failure::from(Refusal::Invalid(why))
     })?;
     if amount > FRAUD_THRESHOLD {
         span.set_attribute("payment.fraud_threshold", FRAUD_THRESHOLD);
