@@ -147,6 +147,8 @@ pub struct OtelConfig {
     pub resource_attributes: Vec<(String, String)>,
     /// `OTEL_TRACES_EXPORTER`; empty for `none`.
     pub exporters: Vec<Exporter>,
+    /// Whether `OTEL_TRACES_EXPORTER` was set (rather than defaulted).
+    pub exporters_chosen: bool,
     /// The OTLP transport.
     pub protocol: Protocol,
     /// The OTLP URL spans are sent to (for HTTP, including `/v1/traces`).
@@ -401,6 +403,7 @@ impl OtelConfig {
 
         Ok(OtelConfig {
             limits,
+            exporters_chosen: get("OTEL_TRACES_EXPORTER").is_some(),
             disabled,
             service_name: get("OTEL_SERVICE_NAME").map(|name| name.trim().to_string()),
             resource_attributes,

@@ -8,9 +8,15 @@
 //! trigger a drawing; the whole cross-service trace is drawn once, when the
 //! order's root ends. A span that ends after its trace was drawn is drawn on
 //! its own, marked late, never dropped.
+//!
+//! With the default exporter (`OTEL_TRACES_EXPORTER` unset) the console runs
+//! in fallback mode: silent while spans reach the collector, drawing every
+//! trace (including the last ones held before the failure was known) while
+//! they do not.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +37,16 @@ pub struct Console {
     state: Mutex<State>,
     color: bool,
     out: Mutex<Box<dyn Write + Send>>,
+    /// In fallback mode (the default exporter, no `console` asked for), the
+    /// OTLP exporter's "spans are not being delivered" flag: traces are drawn
+    /// only while it is set, and the last few are held until it is, so that
+    /// a host with no collector still shows every trace it served.
+    fallback: Option<Arc<AtomicBool>>,
+    held: Mutex<VecDeque<String>>,
 }
+
+/// Drawings held in fallback mode until delivery is known to fail.
+const MAX_HELD: usize = 64;
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,13 +76,74 @@ impl Console {
         Console::new(Box::new(std::io::stdout()), color)
     }
 
+    /// Draws on standard output only while `failing` says spans are not
+    /// reaching the collector.
+    pub fn stdout_fallback(failing: Arc<AtomicBool>) -> Arc<Console> {
+        use std::io::IsTerminal;
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let mut console = Console::unshared(Box::new(std::io::stdout()), color);
+        console.fallback = Some(failing);
+        Arc::new(console)
+    }
+
     /// Draws on `out`.
     pub fn new(out: Box<dyn Write + Send>, color: bool) -> Arc<Console> {
-        Arc::new(Console {
+        Arc::new(Console::unshared(out, color))
+    }
+
+    fn unshared(out: Box<dyn Write + Send>, color: bool) -> Console {
+        Console {
             state: Mutex::new(State::default()),
             color,
             out: Mutex::new(out),
-        })
+            fallback: None,
+            held: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Writes `drawings` now, or, in fallback mode while spans are being
+    /// delivered, holds the latest of them.
+    fn emit(&self, drawings: Vec<String>) {
+        if drawings.is_empty() {
+            return;
+        }
+        if let Some(failing) = &self.fallback
+            && !failing.load(Ordering::Relaxed)
+        {
+            if let Ok(mut held) = self.held.lock() {
+                held.extend(drawings);
+                while held.len() > MAX_HELD {
+                    held.pop_front();
+                }
+            }
+            return;
+        }
+        self.write(drawings);
+    }
+
+    fn write(&self, drawings: Vec<String>) {
+        if let Ok(mut out) = self.out.lock() {
+            for drawing in drawings {
+                let _ = out.write_all(drawing.as_bytes());
+            }
+            let _ = out.flush();
+        }
+    }
+
+    /// Delivery just failed: draw the traces held meanwhile (fallback mode).
+    pub fn delivery_failed(&self) {
+        let held: Vec<String> = match self.held.lock() {
+            Ok(mut held) => held.drain(..).collect(),
+            Err(_) => return,
+        };
+        self.write(held);
+    }
+
+    /// Delivery works again: what is held from now on was delivered.
+    pub fn delivery_resumed(&self) {
+        if let Ok(mut held) = self.held.lock() {
+            held.clear();
+        }
     }
 
     /// A processor that feeds this console with the spans of `service`.
@@ -129,12 +205,7 @@ impl Console {
                 }
             }
         }
-        if let Ok(mut out) = self.out.lock() {
-            for drawing in drawings {
-                let _ = out.write_all(drawing.as_bytes());
-            }
-            let _ = out.flush();
-        }
+        self.emit(drawings);
     }
 }
 
@@ -152,12 +223,7 @@ impl Console {
             }
             Err(_) => return,
         };
-        if let Ok(mut out) = self.out.lock() {
-            for drawing in drawings {
-                let _ = out.write_all(drawing.as_bytes());
-            }
-            let _ = out.flush();
-        }
+        self.emit(drawings);
     }
 }
 

@@ -90,8 +90,18 @@ pub struct Telemetry {
 impl Telemetry {
     /// Sets up what `config` asks for, and `--traces-file` when given.
     pub fn new(config: OtelConfig, traces_file: Option<&Path>) -> wasmtime::Result<Telemetry> {
-        let console = (!config.disabled && config.exporters.contains(&Exporter::Console))
-            .then(Console::stdout);
+        let failing = Arc::new(AtomicBool::new(false));
+        let console = if config.disabled {
+            None
+        } else if config.exporters.contains(&Exporter::Console) {
+            Some(Console::stdout())
+        } else if !config.exporters_chosen {
+            // The default exporter: with no collector, the terminal view
+            // takes over, so a machine without one still shows every trace.
+            Some(Console::stdout_fallback(failing.clone()))
+        } else {
+            None
+        };
         let traces_file = match traces_file {
             Some(path) if !config.disabled => Some(TracesFile::open(path)?),
             _ => None,
@@ -109,7 +119,7 @@ impl Telemetry {
             config,
             console,
             traces_file,
-            failing: Arc::new(AtomicBool::new(false)),
+            failing,
             undelivered: Arc::new(AtomicU64::new(0)),
             providers: Mutex::new(Vec::new()),
             propagator,
@@ -141,6 +151,9 @@ impl Telemetry {
                 Exporter::Console => "console (waterfall)".to_string(),
             })
             .collect();
+        if !c.exporters_chosen && self.console.is_some() {
+            exporters.push("console while the collector is unreachable".to_string());
+        }
         if let Some(file) = &self.traces_file {
             exporters.push(format!("file ({})", file.path().display()));
         }
@@ -189,6 +202,10 @@ impl Telemetry {
                 endpoint: self.config.endpoint.clone(),
                 failing: self.failing.clone(),
                 undelivered: self.undelivered.clone(),
+                fallback: self
+                    .console
+                    .clone()
+                    .filter(|_| !self.config.exporters.contains(&Exporter::Console)),
             };
             builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter).build());
         }
@@ -324,6 +341,8 @@ struct ReportingExporter<E> {
     endpoint: String,
     failing: Arc<AtomicBool>,
     undelivered: Arc<AtomicU64>,
+    /// The terminal view that takes over while delivery fails.
+    fallback: Option<Arc<Console>>,
 }
 
 impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
@@ -334,18 +353,30 @@ impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
             self.undelivered.fetch_add(count as u64, Ordering::Relaxed);
         }
         match &result {
-            Err(error) if !self.failing.swap(true, Ordering::Relaxed) => eprintln!(
-                "warning: spans are not reaching the collector at `{}` ({count} dropped): {error}. \
-                 Requests are still served. Start one (`docker compose up -d`), point \
-                 OTEL_EXPORTER_OTLP_ENDPOINT at yours, or see traces in the terminal with \
-                 OTEL_TRACES_EXPORTER=console; a line follows when delivery resumes.",
-                self.endpoint
-            ),
+            Err(error) if !self.failing.swap(true, Ordering::Relaxed) => {
+                let instead = if self.fallback.is_some() {
+                    "Traces are drawn in the terminal meanwhile."
+                } else {
+                    "See them in the terminal with OTEL_TRACES_EXPORTER=console."
+                };
+                eprintln!(
+                    "warning: spans are not reaching the collector at `{}` ({count} dropped): {error}. \
+                     Requests are still served. Start one (`docker compose up -d`) or point \
+                     OTEL_EXPORTER_OTLP_ENDPOINT at yours. {instead} A line follows when delivery resumes.",
+                    self.endpoint
+                );
+                if let Some(console) = &self.fallback {
+                    console.delivery_failed();
+                }
+            }
             Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
                 eprintln!(
                     "spans are reaching the collector at `{}` again",
                     self.endpoint
                 );
+                if let Some(console) = &self.fallback {
+                    console.delivery_resumed();
+                }
             }
             _ => {}
         }

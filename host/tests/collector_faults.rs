@@ -143,3 +143,39 @@ async fn hanging_collector_neither_blocks_requests_nor_shutdown() {
     assert!(status.success(), "{status:?}");
     wait_for_stderr(&host, "could not be delivered").await;
 }
+
+/// With the default exporter and no collector, every trace is drawn in the
+/// terminal instead, including those served before the failure was known;
+/// with a collector, the terminal stays quiet.
+#[tokio::test]
+async fn no_collector_means_the_terminal_draws_the_traces() {
+    let reserved = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nowhere = format!("http://{}", reserved.local_addr().unwrap());
+    drop(reserved);
+    let host = Host::start(
+        "payment",
+        &nowhere,
+        HostOptions {
+            args: vec![],
+            env: fast_export(),
+        },
+    )
+    .await;
+    let early = send("GET", &host.url("/health"), &[], "").await;
+    let early_id = early.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    wait_for_stderr(&host, "Traces are drawn in the terminal meanwhile").await;
+    host.wait_for_stdout(&format!("── trace {early_id}")).await;
+    let late = send("GET", &host.url("/health"), &[], "").await;
+    let late_id = late.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    host.wait_for_stdout(&format!("── trace {late_id}")).await;
+
+    let (receiver, endpoint) = Receiver::start().await;
+    let quiet = Host::start("payment", &endpoint, HostOptions::default()).await;
+    let reply = send("GET", &quiet.url("/health"), &[], "").await;
+    let trace_id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    receiver.trace(&trace_id, 1).await;
+    assert!(
+        !quiet.stdout.lock().unwrap().contains("── trace"),
+        "delivered traces are not drawn"
+    );
+}
