@@ -58,8 +58,13 @@ impl std::fmt::Debug for Console {
 
 #[derive(Default)]
 struct State {
-    /// Spans started in this process and not yet ended.
-    open: HashSet<SpanId>,
+    /// Spans started in this process and not yet ended, with their trace.
+    open: HashMap<SpanId, TraceId>,
+    /// How many spans of each trace are open in this process.
+    open_per_trace: HashMap<TraceId, usize>,
+    /// Pending traces whose root (or local root) has ended: drawn as soon
+    /// as none of their spans is still open here.
+    rooted: HashSet<TraceId>,
     pending: HashMap<TraceId, Vec<SpanLine>>,
     /// Pending traces, oldest first.
     arrival: VecDeque<TraceId>,
@@ -154,9 +159,10 @@ impl Console {
         }
     }
 
-    fn started(&self, span_id: SpanId) {
+    fn started(&self, span_id: SpanId, trace_id: TraceId) {
         if let Ok(mut state) = self.state.lock() {
-            state.open.insert(span_id);
+            state.open.insert(span_id, trace_id);
+            *state.open_per_trace.entry(trace_id).or_default() += 1;
         }
     }
 
@@ -185,17 +191,31 @@ impl Console {
             let Ok(mut state) = self.state.lock() else {
                 return;
             };
-            state.open.remove(&line.span_id);
+            if state.open.remove(&line.span_id).is_some()
+                && let Some(count) = state.open_per_trace.get_mut(&trace_id)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    state.open_per_trace.remove(&trace_id);
+                }
+            }
             if state.drawn.contains(&trace_id) {
                 drawings.push(render(trace_id, &[line], self.color, true));
             } else {
                 let local_root = line.parent_id == SpanId::INVALID
-                    || (line.parent_is_remote && !state.open.contains(&line.parent_id));
+                    || (line.parent_is_remote && !state.open.contains_key(&line.parent_id));
+                if local_root {
+                    state.rooted.insert(trace_id);
+                }
                 if !state.pending.contains_key(&trace_id) {
                     state.arrival.push_back(trace_id);
                 }
                 state.pending.entry(trace_id).or_default().push(line);
-                if local_root {
+                // In one process the other service's spans of the trace may
+                // end just after the root (its guest is still finishing):
+                // wait for them, so the trace is drawn once, whole.
+                if state.rooted.contains(&trace_id) && !state.open_per_trace.contains_key(&trace_id)
+                {
                     drawings.push(state.draw(trace_id, self.color));
                 }
                 while state.arrival.len() > MAX_PENDING_TRACES {
@@ -231,6 +251,7 @@ impl State {
     fn draw(&mut self, trace_id: TraceId, color: bool) -> String {
         let spans = self.pending.remove(&trace_id).unwrap_or_default();
         self.arrival.retain(|id| *id != trace_id);
+        self.rooted.remove(&trace_id);
         self.drawn.insert(trace_id);
         self.drawn_order.push_back(trace_id);
         while self.drawn_order.len() > MAX_DRAWN_TRACES {
@@ -252,7 +273,8 @@ pub struct ConsoleProcessor {
 impl SpanProcessor for ConsoleProcessor {
     fn on_start(&self, span: &mut Span, _cx: &Context) {
         use opentelemetry::trace::Span as _;
-        self.console.started(span.span_context().span_id());
+        let sc = span.span_context();
+        self.console.started(sc.span_id(), sc.trace_id());
     }
 
     fn on_end(&self, span: SpanData) {
@@ -266,5 +288,77 @@ impl SpanProcessor for ConsoleProcessor {
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         self.console.draw_pending();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Both services in one process, the payment side's server span ending
+    /// after the order's root (its guest still finishing): the trace is
+    /// drawn once, whole, when the last of its spans ends.
+    #[test]
+    fn waits_for_the_other_services_spans() {
+        let out = Buffer::default();
+        let console = Console::new(Box::new(out.clone()), false);
+        let order = SdkTracerProvider::builder()
+            .with_span_processor(console.processor("order-api"))
+            .build()
+            .tracer("t");
+        let payment = SdkTracerProvider::builder()
+            .with_span_processor(console.processor("payment-service"))
+            .build()
+            .tracer("t");
+
+        let root = order
+            .span_builder("POST /orders")
+            .with_kind(SpanKind::Server)
+            .start(&order);
+        let root_cx = Context::new().with_span(root);
+        let client = order
+            .span_builder("POST")
+            .with_kind(SpanKind::Client)
+            .start_with_context(&order, &root_cx);
+        let client_cx = root_cx.with_span(client);
+        // The payment host sees the client span only as a remote parent.
+        let remote =
+            Context::new().with_remote_span_context(client_cx.span().span_context().clone());
+        let server = payment
+            .span_builder("POST /payments")
+            .with_kind(SpanKind::Server)
+            .start_with_context(&payment, &remote);
+        let server_cx = remote.with_span(server);
+
+        client_cx.span().end();
+        root_cx.span().end();
+        assert!(
+            out.0.lock().unwrap().is_empty(),
+            "not drawn while a span is open"
+        );
+        server_cx.span().end();
+
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("── trace").count(), 1, "{text}");
+        assert!(text.contains("3 spans") && !text.contains("late"), "{text}");
+        assert!(
+            text.contains("└─ POST /payments") && !text.contains("remote parent"),
+            "{text}"
+        );
     }
 }
