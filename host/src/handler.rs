@@ -23,6 +23,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
+use crate::client::Client;
 use crate::component;
 use crate::egress::Egress;
 use crate::propagation::{Extracted, Propagator};
@@ -124,6 +125,9 @@ pub struct Service {
     /// Where guests may send requests (with the service name for its log
     /// lines); `None` lets them go anywhere.
     egress: Option<(Arc<Egress>, Arc<str>)>,
+    /// Sends guests' outgoing requests; shared by every service of the
+    /// process so that connections are reused across requests.
+    client: Arc<Client>,
     /// Turns to run a guest: a burst beyond them waits (bounded) or gets 503.
     admission: Arc<tokio::sync::Semaphore>,
     waiting: Arc<AtomicUsize>,
@@ -150,6 +154,7 @@ impl Service {
             baggage_attributes: Arc::from([]),
             limits: RequestLimits::default(),
             egress: None,
+            client: Client::new(),
             admission: Arc::new(tokio::sync::Semaphore::new(DEFAULT_CONCURRENCY)),
             waiting: Arc::new(AtomicUsize::new(0)),
         }
@@ -165,6 +170,12 @@ impl Service {
     /// Denies outgoing requests except to `egress`'s destinations.
     pub fn egress(mut self, egress: Egress) -> Self {
         self.egress = Some((Arc::new(egress), Arc::from(self.name.as_str())));
+        self
+    }
+
+    /// Sends outgoing requests through `client` (to share its connections).
+    pub fn client(mut self, client: Arc<Client>) -> Self {
+        self.client = client;
         self
     }
 
@@ -261,7 +272,8 @@ impl Service {
             self.baggage_attributes.clone(),
         )
         .with_span_limit(self.limits.spans)
-        .with_attribute_limits(self.limits.attributes);
+        .with_attribute_limits(self.limits.attributes)
+        .with_client(self.client.clone());
         if let Some((egress, name)) = &self.egress {
             spans = spans.with_egress(egress.clone(), name.clone());
         }

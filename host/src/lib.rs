@@ -15,6 +15,7 @@
 //! - [`spans`]: a request's spans: the server span and the guest's spans.
 //! - [`tracing_host`]: the host side of the WIT `tracing` interface.
 //! - [`outgoing`]: a guest's outgoing HTTP: the CLIENT span and header injection.
+//! - [`client`]: the outgoing HTTP client, with keep-alive.
 //! - [`egress`]: which destinations a guest may reach (`--allow-outbound`).
 //! - [`propagation`]: W3C Trace Context in and out of HTTP headers.
 //! - [`baggage`]: W3C Baggage, member by member, within its limits.
@@ -28,6 +29,7 @@
 
 pub mod baggage;
 pub mod bindings;
+pub mod client;
 pub mod component;
 pub mod config;
 pub mod console;

@@ -195,6 +195,9 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let telemetry = Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
+    // One client for every service: a component calling another in the same
+    // process reuses connections like any other caller.
+    let client = host::client::Client::new();
     for (port, component) in loaded {
         let identity = identity(&cli, telemetry.config(), &component);
         let addr = SocketAddr::new(cli.addr, port);
@@ -233,7 +236,8 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             queue: cli.max_queue,
             header_timeout: std::time::Duration::from_millis(cli.header_timeout_ms),
         })
-        .egress(Egress::new(cli.allow_outbound.clone()));
+        .egress(Egress::new(cli.allow_outbound.clone()))
+        .client(client.clone());
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;

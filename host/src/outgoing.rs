@@ -48,15 +48,22 @@ impl WasiHttpHooks for RequestSpans {
         }
         self.propagator
             .inject(&cx, &self.tracestate, &self.baggage, request.headers_mut());
+        let client = self.client.clone();
         Box::new(async move {
-            let result = wasmtime_wasi_http::default_send_request(request, options).await;
+            let result = match client {
+                Some(client) => client.send(request, options).await,
+                None => wasmtime_wasi_http::default_send_request(request, options)
+                    .await
+                    .map(|(response, io)| {
+                        (
+                            response.map(BodyExt::boxed_unsync),
+                            Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                        )
+                    }),
+            };
             record_response(&cx, &result);
             cx.span().end();
-            let (response, io) = result?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            result
         })
     }
 }

@@ -16,6 +16,7 @@ use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 
 use crate::baggage::Baggage;
+use crate::client::Client;
 use crate::egress::Egress;
 use crate::propagation::Propagator;
 use crate::telemetry::HostTracer;
@@ -143,6 +144,9 @@ pub struct RequestSpans {
     /// Where the guest's outgoing requests may go, and the service's name
     /// for the log line saying what was denied.
     pub egress: Option<(Arc<Egress>, Arc<str>)>,
+    /// Sends the guest's outgoing requests, reusing connections; `None`
+    /// sends each on a connection of its own.
+    pub client: Option<Arc<Client>>,
     server: Context,
     server_attributes: Attributes,
     method: String,
@@ -211,6 +215,7 @@ impl RequestSpans {
             tracer,
             propagator,
             egress: None,
+            client: None,
             server,
             server_attributes: attributes,
             method,
@@ -238,6 +243,12 @@ impl RequestSpans {
     /// Restricts outgoing requests to what `egress` allows.
     pub fn with_egress(mut self, egress: Arc<Egress>, service: Arc<str>) -> Self {
         self.egress = Some((egress, service));
+        self
+    }
+
+    /// Sends outgoing requests through `client`.
+    pub fn with_client(mut self, client: Arc<Client>) -> Self {
+        self.client = Some(client);
         self
     }
 

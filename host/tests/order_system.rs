@@ -574,6 +574,32 @@ async fn payment_down_is_502_with_an_error_client_span() {
     );
 }
 
+/// The order service keeps its connection to payment open: consecutive
+/// orders reach payment from the same client port (one TCP connection), and
+/// each is still its own complete trace.
+#[tokio::test]
+async fn orders_reuse_one_connection_to_payment() {
+    let system = System::start().await;
+    let mut ports = Vec::new();
+    for _ in 0..3 {
+        let reply = send("POST", &system.order.url("/orders"), &[], VALID_ORDER).await;
+        assert_eq!(
+            reply.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let trace_id = reply.json()["trace_id"].as_str().unwrap().to_string();
+        let spans = system.receiver.trace(&trace_id, 6).await;
+        let payment = find(&spans, "payment-service", "POST /payments");
+        ports.push(payment.int_attr("network.peer.port").unwrap());
+    }
+    assert!(
+        ports.iter().all(|port| *port == ports[0]),
+        "payment saw the orders from different client ports (new connections): {ports:?}"
+    );
+}
+
 /// A payment service that accepts but never answers makes the order 504
 /// after the configured deadline, with a timed-out CLIENT span.
 #[tokio::test]
