@@ -2,15 +2,16 @@
 //! says about itself.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::bail;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::bindings::{self, Info, ServiceInfoIndices};
+use crate::cache::{CompileCache, Source, compile};
 use crate::state::RequestState;
 
 /// Where a bare component file name is looked up, relative to the current
@@ -68,14 +69,101 @@ pub fn deadline_ticks(deadline: Duration) -> u64 {
     (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
 }
 
+/// How instances get their memory, tables and stacks.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Slots in the pooling allocator: component instances alive at once
+    /// across every service of the process; 0 turns pooling off.
+    pub pool_instances: u32,
+    /// The most linear memory one instance may have (`--memory-limit-mib`);
+    /// pool slots are sized to it.
+    pub memory_limit: usize,
+}
+
+/// The default number of pool slots: room for the default concurrency of a
+/// few services, in virtual address space only (a slot costs no memory
+/// until an instance uses it).
+pub const DEFAULT_POOL_INSTANCES: u32 = 1000;
+/// Core module instances per pool slot: a Rust component has a handful,
+/// a Python one built by componentize-py a dozen or so.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Tables per pool slot, for the same reason.
+const TABLES_PER_COMPONENT: u32 = 32;
+/// Table elements per table: far above what a Rust, Python or JS guest
+/// uses, far below what would exhaust the host.
+pub const TABLE_ELEMENT_LIMIT: usize = 100_000;
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            pool_instances: DEFAULT_POOL_INSTANCES,
+            memory_limit: crate::handler::DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+/// Which allocator the engine got, for the start-up line.
+#[derive(Debug, Clone)]
+pub enum Allocation {
+    /// Pooled slots, reused with copy-on-write memory images.
+    Pooling(u32),
+    /// Memory mapped per instance (`--pool-instances 0`).
+    OnDemand,
+    /// Pooling was asked for but the machine could not reserve its address
+    /// space (a `ulimit -v`, say); the reason.
+    Fallback(String),
+}
+
+impl std::fmt::Display for Allocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Allocation::Pooling(slots) => write!(f, "pooling allocator, {slots} instance slots"),
+            Allocation::OnDemand => write!(f, "on-demand allocator (--pool-instances 0)"),
+            Allocation::Fallback(why) => write!(
+                f,
+                "on-demand allocator: the pooling allocator could not reserve its address space \
+                 ({why}); each slot reserves 4 GiB of it: lower --pool-instances, or raise `ulimit -v`"
+            ),
+        }
+    }
+}
+
 /// The engine every component of this process runs on, with epoch
 /// interruption driven by one ticker thread (not a timer per request); the
-/// thread ends with the engine.
-pub fn engine() -> wasmtime::Result<Engine> {
+/// thread ends with the engine. Instances come from a pool of pre-reserved
+/// slots (falling back to on-demand allocation, and saying so, where the
+/// pool cannot be reserved), with copy-on-write memory images, so that
+/// instantiating per request costs microseconds.
+pub fn engine(options: EngineOptions) -> wasmtime::Result<(Engine, Allocation)> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
-    let engine = Engine::new(&config).context("failed to create the wasmtime engine")?;
+    config.memory_init_cow(true);
+    let (engine, allocation) = if options.pool_instances == 0 {
+        (Engine::new(&config), Allocation::OnDemand)
+    } else {
+        let slots = options.pool_instances;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(slots)
+            .total_tables(slots.saturating_mul(TABLES_PER_COMPONENT))
+            .total_stacks(slots)
+            .max_memories_per_module(1)
+            .max_tables_per_module(TABLES_PER_COMPONENT)
+            .table_elements(TABLE_ELEMENT_LIMIT)
+            .max_memory_size(options.memory_limit);
+        let mut pooled = config.clone();
+        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&pooled) {
+            Ok(engine) => (Ok(engine), Allocation::Pooling(slots)),
+            Err(error) => (
+                Engine::new(&config),
+                Allocation::Fallback(format!("{error:#}")),
+            ),
+        }
+    };
+    let engine = engine.context("failed to create the wasmtime engine")?;
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("epoch-ticker".into())
@@ -87,7 +175,7 @@ pub fn engine() -> wasmtime::Result<Engine> {
             }
         })
         .context("failed to start the epoch ticker thread")?;
-    Ok(engine)
+    Ok((engine, allocation))
 }
 
 /// The imports every component gets: WASI (environment, clocks, random,
@@ -111,16 +199,28 @@ pub struct Loaded {
     pub pre: ProxyPre<RequestState>,
     /// Its `service-info`, when it exports one.
     pub info: Option<Info>,
+    /// Whether it was compiled now or loaded from the compile cache.
+    pub source: Source,
+    /// How long compiling (or loading from the cache) took.
+    pub prepared: Duration,
 }
 
-/// Compiles the component at `path` and links it.
+/// Compiles the component at `path` (or loads it from `cache`) and links
+/// it.
 pub fn load(
     engine: &Engine,
     linker: &Linker<RequestState>,
+    cache: Option<&CompileCache>,
     path: &Path,
 ) -> wasmtime::Result<Loaded> {
-    let component = Component::from_file(engine, path)
-        .with_context(|| format!("failed to compile component `{}`", path.display()))?;
+    let started = Instant::now();
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read component `{}`", path.display()))?;
+    let (component, source) = match cache {
+        Some(cache) => cache.load(engine, path, &bytes)?,
+        None => (compile(engine, path, &bytes)?, Source::Compiled),
+    };
+    let prepared = started.elapsed();
     let instance_pre = linker.instantiate_pre(&component).with_context(|| {
         format!(
             "component `{}` imports something this host does not provide",
@@ -137,6 +237,8 @@ pub fn load(
         path: path.to_path_buf(),
         pre,
         info: None,
+        source,
+        prepared,
     })
 }
 

@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -76,9 +75,6 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// The default cap on guest spans per request.
 pub const DEFAULT_SPAN_LIMIT: usize = 1000;
-/// Table elements per instance: far above what a Rust, Python or JS guest
-/// uses, far below what would exhaust the host.
-const TABLE_ELEMENT_LIMIT: usize = 100_000;
 
 impl Default for RequestLimits {
     fn default() -> Self {
@@ -288,11 +284,18 @@ impl Service {
 
     /// Serves one request. Never fails: a guest failure is a 500 response and
     /// an ERROR span.
-    pub async fn handle(
+    ///
+    /// Generic over the body so that the micro-benchmark can drive it
+    /// without a socket; the server passes hyper's `Incoming`.
+    pub async fn handle<B>(
         self: Arc<Self>,
-        request: Request<Incoming>,
+        request: Request<B>,
         connection: Connection,
-    ) -> Result<Response<HyperOutgoingBody>, Infallible> {
+    ) -> Result<Response<HyperOutgoingBody>, Infallible>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = std::time::Instant::now();
         let incoming = self.propagator.extract(request.headers());
         let parent = incoming.cx.clone();
@@ -637,7 +640,7 @@ fn store_limits(limits: &RequestLimits) -> Limits {
     Limits::new(
         StoreLimitsBuilder::new()
             .memory_size(limits.memory)
-            .table_elements(TABLE_ELEMENT_LIMIT)
+            .table_elements(component::TABLE_ELEMENT_LIMIT)
             .trap_on_grow_failure(true)
             .build(),
     )

@@ -20,20 +20,24 @@
 //! - [`propagation`]: W3C Trace Context in and out of HTTP headers.
 //! - [`baggage`]: W3C Baggage, member by member, within its limits.
 //! - [`telemetry`]: tracer providers, exporters, resources, shutdown.
+//! - [`export_queue`]: the bounded export queue and its exact drop count.
 //! - [`config`]: the standard `OTEL_*` variables.
 //! - [`console`] and [`waterfall`]: the terminal trace view.
 //! - [`traces_file`]: `--traces-file`, OTLP/JSON lines.
 //! - [`watch`]: `--watch`, reloading a rebuilt component.
 //! - [`component`]: finding, compiling and pre-instantiating a component.
+//! - [`cache`]: the compiled-component cache.
 //! - [`bindings`]: what `wit/` generates for the host.
 
 pub mod baggage;
 pub mod bindings;
+pub mod cache;
 pub mod client;
 pub mod component;
 pub mod config;
 pub mod console;
 pub mod egress;
+pub mod export_queue;
 pub mod handler;
 pub mod outgoing;
 pub mod propagation;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use host::component;
+use host::cache::CompileCache;
+use host::component::{self, EngineOptions};
 use host::config::OtelConfig;
 use host::egress::{Destination, Egress};
 use host::handler::{self, RequestLimits, Service};
@@ -104,6 +105,23 @@ struct Cli {
     #[arg(long, value_name = "MS", default_value_t = handler::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
     header_timeout_ms: u64,
 
+    /// Instance slots of the pooling allocator, shared by every component of
+    /// the process (virtual address space only until used); 0 allocates per
+    /// instance instead. Where the pool cannot be reserved the host says so
+    /// and allocates per instance.
+    #[arg(long, value_name = "N", default_value_t = component::DEFAULT_POOL_INSTANCES)]
+    pool_instances: u32,
+
+    /// Where compiled components are kept, so that a restart of the same
+    /// component loads in milliseconds [default: $XDG_CACHE_HOME/wasm-otel-host,
+    /// else ~/.cache/wasm-otel-host].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_compile_cache")]
+    compile_cache: Option<PathBuf>,
+
+    /// Compile every component at start-up; read and write no cache.
+    #[arg(long)]
+    no_compile_cache: bool,
+
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -179,13 +197,36 @@ fn plan(cli: &Cli) -> wasmtime::Result<Vec<Plan>> {
 async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let config = OtelConfig::from_process_env()?;
     let plans = plan(&cli)?;
-    let engine = component::engine()?;
+    let shutdown = shutdown_signal()?;
+    let (engine, allocation) = component::engine(EngineOptions {
+        pool_instances: cli.pool_instances,
+        memory_limit: cli.memory_limit_mib << 20,
+    })?;
     let linker = Arc::new(component::linker(&engine)?);
+    let cache = match (&cli.compile_cache, cli.no_compile_cache) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => CompileCache::default_dir(),
+    }
+    .map(|dir| Arc::new(CompileCache::new(dir)));
+    match allocation {
+        component::Allocation::Fallback(_) => eprintln!("{allocation}"),
+        _ if !cli.quiet => println!("{allocation}"),
+        _ => {}
+    }
 
     let mut loaded = Vec::new();
     for plan in &plans {
         let path = component::resolve(&plan.arg)?;
-        let mut component = component::load(&engine, &linker, &path)?;
+        let mut component = component::load(&engine, &linker, cache.as_deref(), &path)?;
+        if !cli.quiet {
+            println!(
+                "{}: {} in {} ms",
+                path.display(),
+                component.source,
+                component.prepared.as_millis()
+            );
+        }
         // The component's self-description names the service, so it is read
         // before its tracer provider (whose resource carries the name) exists.
         component::describe(&mut component, Service::scratch_state(&cli.env)).await?;
@@ -247,6 +288,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
                 component.path.clone(),
                 engine.clone(),
                 linker.clone(),
+                cache.clone(),
                 service.clone(),
                 stop_on(stopped.clone()),
             ));
@@ -259,7 +301,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     }
     println!("{}", telemetry.summary());
 
-    shutdown_signal().await;
+    shutdown.await;
     let _ = stop.send(true);
     for server in servers {
         let _ = server.await;
@@ -293,25 +335,27 @@ fn identity(cli: &Cli, config: &OtelConfig, component: &component::Loaded) -> Se
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not
+/// when it is awaited: `serve` calls it before binding the first port, so a
+/// SIGTERM that arrives as soon as the host listens stops it gracefully
+/// (spans flushed, exit 0) rather than killing it.
+fn shutdown_signal() -> wasmtime::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[cfg(test)]

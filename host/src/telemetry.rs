@@ -22,6 +22,7 @@ use wasmtime::error::Context as _;
 
 use crate::config::{self, Exporter, OtelConfig, Protocol};
 use crate::console::Console;
+use crate::export_queue::{self, QueueStats};
 use crate::propagation::Propagator;
 use crate::traces_file::TracesFile;
 
@@ -83,6 +84,9 @@ pub struct Telemetry {
     failing: Arc<AtomicBool>,
     /// Spans whose export failed, over the process's life.
     undelivered: Arc<AtomicU64>,
+    /// Spans through every service's OTLP export queue: what it dropped
+    /// when full is reported every [`DROP_REPORT_INTERVAL`] and at shutdown.
+    queue: Arc<QueueStats>,
     providers: Mutex<Vec<(String, SdkTracerProvider)>>,
     propagator: Arc<Propagator>,
 }
@@ -115,12 +119,17 @@ impl Telemetry {
         } else {
             Propagator::new(&config.propagators)
         });
+        let queue = Arc::new(QueueStats::default());
+        if !config.disabled && config.exporters.contains(&Exporter::Otlp) {
+            report_drops(Arc::downgrade(&queue), config.endpoint.clone())?;
+        }
         Ok(Telemetry {
             config,
             console,
             traces_file,
             failing,
             undelivered: Arc::new(AtomicU64::new(0)),
+            queue,
             providers: Mutex::new(Vec::new()),
             propagator,
         })
@@ -207,7 +216,8 @@ impl Telemetry {
                     .clone()
                     .filter(|_| !self.config.exporters.contains(&Exporter::Console)),
             };
-            builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter).build());
+            builder =
+                builder.with_span_processor(export_queue::processor(exporter, self.queue.clone()));
         }
         if let Some(console) = &self.console {
             builder = builder.with_span_processor(console.processor(&identity.name));
@@ -288,6 +298,14 @@ impl Telemetry {
     /// collector. Blocks: call it off the async workers.
     pub fn shutdown(&self) -> wasmtime::Result<()> {
         let flushed = self.flush_all();
+        let dropped = self.queue.dropped();
+        if dropped > 0 {
+            eprintln!(
+                "warning: {dropped} span(s) were dropped because the export queue was full \
+                 (OTEL_BSP_MAX_QUEUE_SIZE): the collector at `{}` did not keep up",
+                self.config.endpoint
+            );
+        }
         let undelivered = self.undelivered.load(Ordering::Relaxed);
         if undelivered > 0 {
             eprintln!(
@@ -315,6 +333,35 @@ impl Telemetry {
             wasmtime::bail!("failed to flush spans: {}", failures.join("; "))
         }
     }
+}
+
+/// How often spans dropped by a full export queue are reported (once per
+/// interval with the count, never per span).
+pub const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Starts the thread that reports drops every [`DROP_REPORT_INTERVAL`]; it
+/// ends with `queue`.
+fn report_drops(queue: std::sync::Weak<QueueStats>, endpoint: String) -> wasmtime::Result<()> {
+    std::thread::Builder::new()
+        .name("export-drop-report".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(DROP_REPORT_INTERVAL);
+                let Some(queue) = queue.upgrade() else { return };
+                let dropped = queue.dropped_since_last_report();
+                if dropped > 0 {
+                    eprintln!(
+                        "warning: {dropped} span(s) dropped in the last {}s because the export queue \
+                         was full (OTEL_BSP_MAX_QUEUE_SIZE); the collector at `{endpoint}` is not \
+                         keeping up ({} in all)",
+                        DROP_REPORT_INTERVAL.as_secs(),
+                        queue.dropped()
+                    );
+                }
+            }
+        })
+        .map(drop)
+        .context("cannot start the thread that reports dropped spans")
 }
 
 fn sampler(sampler: &config::Sampler) -> opentelemetry_sdk::trace::Sampler {

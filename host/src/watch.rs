@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::cache::CompileCache;
 use crate::component;
 use crate::handler::Service;
 use crate::state::RequestState;
@@ -31,6 +32,7 @@ pub async fn watch(
     path: PathBuf,
     engine: Engine,
     linker: Arc<Linker<RequestState>>,
+    cache: Option<Arc<CompileCache>>,
     service: Arc<Service>,
     stop: impl Future<Output = ()>,
 ) {
@@ -51,13 +53,22 @@ pub async fn watch(
             continue;
         }
         served = now;
-        let (engine, linker, file) = (engine.clone(), linker.clone(), path.clone());
-        let loaded =
-            tokio::task::spawn_blocking(move || component::load(&engine, &linker, &file)).await;
+        let (engine, linker, cache, file) =
+            (engine.clone(), linker.clone(), cache.clone(), path.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            component::load(&engine, &linker, cache.as_deref(), &file)
+        })
+        .await;
         match loaded {
             Ok(Ok(loaded)) => {
                 service.replace(loaded.pre);
-                println!("{}: reloaded `{}`", service.name, path.display());
+                println!(
+                    "{}: reloaded `{}` ({} in {} ms)",
+                    service.name,
+                    path.display(),
+                    loaded.source,
+                    loaded.prepared.as_millis()
+                );
             }
             Ok(Err(error)) => eprintln!(
                 "{}: `{}` changed but cannot be loaded; still serving the previous version: {error:#}",

@@ -179,3 +179,50 @@ async fn no_collector_means_the_terminal_draws_the_traces() {
         "delivered traces are not drawn"
     );
 }
+
+/// A collector too slow for the traffic (here: it never answers) fills the
+/// export queue. Requests are still served at once; the queue holds
+/// `OTEL_BSP_MAX_QUEUE_SIZE` spans and no more (host memory stays bounded);
+/// the spans past it are counted exactly, reported once per interval while
+/// it lasts, and in all at shutdown.
+#[tokio::test]
+async fn a_full_export_queue_drops_and_counts_exactly() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut host = Host::start(
+        "payment",
+        &endpoint,
+        HostOptions {
+            args: vec![],
+            env: vec![
+                ("OTEL_BSP_MAX_QUEUE_SIZE".into(), "10".into()),
+                // The first batch stays in flight for the whole test.
+                ("OTEL_EXPORTER_OTLP_TIMEOUT".into(), "60000".into()),
+            ],
+        },
+    )
+    .await;
+    for _ in 0..30 {
+        assert_eq!(send("GET", &host.url("/health"), &[], "").await.status, 200);
+    }
+    wait_for_stderr(
+        &host,
+        "span(s) dropped in the last 5s because the export queue was full",
+    )
+    .await;
+    let status = host.terminate().await;
+    assert!(status.success(), "{status:?}");
+    wait_for_stderr(
+        &host,
+        "warning: 20 span(s) were dropped because the export queue was full",
+    )
+    .await;
+    let stderr = host.stderr.lock().unwrap().clone();
+    assert!(stderr.contains("(20 in all)"), "{stderr}");
+}

@@ -341,6 +341,9 @@ impl Host {
             .args(args)
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            // Compiled components are cached beside the build, not in the
+            // user's cache: every test after the first starts in milliseconds.
+            .env("XDG_CACHE_HOME", target_dir().join("test-cache"))
             .env("NO_COLOR", "1");
         for key in [
             "OTEL_SERVICE_NAME",
@@ -369,7 +372,12 @@ impl Host {
         endpoint: &str,
         env: &[(String, String)],
     ) -> Host {
-        let mut command = Host::command(args, endpoint, env);
+        Host::spawn(Host::command(args, endpoint, env), listeners).await
+    }
+
+    /// Runs `command` (a host, possibly wrapped) and waits until `listeners`
+    /// components listen.
+    pub async fn spawn(mut command: Command, listeners: usize) -> Host {
         command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

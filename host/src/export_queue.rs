@@ -1,0 +1,152 @@
+//! The export queue: the SDK's batch span processor with its queue bounded
+//! and every span it could not hold counted exactly.
+//!
+//! The SDK drops a span when its queue is full, logs the first drop and
+//! keeps the count to itself. Here the queue is guarded in front: a span is
+//! accepted only while fewer than `OTEL_BSP_MAX_QUEUE_SIZE` accepted spans
+//! are still unexported (queued or in the batch being sent), so the SDK's
+//! own queue never overflows, and a span past that is dropped and counted.
+//! [`QueueStats`] carries the counts to the periodic report and to the
+//! shutdown summary: memory stays bounded, and nothing is lost silently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
+};
+
+/// The queue size unless `OTEL_BSP_MAX_QUEUE_SIZE` sets one. The
+/// specification's 2048 holds a third of a second of this host's sustained
+/// load on 2 cores (about 1,000 orders/s, 6 spans each); 16384 rides out a
+/// collector pause of a few seconds, for about 8 MB at most per service.
+pub const DEFAULT_MAX_QUEUE_SIZE: usize = 16_384;
+
+/// Spans through one queue.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    /// Spans handed to the batch processor.
+    accepted: AtomicU64,
+    /// Accepted spans whose export finished (delivered or not).
+    settled: AtomicU64,
+    /// Spans dropped because the queue was full.
+    dropped: AtomicU64,
+    /// `dropped` when it was last reported.
+    reported: AtomicU64,
+}
+
+impl QueueStats {
+    /// Spans dropped because the queue was full, in all.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Spans dropped since the last call (for the periodic report).
+    pub fn dropped_since_last_report(&self) -> u64 {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        dropped - self.reported.swap(dropped, Ordering::Relaxed)
+    }
+}
+
+/// A batch span processor exporting through `exporter`, configured by the
+/// standard `OTEL_BSP_*` variables (with [`DEFAULT_MAX_QUEUE_SIZE`] when
+/// `OTEL_BSP_MAX_QUEUE_SIZE` is unset), counting into `stats`.
+pub fn processor<E: SpanExporter + 'static>(exporter: E, stats: Arc<QueueStats>) -> CountedBatch {
+    // The builder reads the `OTEL_BSP_*` variables; a queue size it would
+    // not accept (unset, or not a number) is replaced by ours.
+    let mut config = BatchConfigBuilder::default();
+    let capacity = match std::env::var("OTEL_BSP_MAX_QUEUE_SIZE")
+        .ok()
+        .and_then(|size| size.parse::<usize>().ok())
+    {
+        Some(size) => size,
+        None => {
+            config = config.with_max_queue_size(DEFAULT_MAX_QUEUE_SIZE);
+            DEFAULT_MAX_QUEUE_SIZE
+        }
+    };
+    let inner = BatchSpanProcessor::builder(Counted {
+        inner: exporter,
+        stats: stats.clone(),
+    })
+    .with_batch_config(config.build())
+    .build();
+    CountedBatch {
+        inner,
+        stats,
+        capacity: capacity as u64,
+    }
+}
+
+/// The batch processor behind its counted guard.
+#[derive(Debug)]
+pub struct CountedBatch {
+    inner: BatchSpanProcessor,
+    stats: Arc<QueueStats>,
+    capacity: u64,
+}
+
+impl SpanProcessor for CountedBatch {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        // The batch processor ignores unsampled spans; so does the count.
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        let stats = &self.stats;
+        let accepted = stats.accepted.fetch_add(1, Ordering::AcqRel);
+        if accepted - stats.settled.load(Ordering::Acquire) >= self.capacity {
+            stats.accepted.fetch_sub(1, Ordering::AcqRel);
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Counts each batch as settled once its export returns.
+#[derive(Debug)]
+struct Counted<E> {
+    inner: E,
+    stats: Arc<QueueStats>,
+}
+
+impl<E: SpanExporter> SpanExporter for Counted<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let count = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        self.stats.settled.fetch_add(count, Ordering::AcqRel);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
