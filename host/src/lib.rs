@@ -25,6 +25,7 @@
 //! - [`watch`]: `--watch`, reloading a rebuilt component.
 //! - [`component`]: finding, compiling and pre-instantiating a component.
 //! - [`bindings`]: what `wit/` generates for the host.
+//! - `fuzzing` (hidden): the properties the fuzz targets and the corpus tests check.
 
 pub mod baggage;
 pub mod bindings;
@@ -32,6 +33,8 @@ pub mod component;
 pub mod config;
 pub mod console;
 pub mod egress;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 pub mod outgoing;
 pub mod propagation;
