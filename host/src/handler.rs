@@ -533,7 +533,9 @@ pub(crate) fn server_span<B>(
         .headers()
         .get(hyper::header::HOST)
         .and_then(|value| value.to_str().ok())
-        .and_then(|host| host.parse::<hyper::http::uri::Authority>().ok());
+        .and_then(|host| host.parse::<hyper::http::uri::Authority>().ok())
+        // `Host: :8000` parses with an empty host: no server address then.
+        .filter(|authority| !authority.host().is_empty());
     let (address, port) = match &host {
         Some(authority) => (
             authority.host().to_string(),

@@ -1,32 +1,38 @@
 //! The fuzz corpus as a regression suite on stable Rust: every input kept
 //! under `fuzz/corpus/<target>/` (the interesting ones `cargo xtask fuzz`
-//! found, and any crash, fixed) is checked again with the very properties
-//! the fuzz target checks (`host::fuzzing`).
+//! found) and `fuzz/regressions/<target>/` (seeds, and each crash found,
+//! fixed) is checked again with the very properties the fuzz target checks
+//! (`host::fuzzing`).
 
 use std::path::PathBuf;
 
-/// Every file of `fuzz/corpus/<target>`, which must not be empty: a corpus
-/// that went missing would make these tests pass without checking anything.
+/// Every file of `fuzz/corpus/<target>` (the minimised corpus, which must
+/// not be empty: a corpus that went missing would make these tests pass
+/// without checking anything) and of `fuzz/regressions/<target>` (seeds and
+/// the crashes found, fixed, kept by name where `cargo fuzz cmin` cannot
+/// drop them).
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read the corpus `{}`: {e}", dir.display()));
-    let mut inputs: Vec<(PathBuf, Vec<u8>)> = entries
-        .map(|entry| {
-            let path = entry.expect("corpus entry").path();
-            let data = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
-            (path, data)
-        })
-        .collect();
-    inputs.sort();
+    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let read = |dir: PathBuf| -> Vec<(PathBuf, Vec<u8>)> {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        entries
+            .map(|entry| {
+                let path = entry.expect("corpus entry").path();
+                let data = std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()));
+                (path, data)
+            })
+            .collect()
+    };
+    let mut inputs = read(fuzz.join("corpus").join(target));
     assert!(
         !inputs.is_empty(),
-        "the corpus `{}` is empty: run `cargo xtask fuzz {target}`",
-        dir.display()
+        "the corpus `fuzz/corpus/{target}` is missing or empty: run `cargo xtask fuzz {target}`"
     );
+    inputs.extend(read(fuzz.join("regressions").join(target)));
+    inputs.sort();
     inputs
 }
 
@@ -35,8 +41,8 @@ fn replay(target: &str, check: fn(&[u8])) {
     for (path, data) in corpus(target) {
         if std::panic::catch_unwind(|| check(&data)).is_err() {
             panic!(
-                "fuzz/corpus/{target}/{} fails its properties",
-                path.file_name().unwrap_or_default().to_string_lossy()
+                "`{}` fails the properties of fuzz target `{target}`",
+                path.display()
             );
         }
     }

@@ -194,7 +194,8 @@ fn workspace_root() -> std::path::PathBuf {
 /// Fuzzes `target` (every target if none) for `seconds` each, then
 /// minimises its corpus (`cargo fuzz cmin`) so that what is committed under
 /// `fuzz/corpus/` stays small. A crash stops with the input saved under
-/// `fuzz/artifacts/`: fix it, then copy the input into the corpus.
+/// `fuzz/artifacts/`: fix it, then copy the input into
+/// `fuzz/regressions/<target>/` under a name that says what it was.
 fn fuzz(target: Option<String>, seconds: Option<String>) -> Result<(), String> {
     let targets: Vec<&str> = match target.as_deref() {
         None | Some("all") => FUZZ_TARGETS.to_vec(),
@@ -231,8 +232,23 @@ fn fuzz(target: Option<String>, seconds: Option<String>) -> Result<(), String> {
         // No sanitizer: the code fuzzed is safe Rust (`unsafe_code = deny`),
         // where AddressSanitizer finds nothing and halves the speed; debug
         // assertions stay on, so overflow panics.
-        cargo_fuzz(&["run", "-s", "none", "-a", target, "--", &max_time])?;
-        cargo_fuzz(&["cmin", "-s", "none", "-a", target])?;
+        let corpus = format!("fuzz/corpus/{target}");
+        // Read, never written: seeds and fixed crashes, kept by name.
+        let regressions = format!("fuzz/regressions/{target}");
+        cargo_fuzz(&[
+            "run",
+            "-s",
+            "none",
+            "-a",
+            target,
+            &corpus,
+            &regressions,
+            "--",
+            &max_time,
+        ])?;
+        // Edges only, not hit counts: a corpus of hundreds of inputs, not
+        // thousands, that still reaches every edge the run reached.
+        cargo_fuzz(&["cmin", "-s", "none", "-a", target, "--", "-use_counters=0"])?;
     }
     Ok(())
 }
