@@ -40,11 +40,13 @@ fn is_value(s: &str) -> bool {
     })
 }
 
-/// A property: `key` or `key=value` (OWS allowed around `=`).
+/// A property: `key` or `key=value` (OWS allowed around `=`). OWS is space
+/// and tab only: other whitespace (form feed, …) is not a header character.
 fn is_property(s: &str) -> bool {
+    let ows = [' ', '\t'];
     match s.split_once('=') {
-        Some((key, value)) => is_token(key.trim()) && is_value(value.trim()),
-        None => is_token(s.trim()),
+        Some((key, value)) => is_token(key.trim_matches(ows)) && is_value(value.trim_matches(ows)),
+        None => is_token(s.trim_matches(ows)),
     }
 }
 

@@ -489,7 +489,11 @@ pub fn percent_decode(value: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
+            // Two hex digits exactly: `from_str_radix` alone also takes a
+            // sign, and would read `%+1` as byte 1.
+            let hex = value
+                .get(i + 1..i + 3)
+                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -747,5 +751,17 @@ mod tests {
         );
         let e = config(&[("OTEL_PROPAGATORS", "tracecontext,b3")]).unwrap_err();
         assert!(e.to_string().contains("unsupported propagator `b3`"), "{e}");
+    }
+
+    /// An escape is `%` and two hex digits, nothing else: a sign is not a
+    /// digit (found while writing the fuzz target `baggage`'s properties).
+    #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        assert_eq!(percent_decode("a%20b%2C").as_deref(), Some("a b,"));
+        assert_eq!(percent_decode("%+1"), None);
+        assert_eq!(percent_decode("%-1"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
     }
 }

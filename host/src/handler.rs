@@ -32,7 +32,7 @@ use crate::telemetry::HostTracer;
 use crate::waterfall::{JAEGER_TRACE_URL, duration};
 
 /// The methods HTTP semconv names as they are; others are `_OTHER`.
-const KNOWN_METHODS: [&str; 9] = [
+pub(crate) const KNOWN_METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
 
@@ -521,7 +521,10 @@ impl Service {
 }
 
 /// The span name and the HTTP server semantic conventions' attributes.
-fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, Vec<KeyValue>) {
+pub(crate) fn server_span<B>(
+    request: &Request<B>,
+    connection: Connection,
+) -> (String, Vec<KeyValue>) {
     let method = request.method().as_str();
     let mut attributes = Vec::with_capacity(12);
     let name = if KNOWN_METHODS.contains(&method) {
@@ -545,7 +548,9 @@ fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, Vec<
         .headers()
         .get(hyper::header::HOST)
         .and_then(|value| value.to_str().ok())
-        .and_then(|host| host.parse::<hyper::http::uri::Authority>().ok());
+        .and_then(|host| host.parse::<hyper::http::uri::Authority>().ok())
+        // `Host: :8000` parses with an empty host: no server address then.
+        .filter(|authority| !authority.host().is_empty());
     let (address, port) = match &host {
         Some(authority) => (
             authority.host().to_string(),

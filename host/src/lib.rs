@@ -28,6 +28,7 @@
 //! - [`component`]: finding, compiling and pre-instantiating a component.
 //! - [`cache`]: the compiled-component cache.
 //! - [`bindings`]: what `wit/` generates for the host.
+//! - `fuzzing` (hidden): the properties the fuzz targets and the corpus tests check.
 
 pub mod baggage;
 pub mod bindings;
@@ -38,6 +39,8 @@ pub mod config;
 pub mod console;
 pub mod egress;
 pub mod export_queue;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 pub mod outgoing;
 pub mod propagation;

@@ -8,6 +8,10 @@
 //! - `cargo xtask test`: build the components, then run every test.
 //! - `cargo xtask scenarios [ORDER_URL]`: the four classic requests against a
 //!   running Order API, with trace ids and Jaeger links.
+//! - `cargo xtask fuzz [TARGET] [SECONDS]`: run the cargo-fuzz targets
+//!   (all, or one) for a bounded time each, then minimise their corpus.
+//! - `cargo xtask soak [N]`: N orders through both services, traces audited,
+//!   then a SIGTERM mid-run; prints the summary.
 //! - `cargo xtask ci`: what CI runs: formatting, clippy (host and components,
 //!   `-D warnings`), then `test`.
 
@@ -20,6 +24,21 @@ mod scenarios;
 const COMPONENTS: [&str; 4] = ["order", "payment", "testbed", "conformance"];
 /// The target components are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// The fuzz targets in `fuzz/fuzz_targets`, each with a corpus in
+/// `fuzz/corpus/<target>` that the workspace's tests replay.
+const FUZZ_TARGETS: [&str; 5] = [
+    "trace_context",
+    "baggage",
+    "headers",
+    "order_request",
+    "payment_request",
+];
+/// The cargo-fuzz release `cargo xtask fuzz` installs when it is missing.
+const CARGO_FUZZ_VERSION: &str = "0.13.1";
+/// Seconds each target runs unless `cargo xtask fuzz TARGET SECONDS` says.
+const DEFAULT_FUZZ_SECONDS: u64 = 60;
+/// Orders `cargo xtask soak` sends unless `cargo xtask soak N` says.
+const DEFAULT_SOAK_ORDERS: usize = 2000;
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -28,12 +47,16 @@ fn main() -> ExitCode {
         "up" => build_components().and_then(|()| up(std::env::args().skip(2).collect())),
         "test" => build_components().and_then(|()| test()),
         "ci" => ci(),
+        "fuzz" => fuzz(std::env::args().nth(2), std::env::args().nth(3)),
+        "soak" => build_components().and_then(|()| soak(std::env::args().nth(2))),
         "scenarios" => {
             let url = std::env::args().nth(2);
             scenarios::run(url.as_deref().unwrap_or(scenarios::DEFAULT_ORDER_URL))
         }
         _ => {
-            eprintln!("usage: cargo xtask <up [HOST FLAGS…]|build|test|scenarios [ORDER_URL]|ci>");
+            eprintln!(
+                "usage: cargo xtask <up [HOST FLAGS…]|build|test|scenarios [ORDER_URL]|fuzz [TARGET] [SECONDS]|soak [N]|ci>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -133,6 +156,128 @@ fn up(extra: Vec<String>) -> Result<(), String> {
 
 fn test() -> Result<(), String> {
     cargo(&["test", "--workspace"])
+}
+
+/// Runs `cargo fuzz`, from the workspace root, with the environment it needs
+/// on a stable toolchain.
+fn cargo_fuzz(args: &[&str]) -> Result<(), String> {
+    let (cargo, mut command) = cargo_command();
+    // cargo-fuzz passes nightly-only flags (`-Z…`); RUSTC_BOOTSTRAP lets the
+    // stable compiler take them, so no nightly toolchain is needed.
+    command.env("RUSTC_BOOTSTRAP", "1");
+    // Its own directory beside the workspace's builds: the instrumented
+    // artifacts share nothing with them.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    command.env("CARGO_TARGET_DIR", target.join("fuzz"));
+    command.current_dir(workspace_root());
+    eprintln!("$ RUSTC_BOOTSTRAP=1 cargo fuzz {}", args.join(" "));
+    let status = command
+        .arg("fuzz")
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run `{cargo} fuzz`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo fuzz {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// The workspace root: the xtask crate's parent.
+fn workspace_root() -> std::path::PathBuf {
+    let xtask = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().map(|p| p.to_path_buf()).unwrap_or(xtask)
+}
+
+/// Fuzzes `target` (every target if none) for `seconds` each, then
+/// minimises its corpus (`cargo fuzz cmin`) so that what is committed under
+/// `fuzz/corpus/` stays small. A crash stops with the input saved under
+/// `fuzz/artifacts/`: fix it, then copy the input into
+/// `fuzz/regressions/<target>/` under a name that says what it was.
+fn fuzz(target: Option<String>, seconds: Option<String>) -> Result<(), String> {
+    let targets: Vec<&str> = match target.as_deref() {
+        None | Some("all") => FUZZ_TARGETS.to_vec(),
+        Some(name) if FUZZ_TARGETS.contains(&name) => vec![name],
+        Some(name) => {
+            return Err(format!(
+                "no fuzz target `{name}`: pick one of {}",
+                FUZZ_TARGETS.join(", ")
+            ));
+        }
+    };
+    let seconds = match seconds {
+        None => DEFAULT_FUZZ_SECONDS,
+        Some(s) => s
+            .parse()
+            .map_err(|e| format!("SECONDS `{s}` is not a number of seconds: {e}"))?,
+    };
+    let (_, mut probe) = cargo_command();
+    let installed = probe
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !installed {
+        cargo(&[
+            "install",
+            "cargo-fuzz",
+            "--locked",
+            "--version",
+            &format!("={CARGO_FUZZ_VERSION}"),
+        ])?;
+    }
+    let max_time = format!("-max_total_time={seconds}");
+    for target in targets {
+        // No sanitizer: the code fuzzed is safe Rust (`unsafe_code = deny`),
+        // where AddressSanitizer finds nothing and halves the speed; debug
+        // assertions stay on, so overflow panics.
+        let corpus = format!("fuzz/corpus/{target}");
+        // Read, never written: seeds and fixed crashes, kept by name.
+        let regressions = format!("fuzz/regressions/{target}");
+        cargo_fuzz(&[
+            "run",
+            "-s",
+            "none",
+            "-a",
+            target,
+            &corpus,
+            &regressions,
+            "--",
+            &max_time,
+        ])?;
+        // Edges only, not hit counts: a corpus of hundreds of inputs, not
+        // thousands, that still reaches every edge the run reached.
+        cargo_fuzz(&["cmin", "-s", "none", "-a", target, "--", "-use_counters=0"])?;
+    }
+    Ok(())
+}
+
+/// The soak test with `n` orders (default 2000), its summary printed.
+fn soak(n: Option<String>) -> Result<(), String> {
+    let orders = n.unwrap_or_else(|| DEFAULT_SOAK_ORDERS.to_string());
+    orders
+        .parse::<usize>()
+        .map_err(|e| format!("N `{orders}` is not a number of orders: {e}"))?;
+    let (cargo, mut command) = cargo_command();
+    command.env("SOAK_ORDERS", &orders).args([
+        "test",
+        "-p",
+        "host",
+        "--test",
+        "soak",
+        "--",
+        "--nocapture",
+    ]);
+    eprintln!("$ SOAK_ORDERS={orders} cargo test -p host --test soak -- --nocapture");
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run `{cargo}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the soak failed ({status})"))
+    }
 }
 
 fn ci() -> Result<(), String> {

@@ -11,9 +11,15 @@
 //! - [`http`]: reading an incoming request, writing a JSON response, and a
 //!   blocking JSON `POST` over `wasi:http/outgoing-handler`.
 //! - [`json`]: strict validation of JSON request bodies into clear messages.
+//! - [`requests`]: the Order API's and the Payment Service's request bodies,
+//!   decoded and validated (pure, so tested and fuzzed natively).
+//! - [`fuzzing`]: the properties the fuzz targets and the corpus tests check.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod json;
+pub mod requests;
 pub mod trace;
 
 /// Bindings for the `wasm-otel:host/service` world.

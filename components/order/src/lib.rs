@@ -17,7 +17,7 @@ use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
 use otel_guest::http::{BaseUrl, Refusal, Request, post_json, respond_json};
-use otel_guest::json::{is_json_content_type, parse_object};
+use otel_guest::requests::{Order, decode_order, exception_type};
 use otel_guest::trace::{Span, kv, set_route, set_server_attributes, trace_id};
 use serde_json::{Value, json};
 
@@ -113,14 +113,6 @@ fn route(request: &mut Request) -> Result<(u16, Value), Failure> {
     }
 }
 
-/// A validated order.
-struct Order {
-    customer_id: String,
-    item: String,
-    quantity: i64,
-    amount: f64,
-}
-
 fn create_order(request: &mut Request) -> Result<(u16, Value), Failure> {
     let body = request.read_body(MAX_ORDER_BODY).map_err(Refusal::from)?;
     let order = validate_order(&body, request.header("content-type"))?;
@@ -139,34 +131,12 @@ fn create_order(request: &mut Request) -> Result<(u16, Value), Failure> {
 
 fn validate_order(body: &[u8], content_type: Option<&str>) -> Result<Order, Failure> {
     let span = Span::start("validate_order", &[]);
-    if !is_json_content_type(content_type) {
-        let why = format!(
-            "content-type `{}` is not JSON: send `application/json`",
-            content_type.unwrap_or_default()
-        );
-        span.fail("UnsupportedMediaType", &why);
-        return Err(Refusal::UnsupportedMediaType(why).into());
-    }
-    let parsed = (|| {
-        let object = parse_object(body)?;
-        let customer_id = object.string("customer_id")?;
-        span.set_attribute("order.customer_id", customer_id.as_str());
-        let item = object.string("item")?;
-        span.set_attribute("order.item", item.as_str());
-        let quantity = object.integer_at_least("quantity", 1)?;
-        span.set_attribute("order.quantity", quantity);
-        let amount = object.positive_number("amount")?;
-        span.set_attribute("order.amount", amount);
-        Ok(Order {
-            customer_id,
-            item,
-            quantity,
-            amount,
-        })
-    })();
-    parsed.map_err(|why: String| {
-        span.fail("ValidationError", &why);
-        Failure::from(Refusal::Invalid(why))
+    decode_order(content_type, body, |key, value| {
+        span.set_attribute(key, value)
+    })
+    .map_err(|refusal| {
+        span.fail(exception_type(&refusal), &refusal.message());
+        Failure::from(refusal)
     })
 }
 

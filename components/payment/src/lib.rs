@@ -15,7 +15,7 @@ use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
 use otel_guest::http::{Refusal, Request, respond_json};
-use otel_guest::json::{is_json_content_type, parse_object};
+use otel_guest::requests::{decode_payment, exception_type};
 use otel_guest::trace::{Span, kv, set_route, trace_id};
 use serde_json::{Value, json};
 
@@ -96,28 +96,14 @@ fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
     let body = request.read_body(MAX_PAYMENT_BODY).map_err(Refusal::from)?;
     let span = Span::start("process_payment", &[]);
     let content_type = request.header("content-type");
-    if !is_json_content_type(content_type) {
-        let why = format!(
-            "content-type `{}` is not JSON: send `application/json`",
-            content_type.unwrap_or_default()
-        );
-        span.fail("UnsupportedMediaType", &why);
-        return Err(Refusal::UnsupportedMediaType(why).into());
-    }
-    let parsed = (|| {
-        let object = parse_object(&body)?;
-        let order_id = object.string("order_id")?;
-        span.set_attribute("payment.order_id", order_id.as_str());
-        let customer_id = object.string("customer_id")?;
-        span.set_attribute("payment.customer_id", customer_id.as_str());
-        let amount = object.positive_number("amount")?;
-        span.set_attribute("payment.amount", amount);
-        Ok(amount)
-    })();
-    let amount = parsed.map_err(|why: String| {
-        span.fail("ValidationError", &why);
-        Failure::from(Refusal::Invalid(why))
+    let payment = decode_payment(content_type, &body, |key, value| {
+        span.set_attribute(key, value)
+    })
+    .map_err(|refusal| {
+        span.fail(exception_type(&refusal), &refusal.message());
+        Failure::from(refusal)
     })?;
+    let amount = payment.amount;
     if amount > FRAUD_THRESHOLD {
         span.set_attribute("payment.fraud_threshold", FRAUD_THRESHOLD);
         span.fail("FraudSuspected", FRAUD_MESSAGE);
