@@ -293,17 +293,19 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
                 stop_on(stopped.clone()),
             ));
         }
-        servers.push(tokio::spawn(host::server::run(
-            listener,
-            service,
-            stop_on(stopped.clone()),
-        )));
+        let (stop_this, this_stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(host::server::run(listener, service, stop_on(this_stopped)));
+        servers.push((stop_this, server));
     }
     println!("{}", telemetry.summary());
 
     shutdown.await;
     let _ = stop.send(true);
-    for server in servers {
+    // One component after the other, in the order given, each once the one
+    // before has drained: an order still in flight can reach payment (listed
+    // after it) instead of finding its port closed. List callers first.
+    for (stop_this, server) in servers {
+        let _ = stop_this.send(true);
         let _ = server.await;
     }
 
