@@ -24,6 +24,7 @@
 //! - [`traces_file`]: `--traces-file`, OTLP/JSON lines.
 //! - [`watch`]: `--watch`, reloading a rebuilt component.
 //! - [`component`]: finding, compiling and pre-instantiating a component.
+//! - [`language`]: a component's source language, from its `producers` section.
 //! - [`bindings`]: what `wit/` generates for the host.
 
 pub mod baggage;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod console;
 pub mod egress;
 pub mod handler;
+pub mod language;
 pub mod outgoing;
 pub mod propagation;
 pub mod server;

@@ -1,0 +1,314 @@
+//! The Python payment service (`payment-py.wasm`, componentize-py) is a
+//! drop-in for the Rust one (`payment.wasm`): the order service's four
+//! scenarios give the same statuses, bodies and trace shape with either, the
+//! only difference being the `wasm.component.language` resource attribute;
+//! and both refuse malformed payments with the same status and JSON error.
+
+// Tests fail loudly by design: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+/// The two implementations of the payment service.
+const IMPLEMENTATIONS: [&str; 2] = ["payment", "payment-py"];
+/// The resource attribute naming a component's language.
+const LANGUAGE: &str = "wasm.component.language";
+
+/// Attributes whose values differ from run to run whichever service answers
+/// (random ids, ports, timings, memory): their keys are compared, not values.
+const VARIES: [&str; 10] = [
+    "order.id",
+    "payment.id",
+    "server.port",
+    "client.port",
+    "network.peer.port",
+    "url.full",
+    "wasm.instantiate.duration_us",
+    "wasm.memory.peak_bytes",
+    "http.request.body.size",
+    "http.response.body.size",
+];
+
+/// A span as a user reads it, without what varies between runs: its
+/// service, name, kind, parent (by service and name), status, attributes
+/// and events.
+#[derive(Debug, PartialEq)]
+struct Shape {
+    service: String,
+    name: String,
+    kind: i32,
+    parent: String,
+    status: (i32, String),
+    attributes: BTreeMap<String, String>,
+    events: Vec<(String, BTreeMap<String, String>)>,
+}
+
+fn values(attributes: &[KeyValue]) -> BTreeMap<String, String> {
+    attributes
+        .iter()
+        .map(|kv| {
+            let value = if VARIES.contains(&kv.key.as_str()) {
+                "<varies>".to_string()
+            } else {
+                format!("{:?}", kv.value)
+            };
+            (kv.key.clone(), value)
+        })
+        .collect()
+}
+
+/// The trace's spans as shapes, sorted, and each service's resource.
+fn shapes(spans: &[Received]) -> (Vec<Shape>, BTreeMap<String, BTreeMap<String, String>>) {
+    let ids = by_id(spans);
+    let mut shapes: Vec<Shape> = spans
+        .iter()
+        .map(|s| Shape {
+            service: s.service.clone(),
+            name: s.span.name.clone(),
+            kind: s.span.kind,
+            parent: ids
+                .get(&s.parent_id())
+                .map(|p| format!("{} {}", p.service, p.span.name))
+                .unwrap_or_default(),
+            status: s.status(),
+            attributes: values(&s.span.attributes),
+            events: s
+                .span
+                .events
+                .iter()
+                .map(|e| (e.name.clone(), values(&e.attributes)))
+                .collect(),
+        })
+        .collect();
+    shapes.sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
+    let resources = spans
+        .iter()
+        .map(|s| (s.service.clone(), values(&s.resource)))
+        .collect();
+    (shapes, resources)
+}
+
+/// What one scenario gave: status, body (trace and random ids blanked) and
+/// the trace.
+#[derive(Debug)]
+struct Outcome {
+    status: u16,
+    body: serde_json::Value,
+    spans: Vec<Shape>,
+    resources: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn blank_ids(mut body: serde_json::Value) -> serde_json::Value {
+    for key in ["trace_id", "order_id", "payment_id"] {
+        if let Some(value) = body.get_mut(key) {
+            let prefix: String = value.as_str().unwrap().chars().take(4).collect();
+            *value = serde_json::Value::String(format!("{prefix}…"));
+        }
+    }
+    body
+}
+
+async fn order_host(endpoint: &str, payment_url: &str) -> Host {
+    Host::start(
+        "order",
+        endpoint,
+        HostOptions {
+            args: vec![
+                "--env".into(),
+                format!("PAYMENT_URL={payment_url}"),
+                "--allow-outbound".into(),
+                payment_url.into(),
+            ],
+            ..HostOptions::default()
+        },
+    )
+    .await
+}
+
+/// Runs the four scenarios with `payment` (valid, fraud, invalid, then with
+/// the payment host stopped) and returns what each gave.
+async fn scenarios(payment: &str) -> Vec<Outcome> {
+    let (receiver, endpoint) = Receiver::start().await;
+    let mut payment = Host::start(payment, &endpoint, HostOptions::default()).await;
+    let order = order_host(&endpoint, &payment.url("")).await;
+    let mut outcomes = Vec::new();
+    // (body, status, spans in the trace)
+    let cases = [
+        (VALID_ORDER, 201, 6),
+        (FRAUD_ORDER, 402, 6),
+        (INVALID_ORDER, 422, 2),
+        (VALID_ORDER, 502, 4),
+    ];
+    for (index, (order_body, status, count)) in cases.into_iter().enumerate() {
+        if index == 3 {
+            payment.terminate().await;
+        }
+        let reply = send("POST", &order.url("/orders"), &[], order_body).await;
+        let body = reply.json();
+        assert_eq!(reply.status, status, "{body}");
+        let trace_id = body["trace_id"].as_str().unwrap().to_string();
+        let spans = receiver.trace(&trace_id, count).await;
+        let (spans, resources) = shapes(&spans);
+        outcomes.push(Outcome {
+            status: reply.status,
+            body: blank_ids(body),
+            spans,
+            resources,
+        });
+    }
+    outcomes
+}
+
+/// Valid order → 201 with the payment authorized, fraud → 402, invalid
+/// order → 422, payment down → 502: the same statuses, bodies, span names,
+/// kinds, parents, attributes, events and statuses with either payment
+/// service; the resources differ only in the language attribute.
+#[tokio::test]
+async fn order_cannot_tell_the_payment_services_apart() {
+    let (rust, python) = tokio::join!(scenarios(IMPLEMENTATIONS[0]), scenarios(IMPLEMENTATIONS[1]));
+    assert_eq!(rust[0].body["status"], "confirmed");
+    assert_eq!(rust[0].body["payment_id"], "pay_…");
+    assert_eq!(rust[1].body["error"], "payment declined: suspected fraud");
+    for (rust, python) in rust.iter().zip(&python) {
+        assert_eq!(rust.status, python.status);
+        assert_eq!(rust.body, python.body);
+        assert_eq!(rust.spans, python.spans, "trace shape ({})", rust.status);
+        for (service, resource) in &rust.resources {
+            let mut resource = resource.clone();
+            let mut other = python.resources[service].clone();
+            let (rust_language, python_language) = (
+                resource.remove(LANGUAGE).unwrap(),
+                other.remove(LANGUAGE).unwrap(),
+            );
+            assert_eq!(resource, other, "resource of {service}");
+            assert!(rust_language.contains("\"rust\""), "{rust_language}");
+            if service == "payment-service" {
+                assert!(python_language.contains("\"python\""), "{python_language}");
+            } else {
+                assert_eq!(python_language, rust_language);
+            }
+        }
+    }
+    // The payment spans are there to compare: the valid order's trace has
+    // `process_payment` with its attributes and event.
+    let process = python[0]
+        .spans
+        .iter()
+        .find(|s| s.name == "process_payment")
+        .unwrap();
+    assert_eq!(process.parent, "payment-service POST /payments");
+    assert!(process.attributes["payment.amount"].contains("59.97"));
+    assert_eq!(process.events[0].0, "payment.authorized");
+}
+
+/// Malformed payments, wrong methods and paths: both services answer with
+/// the same status and `{"error", "trace_id"}` body; the error text is the
+/// same too, except the detail of a JSON syntax error, which comes from each
+/// language's parser.
+#[tokio::test]
+async fn both_refuse_malformed_payments_alike() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let rust = Host::start("payment", &endpoint, HostOptions::default()).await;
+    let python = Host::start("payment-py", &endpoint, HostOptions::default()).await;
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(70_000));
+    let json = ("content-type", "application/json");
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>, &str, u16)> = vec![
+        ("POST", "/payments", vec![json], "", 422),
+        ("POST", "/payments", vec![json], "{", 422),
+        ("POST", "/payments", vec![json], "[1]", 422),
+        ("POST", "/payments", vec![json], r#"{"a":1,"a":2}"#, 422),
+        (
+            "POST",
+            "/payments",
+            vec![json],
+            r#"{"a":{"b":1,"b":1}}"#,
+            422,
+        ),
+        ("POST", "/payments", vec![json], r#"{"a":NaN}"#, 422),
+        ("POST", "/payments", vec![json], r#"{"order_id":1}"#, 422),
+        ("POST", "/payments", vec![json], r#"{"order_id":" "}"#, 422),
+        ("POST", "/payments", vec![json], r#"{"order_id":"o"}"#, 422),
+        (
+            "POST",
+            "/payments",
+            vec![json],
+            r#"{"order_id":"o","customer_id":"c","amount":"5"}"#,
+            422,
+        ),
+        (
+            "POST",
+            "/payments",
+            vec![json],
+            r#"{"order_id":"o","customer_id":"c","amount":true}"#,
+            422,
+        ),
+        (
+            "POST",
+            "/payments",
+            vec![json],
+            r#"{"order_id":"o","customer_id":"c","amount":[1,{"x":2}]}"#,
+            422,
+        ),
+        (
+            "POST",
+            "/payments",
+            vec![json],
+            r#"{"order_id":"o","customer_id":"c","amount":-1.5}"#,
+            422,
+        ),
+        (
+            "POST",
+            "/payments",
+            vec![("content-type", "text/plain")],
+            r#"{"order_id":"o","customer_id":"c","amount":5}"#,
+            415,
+        ),
+        (
+            "POST",
+            "/payments",
+            vec![json],
+            r#"{"order_id":"o","customer_id":"c","amount":10000.5}"#,
+            402,
+        ),
+        ("POST", "/payments", vec![json], &big, 413),
+        ("GET", "/payments", vec![], "", 405),
+        ("DELETE", "/health", vec![], "", 405),
+        ("GET", "/nope", vec![], "", 404),
+    ];
+    for (method, path, headers, body, status) in cases {
+        let case = format!("{method} {path} {}", &body[..body.len().min(60)]);
+        let a = send(method, &rust.url(path), &headers, body).await;
+        let b = send(method, &python.url(path), &headers, body).await;
+        assert_eq!((a.status, b.status), (status, status), "{case}");
+        assert_eq!(
+            a.headers["content-type"], b.headers["content-type"],
+            "{case}"
+        );
+        let (a, b) = (a.json(), b.json());
+        let keys =
+            |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&a), ["error", "trace_id"], "{case}");
+        assert_eq!(keys(&b), keys(&a), "{case}");
+        assert_eq!(b["trace_id"].as_str().unwrap().len(), 32, "{case}");
+        let (a, b) = (a["error"].as_str().unwrap(), b["error"].as_str().unwrap());
+        const SYNTAX: &str = "request body is not valid JSON: ";
+        match (a.strip_prefix(SYNTAX), b.strip_prefix(SYNTAX)) {
+            // Duplicate keys are ours, not the parser's: same words.
+            (Some(a), Some(b)) if a.starts_with("duplicate key") => {
+                assert!(a.starts_with(b), "{case}: `{a}` vs `{b}`")
+            }
+            (Some(_), Some(_)) => {}
+            _ => assert_eq!(a, b, "{case}"),
+        }
+    }
+    let health = send("GET", &python.url("/health"), &[], "").await;
+    assert_eq!(
+        (health.status, health.body),
+        (200, br#"{"status":"ok"}"#.to_vec())
+    );
+}
