@@ -196,7 +196,7 @@ class Request:
                 except Err as error:
                     if isinstance(error.value, StreamError_Closed):
                         break
-                    raise Refusal(400, f"body could not be read: {error.value.value.to_debug_string()}")
+                    raise Refusal(400, error.value.value.to_debug_string())
                 if len(data) + len(chunk) > limit:
                     raise Refusal(413, f"request body larger than {limit} bytes")
                 data.extend(chunk)

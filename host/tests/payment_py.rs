@@ -10,12 +10,17 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use common::*;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 /// The two implementations of the payment service.
 const IMPLEMENTATIONS: [&str; 2] = ["payment", "payment-py"];
+/// How long a host may take to compile a payment component and listen:
+/// the Python one is 18 MB of wasm, about a minute for a debug build of the
+/// host on a busy machine (a second or two in release).
+const COMPILE_PATIENCE: Duration = Duration::from_secs(300);
 /// The resource attribute naming a component's language.
 const LANGUAGE: &str = "wasm.component.language";
 
@@ -134,7 +139,8 @@ async fn order_host(endpoint: &str, payment_url: &str) -> Host {
 /// the payment host stopped) and returns what each gave.
 async fn scenarios(payment: &str) -> Vec<Outcome> {
     let (receiver, endpoint) = Receiver::start().await;
-    let mut payment = Host::start(payment, &endpoint, HostOptions::default()).await;
+    let mut payment =
+        Host::start_patiently(payment, &endpoint, HostOptions::default(), COMPILE_PATIENCE).await;
     let order = order_host(&endpoint, &payment.url("")).await;
     let mut outcomes = Vec::new();
     // (body, status, spans in the trace)
@@ -213,8 +219,15 @@ async fn order_cannot_tell_the_payment_services_apart() {
 #[tokio::test]
 async fn both_refuse_malformed_payments_alike() {
     let (_receiver, endpoint) = Receiver::start().await;
-    let rust = Host::start("payment", &endpoint, HostOptions::default()).await;
-    let python = Host::start("payment-py", &endpoint, HostOptions::default()).await;
+    let (rust, python) = tokio::join!(
+        Host::start("payment", &endpoint, HostOptions::default()),
+        Host::start_patiently(
+            "payment-py",
+            &endpoint,
+            HostOptions::default(),
+            COMPILE_PATIENCE
+        ),
+    );
     let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(70_000));
     let json = ("content-type", "application/json");
     let cases: Vec<(&str, &str, Vec<(&str, &str)>, &str, u16)> = vec![

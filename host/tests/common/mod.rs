@@ -369,6 +369,34 @@ impl Host {
         endpoint: &str,
         env: &[(String, String)],
     ) -> Host {
+        Host::start_with_patience(args, listeners, endpoint, env, PATIENCE).await
+    }
+
+    /// [`Host::start`] for a component that takes long to compile (the
+    /// Python one is 18 MB of wasm), waiting up to `patience` for it.
+    pub async fn start_patiently(
+        component: &str,
+        endpoint: &str,
+        options: HostOptions,
+        patience: Duration,
+    ) -> Host {
+        let mut args = vec![
+            self::component(component).display().to_string(),
+            "--port".into(),
+            "0".into(),
+        ];
+        args.extend(options.args.iter().cloned());
+        Host::start_with_patience(&args, 1, endpoint, &options.env, patience).await
+    }
+
+    /// [`Host::start_with`], waiting up to `patience` for the listeners.
+    pub async fn start_with_patience(
+        args: &[String],
+        listeners: usize,
+        endpoint: &str,
+        env: &[(String, String)],
+        patience: Duration,
+    ) -> Host {
         let mut command = Host::command(args, endpoint, env);
         command
             .stdout(Stdio::piped())
@@ -388,7 +416,7 @@ impl Host {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut addrs = HashMap::new();
         let mut first = None;
-        tokio::time::timeout(PATIENCE, async {
+        tokio::time::timeout(patience, async {
             while addrs.len() < listeners {
                 let Some(line) = lines.next_line().await.unwrap() else {
                     panic!("host exited before listening: {}", stderr.lock().unwrap());
