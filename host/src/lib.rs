@@ -27,6 +27,7 @@
 //! - [`watch`]: `--watch`, reloading a rebuilt component.
 //! - [`component`]: finding, compiling and pre-instantiating a component.
 //! - [`cache`]: the compiled-component cache.
+//! - [`language`]: a component's source language, from its `producers` section.
 //! - [`bindings`]: what `wit/` generates for the host.
 //! - `fuzzing` (hidden): the properties the fuzz targets and the corpus tests check.
 
@@ -42,6 +43,7 @@ pub mod export_queue;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+pub mod language;
 pub mod outgoing;
 pub mod propagation;
 pub mod server;

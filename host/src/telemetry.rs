@@ -36,6 +36,9 @@ pub struct ServiceIdentity {
     pub name: String,
     /// `service.version`, when known.
     pub version: Option<String>,
+    /// The component's source language (`rust`, `python`, …), when it says:
+    /// the resource attribute [`crate::language::RESOURCE_ATTRIBUTE`].
+    pub language: Option<String>,
 }
 
 /// Chooses a service's name the way OpenTelemetry users expect: the
@@ -273,8 +276,9 @@ impl Telemetry {
         built.with_context(|| format!("failed to build the OTLP exporter for `{}`", c.endpoint))
     }
 
-    /// `service.name`, `service.version`, the `telemetry.sdk.*` attributes
-    /// and `OTEL_RESOURCE_ATTRIBUTES` (percent-decoded).
+    /// `service.name`, `service.version`, the component's language, the
+    /// `telemetry.sdk.*` attributes and `OTEL_RESOURCE_ATTRIBUTES`
+    /// (percent-decoded).
     fn resource(&self, identity: &ServiceIdentity) -> Resource {
         let mut builder =
             Resource::builder_empty().with_detector(Box::new(TelemetryResourceDetector));
@@ -289,6 +293,13 @@ impl Telemetry {
             self.config.sets_resource_attribute("service.version"),
         ) {
             builder = builder.with_attribute(KeyValue::new("service.version", version.clone()));
+        }
+        let language = crate::language::RESOURCE_ATTRIBUTE;
+        if let (Some(value), false) = (
+            &identity.language,
+            self.config.sets_resource_attribute(language),
+        ) {
+            builder = builder.with_attribute(KeyValue::new(language, value.clone()));
         }
         builder.with_service_name(identity.name.clone()).build()
     }

@@ -4,7 +4,8 @@
 //! - `cargo xtask up`: build everything and run the whole system in one
 //!   process: `order-api` on 8000, `payment-service` on 8001, every trace
 //!   drawn in the terminal and sent to a collector if one listens.
-//! - `cargo xtask build`: the two service components (wasm32-wasip2, release).
+//! - `cargo xtask build`: the service components (wasm32-wasip2, release),
+//!   and the Python payment service `payment-py.wasm` (see [`python`]).
 //! - `cargo xtask test`: build the components, then run every test.
 //! - `cargo xtask scenarios [ORDER_URL]`: the four classic requests against a
 //!   running Order API, with trace ids and Jaeger links.
@@ -15,8 +16,10 @@
 //! - `cargo xtask ci`: what CI runs: formatting, clippy (host and components,
 //!   `-D warnings`), then `test`.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod python;
 mod scenarios;
 
 /// The components the tests and the quickstart serve (`testbed` is only for
@@ -116,7 +119,11 @@ fn build_components() -> Result<(), String> {
         "--target",
         WASM_TARGET,
         "--release",
-    ]))
+    ]))?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    python::build(&workspace, &target_dir)
 }
 
 /// Runs the host with both components; extra arguments go to the host.

@@ -375,9 +375,35 @@ impl Host {
         Host::spawn(Host::command(args, endpoint, env), listeners).await
     }
 
+    /// [`Host::start`] for a component that takes long to compile (the
+    /// Python one is 18 MB of wasm), waiting up to `patience` for it.
+    pub async fn start_patiently(
+        component: &str,
+        endpoint: &str,
+        options: HostOptions,
+        patience: Duration,
+    ) -> Host {
+        let mut args = vec![
+            self::component(component).display().to_string(),
+            "--port".into(),
+            "0".into(),
+        ];
+        args.extend(options.args.iter().cloned());
+        Host::spawn_patiently(Host::command(&args, endpoint, &options.env), 1, patience).await
+    }
+
     /// Runs `command` (a host, possibly wrapped) and waits until `listeners`
     /// components listen.
-    pub async fn spawn(mut command: Command, listeners: usize) -> Host {
+    pub async fn spawn(command: Command, listeners: usize) -> Host {
+        Host::spawn_patiently(command, listeners, PATIENCE).await
+    }
+
+    /// [`Host::spawn`], waiting up to `patience` for the listeners.
+    pub async fn spawn_patiently(
+        mut command: Command,
+        listeners: usize,
+        patience: Duration,
+    ) -> Host {
         command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -396,7 +422,7 @@ impl Host {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut addrs = HashMap::new();
         let mut first = None;
-        tokio::time::timeout(PATIENCE, async {
+        tokio::time::timeout(patience, async {
             while addrs.len() < listeners {
                 let Some(line) = lines.next_line().await.unwrap() else {
                     panic!("host exited before listening: {}", stderr.lock().unwrap());
