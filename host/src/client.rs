@@ -95,7 +95,6 @@ impl Client {
         *request.uri_mut() = path;
 
         let deadline = tokio::time::Instant::now() + first_byte_timeout;
-        let mut request = request;
         let (response, sender) = loop {
             let (mut sender, reused) = match self.take_idle(&origin) {
                 Some(sender) => (sender, true),

@@ -208,6 +208,8 @@ pub struct Loaded {
     pub pre: ProxyPre<RequestState>,
     /// Its `service-info`, when it exports one.
     pub info: Option<Info>,
+    /// The language it was written in, from its `producers` section.
+    pub language: Option<String>,
     /// Whether it was compiled now or loaded from the compile cache.
     pub source: Source,
     /// How long compiling (or loading from the cache) took.
@@ -230,6 +232,7 @@ pub fn load(
         None => (compile(engine, path, &bytes)?, Source::Compiled),
     };
     let prepared = started.elapsed();
+    let language = crate::language::of_component(&bytes);
     let instance_pre = linker.instantiate_pre(&component).with_context(|| {
         format!(
             "component `{}` imports something this host does not provide",
@@ -246,6 +249,7 @@ pub fn load(
         path: path.to_path_buf(),
         pre,
         info: None,
+        language,
         source,
         prepared,
     })

@@ -52,10 +52,22 @@ impl QueueStats {
     }
 }
 
+/// What becomes of each exported batch, once its export returns: how the
+/// host says that delivery failed or resumed.
+pub trait Delivery: std::fmt::Debug + Send + Sync + 'static {
+    /// `count` spans were exported with `result`.
+    fn settled(&self, count: usize, result: &OTelSdkResult);
+}
+
 /// A batch span processor exporting through `exporter`, configured by the
 /// standard `OTEL_BSP_*` variables (with [`DEFAULT_MAX_QUEUE_SIZE`] when
-/// `OTEL_BSP_MAX_QUEUE_SIZE` is unset), counting into `stats`.
-pub fn processor<E: SpanExporter + 'static>(exporter: E, stats: Arc<QueueStats>) -> CountedBatch {
+/// `OTEL_BSP_MAX_QUEUE_SIZE` is unset), counting into `stats` and telling
+/// `delivery` how each batch went.
+pub fn processor<E: SpanExporter + 'static, D: Delivery>(
+    exporter: E,
+    stats: Arc<QueueStats>,
+    delivery: D,
+) -> CountedBatch {
     // The builder reads the `OTEL_BSP_*` variables; a queue size it would
     // not accept (unset, or not a number) is replaced by ours.
     let mut config = BatchConfigBuilder::default();
@@ -72,6 +84,7 @@ pub fn processor<E: SpanExporter + 'static>(exporter: E, stats: Arc<QueueStats>)
     let inner = BatchSpanProcessor::builder(Counted {
         inner: exporter,
         stats: stats.clone(),
+        delivery,
     })
     .with_batch_config(config.build())
     .build();
@@ -123,18 +136,21 @@ impl SpanProcessor for CountedBatch {
     }
 }
 
-/// Counts each batch as settled once its export returns.
+/// Counts each batch as settled once its export returns, and tells the
+/// delivery reporter how it went.
 #[derive(Debug)]
-struct Counted<E> {
+struct Counted<E, D> {
     inner: E,
     stats: Arc<QueueStats>,
+    delivery: D,
 }
 
-impl<E: SpanExporter> SpanExporter for Counted<E> {
+impl<E: SpanExporter, D: Delivery> SpanExporter for Counted<E, D> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let count = batch.len() as u64;
+        let count = batch.len();
         let result = self.inner.export(batch).await;
-        self.stats.settled.fetch_add(count, Ordering::AcqRel);
+        self.stats.settled.fetch_add(count as u64, Ordering::AcqRel);
+        self.delivery.settled(count, &result);
         result
     }
 

@@ -15,17 +15,10 @@
 //! and `process.runtime.*` describes the process, which is the host on
 //! wasmtime whatever the component's language.
 
-use std::path::Path;
-
 use wasmparser::{KnownCustom, Parser, Payload};
 
 /// The resource attribute that names a component's source language.
 pub const RESOURCE_ATTRIBUTE: &str = "wasm.component.language";
-
-/// The language of the component in the file at `path`, if it says one.
-pub fn of_file(path: &Path) -> Option<String> {
-    of_component(&std::fs::read(path).ok()?)
-}
 
 /// The language of the component (or core module) `bytes`, if it says one;
 /// a binary that does not parse has none (the host refuses it elsewhere).

@@ -333,7 +333,7 @@ fn identity(cli: &Cli, config: &OtelConfig, component: &component::Loaded) -> Se
             &file_stem,
         ),
         version: component.info.as_ref().map(|info| info.version.clone()),
-        language: host::language::of_file(&component.path),
+        language: component.language.clone(),
     }
 }
 

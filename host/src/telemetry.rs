@@ -15,9 +15,7 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 use wasmtime::error::Context as _;
 
 use crate::config::{self, Exporter, OtelConfig, Protocol};
@@ -209,8 +207,7 @@ impl Telemetry {
                 ..Default::default()
             });
         if self.config.exporters.contains(&Exporter::Otlp) {
-            let exporter = ReportingExporter {
-                inner: self.otlp_exporter()?,
+            let delivery = Reporter {
                 endpoint: self.config.endpoint.clone(),
                 failing: self.failing.clone(),
                 undelivered: self.undelivered.clone(),
@@ -219,8 +216,11 @@ impl Telemetry {
                     .clone()
                     .filter(|_| !self.config.exporters.contains(&Exporter::Console)),
             };
-            builder =
-                builder.with_span_processor(export_queue::processor(exporter, self.queue.clone()));
+            builder = builder.with_span_processor(export_queue::processor(
+                self.otlp_exporter()?,
+                self.queue.clone(),
+                delivery,
+            ));
         }
         if let Some(console) = &self.console {
             builder = builder.with_span_processor(console.processor(&identity.name));
@@ -390,12 +390,11 @@ fn sampler(sampler: &config::Sampler) -> opentelemetry_sdk::trace::Sampler {
     }
 }
 
-/// Wraps the OTLP exporter to say, once, when spans stop reaching the
-/// collector and, once, when they reach it again, instead of failing quietly
-/// or on every batch.
+/// Says, once, when spans stop reaching the collector and, once, when they
+/// reach it again, instead of failing quietly or on every batch; counts the
+/// spans not delivered.
 #[derive(Debug)]
-struct ReportingExporter<E> {
-    inner: E,
+struct Reporter {
     endpoint: String,
     failing: Arc<AtomicBool>,
     undelivered: Arc<AtomicU64>,
@@ -403,15 +402,14 @@ struct ReportingExporter<E> {
     fallback: Option<Arc<Console>>,
 }
 
-impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let count = batch.len();
-        let result = self.inner.export(batch).await;
-        if result.is_err() {
-            self.undelivered.fetch_add(count as u64, Ordering::Relaxed);
-        }
-        match &result {
-            Err(error) if !self.failing.swap(true, Ordering::Relaxed) => {
+impl export_queue::Delivery for Reporter {
+    fn settled(&self, count: usize, result: &OTelSdkResult) {
+        match result {
+            Err(error) => {
+                self.undelivered.fetch_add(count as u64, Ordering::Relaxed);
+                if self.failing.swap(true, Ordering::Relaxed) {
+                    return;
+                }
                 let instead = if self.fallback.is_some() {
                     "Traces are drawn in the terminal meanwhile."
                 } else {
@@ -436,21 +434,8 @@ impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
                     console.delivery_resumed();
                 }
             }
-            _ => {}
+            Ok(()) => {}
         }
-        result
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
     }
 }
 

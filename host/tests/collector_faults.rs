@@ -119,14 +119,7 @@ async fn unavailable_collector_then_recovery() {
 /// that says how many spans were not delivered.
 #[tokio::test]
 async fn hanging_collector_neither_blocks_requests_nor_shutdown() {
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
-        }
-    });
+    let endpoint = silent_server().await;
     let mut host = Host::start(
         "payment",
         &endpoint,
@@ -187,14 +180,7 @@ async fn no_collector_means_the_terminal_draws_the_traces() {
 /// it lasts, and in all at shutdown.
 #[tokio::test]
 async fn a_full_export_queue_drops_and_counts_exactly() {
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
-        }
-    });
+    let endpoint = silent_server().await;
     let mut host = Host::start(
         "payment",
         &endpoint,

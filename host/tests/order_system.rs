@@ -605,14 +605,7 @@ async fn orders_reuse_one_connection_to_payment() {
 #[tokio::test]
 async fn payment_timeout_is_504() {
     let (receiver, endpoint) = Receiver::start().await;
-    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", silent.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
-        }
-    });
+    let url = silent_server().await;
     let order = order_host(&endpoint, &url, &["PAYMENT_TIMEOUT_MS=300"]).await;
     let reply = send("POST", &order.url("/orders"), &[], VALID_ORDER).await;
     assert_eq!(reply.status, 504);

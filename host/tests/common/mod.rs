@@ -574,6 +574,20 @@ pub async fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A server that accepts connections and never answers (it holds them open
+/// for the rest of the test): a hanging collector or service. Returns its URL.
+pub async fn silent_server() -> String {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    endpoint
+}
+
 /// An HTTP server that records the headers of every request it gets and
 /// answers 200 `{}`: what left the host, exactly.
 #[derive(Clone, Default)]
