@@ -50,7 +50,10 @@ fn bench(c: &mut Criterion) {
         ("health, tracing off", HostTracer::Disabled),
         (
             "health, spans recorded",
-            HostTracer::Sdk(provider.tracer("bench")),
+            HostTracer::Sdk {
+                tracer: provider.tracer("bench"),
+                provider: provider.clone(),
+            },
         ),
     ];
     let mut group = c.benchmark_group("instantiate + handle + drop");

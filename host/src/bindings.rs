@@ -2,11 +2,12 @@
 //! stays apart from how the host serves it.
 //!
 //! `wasi:*` interfaces map to wasmtime's own implementations; the
-//! `wasm-otel:host` interfaces are generated here.
+//! `wasm-otel:host` interfaces and `wasi:otel` are generated here. The world
+//! is `service-otel`, the `service` world plus `wasi:otel/tracing`.
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "wasm-otel:host/service",
+    world: "wasm-otel:host/service-otel",
     imports: { default: trappable },
     exports: { default: async },
     require_store_data_send: true,

@@ -188,7 +188,7 @@ pub fn engine(options: EngineOptions) -> wasmtime::Result<(Engine, Allocation)> 
 }
 
 /// The imports every component gets: WASI (environment, clocks, random,
-/// stdio), wasi:http and the host's tracing interface.
+/// stdio), wasi:http, the host's tracing interface and `wasi:otel/tracing`.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -197,6 +197,10 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
         &mut linker,
         |state: &mut RequestState| &mut state.spans,
     )?;
+    bindings::wasi::otel::tracing::add_to_linker::<
+        _,
+        wasmtime::component::HasSelf<crate::spans::RequestSpans>,
+    >(&mut linker, |state: &mut RequestState| &mut state.spans)?;
     Ok(linker)
 }
 

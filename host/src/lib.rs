@@ -14,6 +14,8 @@
 //! - [`state`]: what a request's store holds.
 //! - [`spans`]: a request's spans: the server span and the guest's spans.
 //! - [`tracing_host`]: the host side of the WIT `tracing` interface.
+//! - [`wasi_otel`]: the host side of `wasi:otel/tracing`, for guests that
+//!   report spans from an OpenTelemetry SDK of their own.
 //! - [`outgoing`]: a guest's outgoing HTTP: the CLIENT span and header injection.
 //! - [`client`]: the outgoing HTTP client, with keep-alive.
 //! - [`egress`]: which destinations a guest may reach (`--allow-outbound`).
@@ -52,5 +54,6 @@ pub mod state;
 pub mod telemetry;
 pub mod traces_file;
 pub mod tracing_host;
+pub mod wasi_otel;
 pub mod watch;
 pub mod waterfall;

@@ -249,10 +249,14 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             )
         })?;
         let bound = listener.local_addr()?;
+        let version = identity
+            .version
+            .as_deref()
+            .map(|version| format!(" {version}"))
+            .unwrap_or_default();
         println!(
-            "{} {} ({}) listening on http://{bound}",
+            "{}{version} ({}) listening on http://{bound}",
             identity.name,
-            identity.version.as_deref().unwrap_or(""),
             component.path.display(),
         );
         let service = Service::new(

@@ -1,5 +1,8 @@
-//! The spans of one request: the SERVER span the host opened, and the spans
-//! the guest opened through the `tracing` interface.
+//! The spans of one request: the SERVER span the host opened, the spans
+//! the guest opened through the `tracing` interface, and the spans it
+//! announced and reported through `wasi:otel` ([`crate::wasi_otel`]). Open
+//! spans of both kinds form one stack: the innermost is the parent of what
+//! the request starts next, CLIENT spans included.
 //!
 //! Each span lives in an OpenTelemetry [`Context`], so a child is started
 //! from its parent's context and the parent link is exact. Guest spans are
@@ -19,7 +22,7 @@ use crate::baggage::Baggage;
 use crate::client::Client;
 use crate::egress::Egress;
 use crate::propagation::Propagator;
-use crate::telemetry::HostTracer;
+use crate::telemetry::{HostTracer, ReportedSpan};
 
 /// How many attributes a span keeps and how long a string value may be
 /// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
@@ -154,8 +157,12 @@ pub struct RequestSpans {
     /// status-code fallback does not overwrite a more precise reason.
     guest_error_type: bool,
     slots: Vec<Slot>,
-    /// The open guest spans in start order: the last is the innermost.
-    open: Vec<u32>,
+    /// The open guest spans in start order, of either interface: the last
+    /// is the innermost, the parent of whatever the request starts next.
+    open: Vec<Open>,
+    /// Spans the guest reported whole through `wasi:otel` and the host
+    /// recorded.
+    reported: usize,
     /// The request's baggage: what came in plus what the guest added; it
     /// travels on every outgoing request.
     pub baggage: Baggage,
@@ -170,6 +177,16 @@ pub struct RequestSpans {
     dropped_spans: u64,
     /// The attribute limits of every span of the request.
     pub attribute_limits: AttributeLimits,
+}
+
+/// An open guest span.
+enum Open {
+    /// Started through `wasm-otel:host/tracing`: its rep in the slab.
+    Slot(u32),
+    /// Started in the guest and announced through `wasi:otel`'s `on-start`:
+    /// a context holding its identity (the guest reports the rest when it
+    /// ends).
+    Announced(Context),
 }
 
 /// The rep of every span past the limit: a handle the guest can use like any
@@ -222,6 +239,7 @@ impl RequestSpans {
             guest_error_type: false,
             slots: Vec::new(),
             open: Vec::new(),
+            reported: 0,
             baggage: Baggage::default(),
             tracestate: String::new(),
             baggage_attributes: Arc::from([]),
@@ -289,16 +307,53 @@ impl RequestSpans {
     pub fn current(&self) -> &Context {
         self.open
             .last()
-            .and_then(|&rep| match &self.slots[rep as usize] {
-                Slot::Open { cx, .. } => Some(cx),
-                _ => None,
+            .and_then(|open| match open {
+                Open::Slot(rep) => match &self.slots[*rep as usize] {
+                    Slot::Open { cx, .. } => Some(cx),
+                    _ => None,
+                },
+                Open::Announced(cx) => Some(cx),
             })
             .unwrap_or(&self.server)
     }
 
+    /// Whether the request has recorded as many guest spans as it may.
+    fn at_span_limit(&self) -> bool {
+        self.slots.len() + self.reported >= self.span_limit
+    }
+
+    /// A span the guest started itself (`wasi:otel` `on-start`): it is the
+    /// innermost open span until the guest reports its end.
+    pub fn announce(&mut self, span: SpanContext) {
+        self.open.push(Open::Announced(
+            Context::new().with_remote_span_context(span),
+        ));
+    }
+
+    /// A span the guest ended and reported whole (`wasi:otel` `on-end`):
+    /// it is no longer open, and it is recorded unless the request is at
+    /// its span limit.
+    pub fn report(&mut self, span: ReportedSpan) {
+        let span_id = span.context.span_id();
+        if let Some(at) = self.open.iter().rposition(|open| {
+            matches!(open, Open::Announced(cx) if cx.span().span_context().span_id() == span_id)
+        }) {
+            self.open.remove(at);
+        }
+        if !span.context.is_sampled() {
+            return;
+        }
+        if self.at_span_limit() {
+            self.dropped_spans += 1;
+            return;
+        }
+        self.reported += 1;
+        self.tracer.record(span);
+    }
+
     /// Starts a child of the innermost open span as a guest span; returns its rep.
     pub fn start_guest(&mut self, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> u32 {
-        if self.slots.len() >= self.span_limit {
+        if self.at_span_limit() {
             self.dropped_spans += 1;
             return DROPPED;
         }
@@ -311,7 +366,7 @@ impl RequestSpans {
             cx,
             attributes: held,
         });
-        self.open.push(rep);
+        self.open.push(Open::Slot(rep));
         rep
     }
 
@@ -361,7 +416,8 @@ impl RequestSpans {
             attributes.write_to(&span);
             span.end();
             *slot = Slot::Ended(span.span_context().clone());
-            self.open.retain(|&open| open != rep);
+            self.open
+                .retain(|open| !matches!(open, Open::Slot(open) if *open == rep));
         }
     }
 
@@ -404,8 +460,12 @@ impl RequestSpans {
     /// Ends every guest span still open (innermost first), then records the
     /// outcome on the SERVER span and ends it.
     pub fn finish(&mut self, outcome: Outcome) {
-        while let Some(&rep) = self.open.last() {
-            self.end_guest(rep);
+        // Spans announced through `wasi:otel` and never reported are the
+        // guest's to report: the host knows only their ids.
+        while let Some(open) = self.open.pop() {
+            if let Open::Slot(rep) = open {
+                self.end_guest(rep);
+            }
         }
         let span = self.server.span();
         if let Some(failure) = &outcome.failure {

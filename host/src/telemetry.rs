@@ -3,19 +3,25 @@
 //! configuration, exporters' delivery reporting, terminal view and traces
 //! file, and shut down together.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{SpanBuilder, TraceContextExt, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::{
+    Event, Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
+    TraceId, TracerProvider as _,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider,
+};
 use wasmtime::error::Context as _;
 
 use crate::config::{self, Exporter, OtelConfig, Protocol};
@@ -59,18 +65,110 @@ pub fn service_name(
 #[derive(Clone, Debug)]
 pub enum HostTracer {
     /// Spans are recorded and exported.
-    Sdk(SdkTracer),
+    Sdk {
+        /// The host's own tracer (scope `wasm-otel-host`).
+        tracer: SdkTracer,
+        /// For the tracers of the scopes guests report spans in.
+        provider: SdkTracerProvider,
+    },
     /// `OTEL_SDK_DISABLED=true`: no span is created; the context passed in
     /// is passed on, so an incoming `traceparent` travels on unchanged.
     Disabled,
+}
+
+/// A span a guest created and ended itself and reported whole (through
+/// `wasi:otel`): its ids, times and contents are the guest's.
+pub struct ReportedSpan {
+    /// Its trace and span id, sampled flag and `tracestate`.
+    pub context: SpanContext,
+    /// Its parent in the same trace; `None` for a root span.
+    pub parent: Option<SpanId>,
+    /// Its name, kind, start and end.
+    pub name: String,
+    /// See `name`.
+    pub kind: SpanKind,
+    /// See `name`.
+    pub start: SystemTime,
+    /// See `name`.
+    pub end: SystemTime,
+    /// What the guest recorded on it, within the attribute limits.
+    pub attributes: Vec<KeyValue>,
+    /// See `attributes`.
+    pub events: Vec<Event>,
+    /// See `attributes`.
+    pub links: Vec<Link>,
+    /// See `attributes`.
+    pub status: Status,
+    /// The library that produced it.
+    pub scope: InstrumentationScope,
 }
 
 impl HostTracer {
     /// Starts `builder` as a child of `parent`; returns the context holding it.
     pub fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
         match self {
-            HostTracer::Sdk(tracer) => parent.with_span(builder.start_with_context(tracer, parent)),
+            HostTracer::Sdk { tracer, .. } => {
+                parent.with_span(builder.start_with_context(tracer, parent))
+            }
             HostTracer::Disabled => parent.clone(),
+        }
+    }
+
+    /// Records `span` through the SDK, so it is sampled, limited, batched
+    /// and exported like the host's own, with the guest's ids and times.
+    pub fn record(&self, span: ReportedSpan) {
+        let HostTracer::Sdk { provider, .. } = self else {
+            return;
+        };
+        let tracer = provider.tracer_with_scope(span.scope);
+        let parent = match span.parent {
+            Some(parent) => Context::new().with_remote_span_context(SpanContext::new(
+                span.context.trace_id(),
+                parent,
+                span.context.trace_flags(),
+                false,
+                span.context.trace_state().clone(),
+            )),
+            None => Context::new(),
+        };
+        let builder = SpanBuilder::from_name(span.name)
+            .with_kind(span.kind)
+            .with_start_time(span.start)
+            .with_attributes(span.attributes)
+            .with_events(span.events)
+            .with_links(span.links);
+        REPORTED_IDS.set(Some((span.context.trace_id(), span.context.span_id())));
+        let mut recorded = builder.start_with_context(&tracer, &parent);
+        REPORTED_IDS.set(None);
+        recorded.set_status(span.status);
+        recorded.end_with_timestamp(span.end);
+    }
+}
+
+thread_local! {
+    /// The ids of the reported span being built on this thread, if one is.
+    static REPORTED_IDS: Cell<Option<(TraceId, SpanId)>> = const { Cell::new(None) };
+}
+
+/// The SDK's id generator: random ids, except while a reported span is
+/// being built ([`HostTracer::record`]), which keeps the ids its guest gave
+/// it. The SDK asks for ids synchronously on the building thread, and the
+/// SDK has no other way to take a span's ids from outside.
+#[derive(Debug, Default)]
+struct Ids(RandomIdGenerator);
+
+impl IdGenerator for Ids {
+    fn new_trace_id(&self) -> TraceId {
+        match REPORTED_IDS.get() {
+            Some((trace_id, _)) => trace_id,
+            None => self.0.new_trace_id(),
+        }
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        match REPORTED_IDS.get() {
+            Some((_, span_id)) => span_id,
+            None => self.0.new_span_id(),
         }
     }
 }
@@ -200,6 +298,7 @@ impl Telemetry {
         let mut builder = SdkTracerProvider::builder()
             .with_resource(self.resource(identity))
             .with_sampler(sampler(&self.config.sampler))
+            .with_id_generator(Ids::default())
             .with_span_limits(opentelemetry_sdk::trace::SpanLimits {
                 max_attributes_per_span: limits.attribute_count,
                 max_events_per_span: limits.event_count,
@@ -232,9 +331,9 @@ impl Telemetry {
         let provider = builder.build();
         let tracer = provider.tracer("wasm-otel-host");
         if let Ok(mut providers) = self.providers.lock() {
-            providers.push((identity.name.clone(), provider));
+            providers.push((identity.name.clone(), provider.clone()));
         }
-        Ok(HostTracer::Sdk(tracer))
+        Ok(HostTracer::Sdk { tracer, provider })
     }
 
     fn otlp_exporter(&self) -> wasmtime::Result<opentelemetry_otlp::SpanExporter> {

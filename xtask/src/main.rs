@@ -22,9 +22,17 @@ use std::process::{Command, ExitCode};
 mod python;
 mod scenarios;
 
-/// The components the tests and the quickstart serve (`testbed` is only for
-/// the tests, `conformance` for W3C trace-context harnesses).
-const COMPONENTS: [&str; 4] = ["order", "payment", "testbed", "conformance"];
+/// The components the tests and the quickstart serve (`testbed`,
+/// `forwarder` and `wasi-otel-guest` are only for the tests, `conformance`
+/// for W3C trace-context harnesses).
+const COMPONENTS: [&str; 6] = [
+    "order",
+    "payment",
+    "testbed",
+    "conformance",
+    "forwarder",
+    "wasi-otel-guest",
+];
 /// The target components are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// The fuzz targets in `fuzz/fuzz_targets`, each with a corpus in

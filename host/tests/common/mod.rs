@@ -31,6 +31,8 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub struct Received {
     pub service: String,
     pub resource: Vec<KeyValue>,
+    /// The instrumentation scope's name and version.
+    pub scope: (String, String),
     pub span: Span,
 }
 
@@ -138,11 +140,16 @@ impl Receiver {
                 .map(|r| r.attributes)
                 .unwrap_or_default();
             let service = str_of(&resource, "service.name").unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                for span in scope.spans {
+            for scope_spans in resource_spans.scope_spans {
+                let scope = scope_spans
+                    .scope
+                    .map(|scope| (scope.name, scope.version))
+                    .unwrap_or_default();
+                for span in scope_spans.spans {
                     spans.push(Received {
                         service: service.clone(),
                         resource: resource.clone(),
+                        scope: scope.clone(),
                         span,
                     });
                 }
