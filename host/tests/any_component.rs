@@ -156,14 +156,14 @@ fn attr_of(attributes: &[KeyValue], key: &str) -> Option<Value> {
     attr(attributes, key)
 }
 
-/// Spans a guest reports through `wasi:otel` keep its ids, times, kind,
-/// attributes (typed from their JSON), events, links, status and scope;
-/// its root span nests under the host's SERVER span (`outer-span-context`),
-/// and the host's CLIENT span nests under the guest span open at the time.
-#[tokio::test]
-async fn wasi_otel_spans_join_the_trace() {
+/// Serves the guest with `args`, asks for `/work` (which calls a recorder)
+/// under the test's `traceparent`; returns the receiver, the recorder, the
+/// ids the guest answered with and the host (serving until dropped).
+async fn work(args: &[&str]) -> (Receiver, Recorder, serde_json::Value, Host) {
     let (recorder, url) = Recorder::start().await;
-    let (receiver, host) = wasi_otel_guest(vec!["--allow-outbound".into(), url.clone()]).await;
+    let mut args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    args.extend(["--allow-outbound".to_string(), url.clone()]);
+    let (receiver, host) = wasi_otel_guest(args).await;
     let reply = send(
         "GET",
         &host.url(&format!("/work?to={url}/stock")),
@@ -171,13 +171,18 @@ async fn wasi_otel_spans_join_the_trace() {
         "",
     )
     .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let ids = reply.json();
+    let body = String::from_utf8_lossy(&reply.body).into_owned();
+    assert_eq!(reply.status, 200, "{body}");
+    (receiver, recorder, reply.json(), host)
+}
+
+/// Spans a guest reports through `wasi:otel` keep its ids, times, kind,
+/// attributes (typed from their JSON), events, links, status and scope;
+/// its root span nests under the host's SERVER span (`outer-span-context`),
+/// and the host's CLIENT span nests under the guest span open at the time.
+#[tokio::test]
+async fn wasi_otel_spans_join_the_trace() {
+    let (receiver, recorder, ids, _host) = work(&[]).await;
     assert_eq!(ids["trace_id"], TRACE);
     assert_eq!(ids["fetched"], true);
 
@@ -311,23 +316,7 @@ async fn wasi_otel_spans_with_invalid_ids_are_ignored() {
 /// `--max-spans` counts spans reported through `wasi:otel` like the others.
 #[tokio::test]
 async fn wasi_otel_spans_count_against_the_span_limit() {
-    let (recorder, url) = Recorder::start().await;
-    let (receiver, host) = wasi_otel_guest(vec![
-        "--allow-outbound".into(),
-        url.clone(),
-        "--max-spans".into(),
-        "1".into(),
-    ])
-    .await;
-    let reply = send(
-        "GET",
-        &host.url(&format!("/work?to={url}/stock")),
-        &[("traceparent", &traceparent())],
-        "",
-    )
-    .await;
-    assert_eq!(reply.status, 200);
-    let ids = reply.json();
+    let (receiver, recorder, ids, _host) = work(&["--max-spans", "1"]).await;
     // fetch (reported first) is kept; work is dropped and counted.
     let spans = receiver.trace(TRACE, 3).await;
     let server = only(&spans, SPAN_KIND_SERVER);
