@@ -239,7 +239,10 @@ pub fn load(
     let language = crate::language::of_component(&bytes);
     let instance_pre = linker.instantiate_pre(&component).with_context(|| {
         format!(
-            "component `{}` imports something this host does not provide",
+            "component `{}` imports something this host does not provide (it provides WASI 0.2 \
+             cli, clocks, random, io and http, `wasm-otel:host/tracing` and \
+             `wasi:otel/tracing@0.2.0-rc.2`, not wasi:otel logs or metrics): build it for the \
+             `wasi:http/proxy` world or one of `wit/world.wit`",
             path.display()
         )
     })?;
