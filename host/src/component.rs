@@ -161,7 +161,9 @@ pub fn engine(options: EngineOptions) -> wasmtime::Result<(Engine, Allocation)> 
             .table_elements(TABLE_ELEMENT_LIMIT)
             .max_memory_size(options.memory_limit)
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
+            .table_keep_resident(KEEP_RESIDENT)
+            // Linux 6.7+: reset only the pages the instance dirtied.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut pooled = config.clone();
         pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&pooled) {

@@ -42,7 +42,15 @@ pub struct Console {
     /// only while it is set, and the last few are held until it is, so that
     /// a host with no collector still shows every trace it served.
     fallback: Option<Arc<AtomicBool>>,
-    held: Mutex<VecDeque<String>>,
+    held: Mutex<VecDeque<Drawing>>,
+}
+
+/// A trace (or a late span of one) to draw: rendered only when written, so
+/// that holding the latest traces in fallback mode costs no rendering.
+struct Drawing {
+    trace_id: TraceId,
+    spans: Vec<SpanLine>,
+    late: bool,
 }
 
 /// Drawings held in fallback mode until delivery is known to fail.
@@ -108,7 +116,7 @@ impl Console {
 
     /// Writes `drawings` now, or, in fallback mode while spans are being
     /// delivered, holds the latest of them.
-    fn emit(&self, drawings: Vec<String>) {
+    fn emit(&self, drawings: Vec<Drawing>) {
         if drawings.is_empty() {
             return;
         }
@@ -126,10 +134,11 @@ impl Console {
         self.write(drawings);
     }
 
-    fn write(&self, drawings: Vec<String>) {
+    fn write(&self, drawings: Vec<Drawing>) {
         if let Ok(mut out) = self.out.lock() {
             for drawing in drawings {
-                let _ = out.write_all(drawing.as_bytes());
+                let text = render(drawing.trace_id, &drawing.spans, self.color, drawing.late);
+                let _ = out.write_all(text.as_bytes());
             }
             let _ = out.flush();
         }
@@ -137,7 +146,7 @@ impl Console {
 
     /// Delivery just failed: draw the traces held meanwhile (fallback mode).
     pub fn delivery_failed(&self) {
-        let held: Vec<String> = match self.held.lock() {
+        let held: Vec<Drawing> = match self.held.lock() {
             Ok(mut held) => held.drain(..).collect(),
             Err(_) => return,
         };
@@ -200,7 +209,11 @@ impl Console {
                 }
             }
             if state.drawn.contains(&trace_id) {
-                drawings.push(render(trace_id, &[line], self.color, true));
+                drawings.push(Drawing {
+                    trace_id,
+                    spans: vec![line],
+                    late: true,
+                });
             } else {
                 let local_root = line.parent_id == SpanId::INVALID
                     || (line.parent_is_remote && !state.open.contains_key(&line.parent_id));
@@ -216,11 +229,11 @@ impl Console {
                 // wait for them, so the trace is drawn once, whole.
                 if state.rooted.contains(&trace_id) && !state.open_per_trace.contains_key(&trace_id)
                 {
-                    drawings.push(state.draw(trace_id, self.color));
+                    drawings.push(state.draw(trace_id));
                 }
                 while state.arrival.len() > MAX_PENDING_TRACES {
                     if let Some(oldest) = state.arrival.front().copied() {
-                        drawings.push(state.draw(oldest, self.color));
+                        drawings.push(state.draw(oldest));
                     }
                 }
             }
@@ -233,13 +246,10 @@ impl Console {
     /// Draws every trace still waiting for its root: at shutdown, nothing
     /// recorded goes unseen.
     pub fn draw_pending(&self) {
-        let drawings: Vec<String> = match self.state.lock() {
+        let drawings: Vec<Drawing> = match self.state.lock() {
             Ok(mut state) => {
                 let waiting: Vec<TraceId> = state.arrival.iter().copied().collect();
-                waiting
-                    .into_iter()
-                    .map(|id| state.draw(id, self.color))
-                    .collect()
+                waiting.into_iter().map(|id| state.draw(id)).collect()
             }
             Err(_) => return,
         };
@@ -248,7 +258,7 @@ impl Console {
 }
 
 impl State {
-    fn draw(&mut self, trace_id: TraceId, color: bool) -> String {
+    fn draw(&mut self, trace_id: TraceId) -> Drawing {
         let spans = self.pending.remove(&trace_id).unwrap_or_default();
         self.arrival.retain(|id| *id != trace_id);
         self.rooted.remove(&trace_id);
@@ -259,7 +269,11 @@ impl State {
                 self.drawn.remove(&old);
             }
         }
-        render(trace_id, &spans, color, false)
+        Drawing {
+            trace_id,
+            spans,
+            late: false,
+        }
     }
 }
 

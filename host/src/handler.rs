@@ -407,7 +407,10 @@ impl Service {
 
         let guard = self.in_flight.enter();
         let deadline = self.limits.deadline;
-        let task = tokio::spawn(async move {
+        // The guest runs on this request's own task (no hand-off to another
+        // task per request): polled here until it answers, then by the
+        // response body while it writes it (see [`Driven`]).
+        let mut guest = Running(Some(Box::pin(async move {
             let _guard = guard;
             let _permit = permit;
             let mut instantiated = None;
@@ -456,22 +459,36 @@ impl Service {
                 Some(failure) if answered == 0 => Some((status, failure.message)),
                 _ => None,
             }
-        });
+        })));
 
-        let mut response = match receiver.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(code)) => json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &serde_json::json!({"error": format!("component failed the request: {code:?}"), "trace_id": trace_id}),
-            ),
-            Err(_) => {
-                let (status, why) = match task.await {
-                    Ok(Some((status, message))) => (status, format!("component failed: {message}")),
-                    Ok(None) => (
+        let mut receiver = receiver;
+        let (answer, guest) = tokio::select! {
+            biased;
+            answer = &mut receiver => (answer.ok(), guest),
+            outcome = &mut guest => match receiver.try_recv() {
+                Ok(answer) => (Some(answer), Running(None)),
+                Err(_) => (None, Running(Some(Box::pin(std::future::ready(outcome))))),
+            },
+        };
+        let mut response = match (answer, guest) {
+            (Some(Ok(response)), guest) => {
+                response.map(|body| Driven { body, guest }.boxed_unsync())
+            }
+            (Some(Err(code)), guest) => {
+                drop(guest);
+                json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &serde_json::json!({"error": format!("component failed the request: {code:?}"), "trace_id": trace_id}),
+                )
+            }
+            (None, guest) => {
+                let outcome = guest.await;
+                let (status, why) = match outcome {
+                    Some((status, message)) => (status, format!("component failed: {message}")),
+                    None => (
                         500,
                         "component returned without sending a response".to_string(),
                     ),
-                    Err(join) => (500, format!("component task failed: {join}")),
                 };
                 eprintln!("{}: {why} (trace {trace_id})", self.name);
                 json_response(
@@ -666,6 +683,87 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Hyper
     response
 }
 
+/// A request's guest, from instantiation to its spans ended: `Some((status,
+/// message))` when it failed without sending a response.
+type Guest = std::pin::Pin<Box<dyn Future<Output = Option<(u16, String)>> + Send>>;
+
+/// A request's guest while it runs. Dropped before it finished (the client
+/// went, or its response was sent while it still runs), it moves to a task
+/// of its own: a guest always finishes and its spans always end.
+struct Running(Option<Guest>);
+
+impl Running {
+    fn detach(&mut self) {
+        if let Some(guest) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(guest)),
+                // Outside a runtime nothing can drive it: dropping it ends
+                // its spans where it stopped.
+                Err(_) => drop(guest),
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+impl Future for Running {
+    type Output = Option<(u16, String)>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(guest) = &mut self.0 else {
+            return std::task::Poll::Ready(None);
+        };
+        let outcome = guest.as_mut().poll(cx);
+        if outcome.is_ready() {
+            self.0 = None;
+        }
+        outcome
+    }
+}
+
+/// The guest's response body, which also drives the guest while it writes
+/// that body; when the body ends with the guest still running, the guest
+/// finishes on a task of its own.
+struct Driven {
+    body: HyperOutgoingBody,
+    guest: Running,
+}
+
+impl hyper::body::Body for Driven {
+    type Data = Bytes;
+    type Error = <HyperOutgoingBody as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.guest.0.is_some() {
+            let _ = std::pin::Pin::new(&mut self.guest).poll(cx);
+        }
+        let frame = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = frame {
+            self.guest.detach();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Counts the guest tasks still running, so that shutdown can wait for them.
 #[derive(Default)]
 struct InFlight(Arc<(AtomicUsize, Notify)>);
@@ -694,5 +792,31 @@ impl Drop for InFlightGuard {
         if self.0.0.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.1.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest dropped before it finished (its response sent, or its
+    /// client gone) finishes on a task of its own.
+    #[tokio::test]
+    async fn a_dropped_guest_runs_to_its_end() {
+        let (finished, done) = oneshot::channel();
+        let mut guest = Running(Some(Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = finished.send(());
+            None
+        })));
+        // Started, not finished.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), &mut guest)
+                .await
+                .is_err()
+        );
+        drop(guest);
+        let ran = tokio::time::timeout(Duration::from_secs(5), done).await;
+        assert!(matches!(ran, Ok(Ok(()))), "{ran:?}");
     }
 }

@@ -55,6 +55,37 @@ async fn a_looping_guest_is_stopped_at_its_deadline() {
     );
 }
 
+/// A client that hangs up while its guest runs does not cut the guest
+/// short: the guest runs to its end (here, its deadline) and the request is
+/// traced whole, with the status the host would have sent.
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_cut_the_guest_short() {
+    use tokio::io::AsyncWriteExt;
+    let (receiver, host) = testbed(&["--deadline-ms", "300"]).await;
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let mut stream = tokio::net::TcpStream::connect(&host.addr).await.unwrap();
+    let request = format!(
+        "GET /loop HTTP/1.1\r\nhost: {}\r\ntraceparent: 00-{trace}-00f067aa0ba902b7-01\r\n\r\n",
+        host.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    drop(stream);
+    let spans = receiver.trace(trace, 1).await;
+    let server = &spans[0];
+    assert_eq!(server.span.kind, SPAN_KIND_SERVER);
+    assert_eq!(
+        server.str_attr("error.type").as_deref(),
+        Some("deadline_exceeded")
+    );
+    assert_eq!(server.int_attr("http.response.status_code"), Some(504));
+    assert!(server.span.end_time_unix_nano - server.span.start_time_unix_nano >= 300_000_000);
+    assert_eq!(
+        send("GET", &host.url("/context"), &[], "").await.status,
+        200
+    );
+}
+
 /// A guest blocked in a host call is stopped at the deadline too (the outer
 /// timeout), with the same 504.
 #[tokio::test]
