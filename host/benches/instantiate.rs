@@ -17,6 +17,11 @@ use host::telemetry::HostTracer;
 use http_body_util::{BodyExt, Full};
 use opentelemetry::trace::TracerProvider as _;
 
+/// The host binary's allocator (`src/main.rs`), so that this measures what
+/// the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn service(tracer: HostTracer) -> Arc<Service> {
     let (engine, _) = component::engine(EngineOptions::default()).expect("engine");
     let linker = component::linker(&engine).expect("linker");

@@ -88,6 +88,11 @@ struct App {
     payment_url: String,
 }
 
+/// The host's allocator, so that the comparison is of the two designs, not
+/// of two allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("failed to start the tokio runtime")?;
