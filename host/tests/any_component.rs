@@ -20,6 +20,20 @@ fn traceparent() -> String {
     format!("00-{TRACE}-{PARENT}-01")
 }
 
+/// `GET path` under the test's `traceparent`; the reply must be 200.
+async fn traced_get(host: &Host, path: &str) -> Reply {
+    let reply = send(
+        "GET",
+        &host.url(path),
+        &[("traceparent", &traceparent())],
+        "",
+    )
+    .await;
+    let body = String::from_utf8_lossy(&reply.body).into_owned();
+    assert_eq!(reply.status, 200, "{body}");
+    reply
+}
+
 /// The names of what the component (not its inner modules) imports.
 fn component_imports(path: &std::path::Path) -> Vec<String> {
     let bytes = std::fs::read(path).unwrap();
@@ -77,19 +91,7 @@ async fn a_plain_wasi_http_component_is_traced_for_free() {
     )
     .await;
     let target = format!("{url}/next?x=1");
-    let reply = send(
-        "GET",
-        &host.url(&format!("/?to={target}")),
-        &[("traceparent", &traceparent())],
-        "",
-    )
-    .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = traced_get(&host, &format!("/?to={target}")).await;
     assert_eq!(reply.body, b"forwarded: 200\n");
 
     let spans = receiver.trace(TRACE, 2).await;
@@ -164,16 +166,10 @@ async fn work(args: &[&str]) -> (Receiver, Recorder, serde_json::Value, Host) {
     let mut args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
     args.extend(["--allow-outbound".to_string(), url.clone()]);
     let (receiver, host) = wasi_otel_guest(args).await;
-    let reply = send(
-        "GET",
-        &host.url(&format!("/work?to={url}/stock")),
-        &[("traceparent", &traceparent())],
-        "",
-    )
-    .await;
-    let body = String::from_utf8_lossy(&reply.body).into_owned();
-    assert_eq!(reply.status, 200, "{body}");
-    (receiver, recorder, reply.json(), host)
+    let ids = traced_get(&host, &format!("/work?to={url}/stock"))
+        .await
+        .json();
+    (receiver, recorder, ids, host)
 }
 
 /// Spans a guest reports through `wasi:otel` keep its ids, times, kind,
@@ -253,20 +249,7 @@ async fn wasi_otel_spans_join_the_trace() {
 #[tokio::test]
 async fn both_interfaces_share_one_stack_of_open_spans() {
     let (receiver, host) = wasi_otel_guest(vec![]).await;
-    let reply = send(
-        "GET",
-        &host.url("/mixed"),
-        &[("traceparent", &traceparent())],
-        "",
-    )
-    .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let ids = reply.json();
+    let ids = traced_get(&host, "/mixed").await.json();
     let spans = receiver.trace(TRACE, 4).await;
     let by_id = by_id(&spans);
     let server = only(&spans, SPAN_KIND_SERVER);
@@ -296,14 +279,7 @@ async fn both_interfaces_share_one_stack_of_open_spans() {
 #[tokio::test]
 async fn wasi_otel_spans_with_invalid_ids_are_ignored() {
     let (receiver, host) = wasi_otel_guest(vec![]).await;
-    let reply = send(
-        "GET",
-        &host.url("/invalid"),
-        &[("traceparent", &traceparent())],
-        "",
-    )
-    .await;
-    assert_eq!(reply.status, 200);
+    traced_get(&host, "/invalid").await;
     let spans = receiver.trace(TRACE, 1).await;
     assert_eq!(spans[0].span.kind, SPAN_KIND_SERVER);
     assert!(
