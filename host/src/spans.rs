@@ -324,7 +324,14 @@ impl RequestSpans {
 
     /// A span the guest started itself (`wasi:otel` `on-start`): it is the
     /// innermost open span until the guest reports its end.
+    ///
+    /// At most `--max-spans` are held open this way (a guest announcing
+    /// without end cannot grow the host's memory); past that an
+    /// announcement is ignored, and the span is not a parent.
     pub fn announce(&mut self, span: SpanContext) {
+        if self.open.len() >= self.span_limit {
+            return;
+        }
         self.open.push(Open::Announced(
             Context::new().with_remote_span_context(span),
         ));
@@ -539,6 +546,49 @@ pub fn error_type_name(debug: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn announced(n: u64) -> SpanContext {
+        SpanContext::new(
+            opentelemetry::trace::TraceId::from(1u128),
+            opentelemetry::trace::SpanId::from(n),
+            opentelemetry::trace::TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        )
+    }
+
+    /// Announced spans nest in order and leave the stack when reported;
+    /// past the span limit announcements are ignored (memory stays bounded).
+    #[test]
+    fn announced_spans_form_a_bounded_stack() {
+        let mut spans = RequestSpans::new(
+            HostTracer::Disabled,
+            Arc::new(Propagator::new(&[])),
+            Context::new(),
+            Vec::new(),
+            "GET".into(),
+        )
+        .with_span_limit(2);
+        let current = |spans: &RequestSpans| spans.current().span().span_context().span_id();
+        for n in 1..=5 {
+            spans.announce(announced(n));
+        }
+        assert_eq!(current(&spans), opentelemetry::trace::SpanId::from(2u64));
+        spans.report(ReportedSpan {
+            context: announced(2),
+            parent: None,
+            name: "b".into(),
+            kind: SpanKind::Internal,
+            start: std::time::SystemTime::UNIX_EPOCH,
+            end: std::time::SystemTime::UNIX_EPOCH,
+            attributes: vec![],
+            events: vec![],
+            links: vec![],
+            status: Status::Unset,
+            scope: opentelemetry::InstrumentationScope::builder("t").build(),
+        });
+        assert_eq!(current(&spans), opentelemetry::trace::SpanId::from(1u64));
+    }
 
     /// A key set twice keeps its last value, in its first position.
     #[test]

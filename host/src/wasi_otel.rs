@@ -191,7 +191,8 @@ fn reported(span: SpanData, limits: AttributeLimits) -> Option<ReportedSpan> {
         name: span.name,
         kind: kind(span.span_kind),
         start: time(span.start_time),
-        end: time(span.end_time),
+        // A span does not end before it starts.
+        end: time(span.end_time).max(time(span.start_time)),
         attributes: attributes(span.attributes, limits),
         events: span
             .events
