@@ -175,21 +175,6 @@ async fn send_orders(
     (answers, failed)
 }
 
-/// Both services in one host process, exporting to `endpoint`.
-async fn start_system(endpoint: &str) -> Host {
-    let (order_port, payment_port) = (free_port().await, free_port().await);
-    let args = vec![
-        format!("{}:{order_port}", component("order").display()),
-        format!("{}:{payment_port}", component("payment").display()),
-        "--env".to_string(),
-        format!("PAYMENT_URL=http://127.0.0.1:{payment_port}"),
-        "--allow-outbound".to_string(),
-        format!("http://127.0.0.1:{payment_port}"),
-        "--quiet".to_string(),
-    ];
-    Host::start_with(&args, 2, endpoint, &[]).await
-}
-
 /// What the receiver holds for a set of answers.
 #[derive(Debug, Default)]
 struct Audit {
@@ -309,7 +294,7 @@ async fn soak_orders_then_sigterm_loses_nothing() {
     let within_budget = tokio::time::timeout(budget, async {
         // Run 1: every order answered as its index says, every trace whole.
         let (receiver, endpoint) = Receiver::start().await;
-        let mut host = start_system(&endpoint).await;
+        let mut host = one_process(&endpoint, &[], &["--quiet"]).await;
         let order_addr = host.addrs["order-api"].clone();
         let sending = Instant::now();
         let (answers, failed) = send_orders(
@@ -337,7 +322,7 @@ async fn soak_orders_then_sigterm_loses_nothing() {
         // Run 2: SIGTERM once half the orders are answered; clients keep
         // sending until the host stops answering.
         let (receiver2, endpoint2) = Receiver::start().await;
-        let mut host2 = start_system(&endpoint2).await;
+        let mut host2 = one_process(&endpoint2, &[], &["--quiet"]).await;
         let order_addr2 = host2.addrs["order-api"].clone();
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicUsize::new(0));

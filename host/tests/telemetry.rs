@@ -23,22 +23,6 @@ fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// Both services in one process (`host order.wasm:P payment.wasm:Q`), as
-/// the one-command mode runs them.
-async fn one_process(endpoint: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Host {
-    let (order_port, payment_port) = (free_port().await, free_port().await);
-    let mut list = vec![
-        format!("{}:{order_port}", component("order").display()),
-        format!("{}:{payment_port}", component("payment").display()),
-        "--env".to_string(),
-        format!("PAYMENT_URL=http://127.0.0.1:{payment_port}"),
-        "--allow-outbound".to_string(),
-        format!("http://127.0.0.1:{payment_port}"),
-    ];
-    list.extend(extra_args.iter().map(|s| s.to_string()));
-    Host::start_with(&list, 2, endpoint, &env(extra_env)).await
-}
-
 /// The one-command mode: both services in one process answer the four
 /// scenarios, and each trace is drawn once, whole, across both services.
 #[tokio::test]

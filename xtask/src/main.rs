@@ -83,9 +83,9 @@ fn main() -> ExitCode {
 /// A `cargo` command with the environment of a user's shell: without what
 /// `cargo run` set for this xtask (its package variables and library path),
 /// which build scripts of the host's dependencies watch and would rebuild for.
-fn cargo_command() -> (String, Command) {
+fn cargo_command() -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut command = Command::new(&cargo);
+    let mut command = Command::new(cargo);
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if key.starts_with("CARGO_PKG_")
@@ -96,20 +96,28 @@ fn cargo_command() -> (String, Command) {
             command.env_remove(key.as_ref());
         }
     }
-    (cargo, command)
+    command
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {
-    let (cargo, mut command) = cargo_command();
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = command
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot run `{cargo}`: {e}"))?;
+    let mut command = cargo_command();
+    run(command.args(args), &format!("cargo {}", args.join(" ")))
+}
+
+/// Runs `command`, shown as `shown` (printed first, and named in errors),
+/// and fails unless it exits successfully.
+fn run(command: &mut Command, shown: &str) -> Result<(), String> {
+    eprintln!("$ {shown}");
+    let status = command.status().map_err(|e| {
+        format!(
+            "cannot run `{shown}` (`{}`): {e}",
+            command.get_program().to_string_lossy()
+        )
+    })?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+        Err(format!("`{shown}` failed ({status})"))
     }
 }
 
@@ -138,7 +146,7 @@ fn build_components() -> Result<(), String> {
 /// Unless `OTEL_TRACES_EXPORTER` says otherwise, traces are drawn in the
 /// terminal and also sent over OTLP (to Jaeger, when it runs).
 fn up(extra: Vec<String>) -> Result<(), String> {
-    let (cargo, mut command) = cargo_command();
+    let mut command = cargo_command();
     command.args([
         "run",
         "--quiet",
@@ -155,18 +163,11 @@ fn up(extra: Vec<String>) -> Result<(), String> {
     if std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |v| v.trim().is_empty()) {
         command.env("OTEL_TRACES_EXPORTER", "console,otlp");
     }
-    eprintln!(
-        "$ cargo run -p host -- order.wasm:8000 payment.wasm:8001 --allow-outbound http://127.0.0.1:8001 {}",
+    let shown = format!(
+        "cargo run -p host -- order.wasm:8000 payment.wasm:8001 --allow-outbound http://127.0.0.1:8001 {}",
         extra.join(" ")
     );
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run `{cargo}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the host stopped with {status}"))
-    }
+    run(&mut command, shown.trim_end())
 }
 
 fn test() -> Result<(), String> {
@@ -176,7 +177,7 @@ fn test() -> Result<(), String> {
 /// Runs `cargo fuzz`, from the workspace root, with the environment it needs
 /// on a stable toolchain.
 fn cargo_fuzz(args: &[&str]) -> Result<(), String> {
-    let (cargo, mut command) = cargo_command();
+    let mut command = cargo_command();
     // cargo-fuzz passes nightly-only flags (`-Z…`); RUSTC_BOOTSTRAP lets the
     // stable compiler take them, so no nightly toolchain is needed.
     command.env("RUSTC_BOOTSTRAP", "1");
@@ -187,17 +188,10 @@ fn cargo_fuzz(args: &[&str]) -> Result<(), String> {
         .unwrap_or_else(|| workspace_root().join("target"));
     command.env("CARGO_TARGET_DIR", target.join("fuzz"));
     command.current_dir(workspace_root());
-    eprintln!("$ RUSTC_BOOTSTRAP=1 cargo fuzz {}", args.join(" "));
-    let status = command
-        .arg("fuzz")
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot run `{cargo} fuzz`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo fuzz {}` failed ({status})", args.join(" ")))
-    }
+    run(
+        command.arg("fuzz").args(args),
+        &format!("RUSTC_BOOTSTRAP=1 cargo fuzz {}", args.join(" ")),
+    )
 }
 
 /// The workspace root: the xtask crate's parent.
@@ -228,7 +222,7 @@ fn fuzz(target: Option<String>, seconds: Option<String>) -> Result<(), String> {
             .parse()
             .map_err(|e| format!("SECONDS `{s}` is not a number of seconds: {e}"))?,
     };
-    let (_, mut probe) = cargo_command();
+    let mut probe = cargo_command();
     let installed = probe
         .args(["fuzz", "--version"])
         .output()
@@ -274,7 +268,7 @@ fn soak(n: Option<String>) -> Result<(), String> {
     orders
         .parse::<usize>()
         .map_err(|e| format!("N `{orders}` is not a number of orders: {e}"))?;
-    let (cargo, mut command) = cargo_command();
+    let mut command = cargo_command();
     command.env("SOAK_ORDERS", &orders).args([
         "test",
         "-p",
@@ -284,15 +278,10 @@ fn soak(n: Option<String>) -> Result<(), String> {
         "--",
         "--nocapture",
     ]);
-    eprintln!("$ SOAK_ORDERS={orders} cargo test -p host --test soak -- --nocapture");
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run `{cargo}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the soak failed ({status})"))
-    }
+    run(
+        &mut command,
+        &format!("SOAK_ORDERS={orders} cargo test -p host --test soak -- --nocapture"),
+    )
 }
 
 fn ci() -> Result<(), String> {

@@ -164,13 +164,5 @@ fn run(command: &mut Command) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    eprintln!("$ {shown}");
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{shown}` failed ({status})"))
-    }
+    crate::run(command, &shown)
 }

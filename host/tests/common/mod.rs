@@ -581,6 +581,27 @@ pub async fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// Both services in one process (`host order.wasm:P payment.wasm:Q`), as
+/// the one-command mode runs them: order calls payment (and nothing else),
+/// spans go to `endpoint`, with `extra_env` and `extra_args` added.
+pub async fn one_process(endpoint: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Host {
+    let (order_port, payment_port) = (free_port().await, free_port().await);
+    let mut list = vec![
+        format!("{}:{order_port}", component("order").display()),
+        format!("{}:{payment_port}", component("payment").display()),
+        "--env".to_string(),
+        format!("PAYMENT_URL=http://127.0.0.1:{payment_port}"),
+        "--allow-outbound".to_string(),
+        format!("http://127.0.0.1:{payment_port}"),
+    ];
+    list.extend(extra_args.iter().map(|s| s.to_string()));
+    let env: Vec<(String, String)> = extra_env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Host::start_with(&list, 2, endpoint, &env).await
+}
+
 /// A server that accepts connections and never answers (it holds them open
 /// for the rest of the test): a hanging collector or service. Returns its URL.
 pub async fn silent_server() -> String {
