@@ -78,6 +78,9 @@ pub struct EngineOptions {
     /// The most linear memory one instance may have (`--memory-limit-mib`);
     /// pool slots are sized to it.
     pub memory_limit: usize,
+    /// Write `/tmp/perf-PID.map` so that `perf` names guest functions
+    /// (`--perfmap`).
+    pub perfmap: bool,
 }
 
 /// The default number of pool slots: room for the default concurrency of a
@@ -105,6 +108,7 @@ impl Default for EngineOptions {
         EngineOptions {
             pool_instances: DEFAULT_POOL_INSTANCES,
             memory_limit: crate::handler::DEFAULT_MEMORY_LIMIT,
+            perfmap: false,
         }
     }
 }
@@ -146,6 +150,11 @@ pub fn engine(options: EngineOptions) -> wasmtime::Result<(Engine, Allocation)> 
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.memory_init_cow(true);
+    if options.perfmap {
+        // Names every compiled guest function in /tmp/perf-PID.map, where
+        // `perf report` looks for code it cannot find in a file.
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let (engine, allocation) = if options.pool_instances == 0 {
         (Engine::new(&config), Allocation::OnDemand)
     } else {

@@ -127,6 +127,11 @@ struct Cli {
     #[arg(long)]
     no_compile_cache: bool,
 
+    /// Write /tmp/perf-PID.map, so that `perf record -p PID` and
+    /// `perf report` name the guests' own functions instead of `[JIT]`.
+    #[arg(long)]
+    perfmap: bool,
+
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -206,6 +211,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let (engine, allocation) = component::engine(EngineOptions {
         pool_instances: cli.pool_instances,
         memory_limit: cli.memory_limit_mib << 20,
+        perfmap: cli.perfmap,
     })?;
     let linker = Arc::new(component::linker(&engine)?);
     let cache = match (&cli.compile_cache, cli.no_compile_cache) {

@@ -157,3 +157,41 @@ async fn the_pooling_allocator_is_on_by_default() {
         assert_eq!(send("GET", &host.url("/health"), &[], "").await.status, 200);
     }
 }
+
+/// `--perfmap` writes `/tmp/perf-PID.map`, where `perf report` looks for
+/// code it cannot find in a file: every line a `START SIZE NAME` entry (hex
+/// numbers), and
+/// the guest's own Rust functions (its request handler) named there, so a
+/// profile of the host shows which guest function the time went to.
+#[tokio::test]
+async fn perfmap_names_the_guest_functions_for_perf() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let options = HostOptions {
+        args: vec!["--perfmap".into()],
+        ..HostOptions::default()
+    };
+    let mut host = Host::start("payment", &endpoint, options).await;
+    assert_eq!(send("GET", &host.url("/health"), &[], "").await.status, 200);
+    let pid = host.child.id().expect("host is running");
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{pid}.map"));
+    let text = std::fs::read_to_string(&map)
+        .unwrap_or_else(|e| panic!("`{}` not written: {e}", map.display()));
+    host.terminate().await;
+    let _ = std::fs::remove_file(&map);
+    for line in text.lines() {
+        let fields: Vec<&str> = line.splitn(3, ' ').collect();
+        assert!(
+            fields.len() == 3
+                && fields[..2]
+                    .iter()
+                    .all(|hex| { u64::from_str_radix(hex.trim_start_matches("0x"), 16).is_ok() }),
+            "not a perf map line: `{line}`"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|line| line.contains("PaymentService") && line.contains("handle")),
+        "the guest's handler is not named in the perf map:\n{}",
+        text.lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+}
