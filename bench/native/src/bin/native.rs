@@ -45,13 +45,13 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
 
 /// The batch queue of the Wasm host (`host::export_queue::DEFAULT_MAX_QUEUE_SIZE`):
 /// with the SDK's 2048 this service dropped 4% of its spans at full load,
 /// and a span dropped is a span not exported, which flattered the baseline.
 const MAX_QUEUE_SIZE: usize = 16_384;
-use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 /// Amounts above this are declined as suspected fraud (as `payment.wasm`).
 const FRAUD_THRESHOLD: f64 = 10_000.0;

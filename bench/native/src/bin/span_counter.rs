@@ -63,6 +63,23 @@ impl Counter {
         // Counting cannot leave the counts half-updated: a poisoned lock is fine.
         f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
+
+    fn count(&self, request: &ExportRequest) {
+        self.with(|counts| {
+            counts.exports += 1;
+            let spans = request
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .flat_map(|s| &s.spans);
+            for span in spans {
+                counts.spans += 1;
+                if let Ok(id) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {
+                    counts.traces.insert(id);
+                }
+            }
+        });
+    }
 }
 
 /// `ExportTraceServiceRequest` as far as counting needs it: the field
@@ -93,25 +110,6 @@ struct ScopeSpans {
 struct SpanId {
     #[prost(bytes = "vec", tag = "1")]
     trace_id: Vec<u8>,
-}
-
-impl Counter {
-    fn count(&self, request: &ExportRequest) {
-        self.with(|counts| {
-            counts.exports += 1;
-            let spans = request
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .flat_map(|s| &s.spans);
-            for span in spans {
-                counts.spans += 1;
-                if let Ok(id) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {
-                    counts.traces.insert(id);
-                }
-            }
-        });
-    }
 }
 
 /// The gRPC method of the OTLP trace service.
