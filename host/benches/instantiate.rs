@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use host::component::{self, EngineOptions};
-use host::handler::{Connection, Service};
-use host::propagation::Propagator;
-use host::telemetry::HostTracer;
+use host::runtime::component::{self, EngineOptions};
+use host::serve::handler::{Connection, Service};
+use host::propagation::trace_context::Propagator;
+use host::telemetry::sdk::HostTracer;
 use http_body_util::{BodyExt, Full};
 use opentelemetry::trace::TracerProvider as _;
 

@@ -9,11 +9,11 @@ use hyper::{HeaderMap, Request};
 use opentelemetry::trace::{TraceContextExt, TraceId};
 use opentelemetry::{KeyValue, Value};
 
-use crate::baggage::{self, Baggage};
-use crate::config::percent_decode;
-use crate::handler::{Connection, KNOWN_METHODS, server_span};
-use crate::propagation::{
-    self, MAX_TRACESTATE_MEMBERS, Propagator, parse_traceparent, parse_tracestate,
+use crate::propagation::baggage::{self, Baggage};
+use crate::telemetry::config::percent_decode;
+use crate::serve::handler::{Connection, KNOWN_METHODS, server_span};
+use crate::propagation::trace_context::{
+    self as propagation, MAX_TRACESTATE_MEMBERS, Propagator, parse_traceparent, parse_tracestate,
     valid_tracestate_key, valid_tracestate_value,
 };
 

@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use host::cache::CompileCache;
-use host::component::{self, EngineOptions};
-use host::config::OtelConfig;
-use host::egress::{Destination, Egress};
-use host::handler::{self, RequestLimits, Service};
-use host::spans::AttributeLimits;
-use host::telemetry::{self, ServiceIdentity, Telemetry};
+use host::runtime::cache::CompileCache;
+use host::runtime::component::{self, EngineOptions};
+use host::telemetry::config::OtelConfig;
+use host::outbound::egress::{Destination, Egress};
+use host::serve::handler::{self, RequestLimits, Service};
+use host::guest_api::spans::AttributeLimits;
+use host::telemetry::sdk::{self as telemetry, ServiceIdentity, Telemetry};
 use wasmtime::error::Context as _;
 
 /// mimalloc: per-thread free lists suit a request's many small allocations,
@@ -249,7 +249,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let mut servers = Vec::new();
     // One client for every service: a component calling another in the same
     // process reuses connections like any other caller.
-    let client = host::client::Client::new();
+    let client = host::outbound::client::Client::new();
     for (port, component) in loaded {
         let identity = identity(&cli, telemetry.config(), &component);
         let addr = SocketAddr::new(cli.addr, port);
@@ -299,7 +299,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
         if cli.watch {
-            tokio::spawn(host::watch::watch(
+            tokio::spawn(host::runtime::watch::watch(
                 component.path.clone(),
                 engine.clone(),
                 linker.clone(),
@@ -309,7 +309,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             ));
         }
         let (stop_this, this_stopped) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(host::server::run(listener, service, stop_on(this_stopped)));
+        let server = tokio::spawn(host::serve::accept::run(listener, service, stop_on(this_stopped)));
         servers.push((stop_this, server));
     }
     println!("{}", telemetry.summary());

@@ -274,13 +274,14 @@ fn soak(n: Option<String>) -> Result<(), String> {
         "-p",
         "host",
         "--test",
-        "soak",
+        "all",
         "--",
+        "soak::",
         "--nocapture",
     ]);
     run(
         &mut command,
-        &format!("SOAK_ORDERS={orders} cargo test -p host --test soak -- --nocapture"),
+        &format!("SOAK_ORDERS={orders} cargo test -p host --test all -- soak:: --nocapture"),
     )
 }
 

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use crate::cache::CompileCache;
-use crate::component;
-use crate::handler::Service;
-use crate::state::RequestState;
+use crate::runtime::cache::CompileCache;
+use crate::runtime::component;
+use crate::serve::handler::Service;
+use crate::runtime::state::RequestState;
 
 /// How often the file is checked.
 const POLL: Duration = Duration::from_millis(500);

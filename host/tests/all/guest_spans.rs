@@ -5,9 +5,7 @@
 // Tests fail loudly by design: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
 async fn testbed() -> (Receiver, Host) {

@@ -6,9 +6,7 @@
 // Tests fail loudly by design: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValue};
 use wasmparser::{Parser, Payload};

@@ -6,7 +6,7 @@ use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::spans::RequestSpans;
+use crate::guest_api::spans::RequestSpans;
 
 /// The data of one request's `Store`.
 pub struct RequestState {

@@ -2,9 +2,7 @@
 //! the real host binary.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Host, HostOptions, Receiver, component, send};
+use crate::common::{Host, HostOptions, Receiver, component, send};
 use std::path::Path;
 
 /// A host serving `payment` with its compile cache in `cache`.

@@ -24,11 +24,11 @@ use opentelemetry_sdk::trace::{
 };
 use wasmtime::error::Context as _;
 
-use crate::config::{self, Exporter, OtelConfig, Protocol};
-use crate::console::Console;
-use crate::export_queue::{self, QueueStats};
-use crate::propagation::Propagator;
-use crate::traces_file::TracesFile;
+use crate::telemetry::config::{self, Exporter, OtelConfig, Protocol};
+use crate::telemetry::console::Console;
+use crate::telemetry::export_queue::{self, QueueStats};
+use crate::propagation::trace_context::Propagator;
+use crate::telemetry::traces_file::TracesFile;
 
 /// How long shutdown may take to flush the last spans of each service.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,7 +41,7 @@ pub struct ServiceIdentity {
     /// `service.version`, when known.
     pub version: Option<String>,
     /// The component's source language (`rust`, `python`, …), when it says:
-    /// the resource attribute [`crate::language::RESOURCE_ATTRIBUTE`].
+    /// the resource attribute [`crate::runtime::language::RESOURCE_ATTRIBUTE`].
     pub language: Option<String>,
 }
 
@@ -393,7 +393,7 @@ impl Telemetry {
         ) {
             builder = builder.with_attribute(KeyValue::new("service.version", version.clone()));
         }
-        let language = crate::language::RESOURCE_ATTRIBUTE;
+        let language = crate::runtime::language::RESOURCE_ATTRIBUTE;
         if let (Some(value), false) = (
             &identity.language,
             self.config.sets_resource_attribute(language),

@@ -6,12 +6,10 @@
 // Tests fail loudly by design: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tokio::net::TcpListener;
 
 fn fast_export() -> Vec<(String, String)> {

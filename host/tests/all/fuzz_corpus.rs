@@ -4,7 +4,7 @@
 //! fixed) is checked again with the very properties the fuzz target checks
 //! (`host::fuzzing`).
 
-#[path = "../../fuzz/replay.rs"]
+#[path = "../../../fuzz/replay.rs"]
 mod corpus;
 
 /// Checks every input of fuzz target `target` with `check`.

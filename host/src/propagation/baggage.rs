@@ -163,7 +163,7 @@ fn value_of(rest: &str) -> &str {
 
 /// Percent-decodes; an invalid escape or invalid UTF-8 is kept as it came.
 fn decode(value: &str) -> String {
-    crate::config::percent_decode(value).unwrap_or_else(|| value.to_string())
+    crate::telemetry::config::percent_decode(value).unwrap_or_else(|| value.to_string())
 }
 
 /// Percent-encodes everything outside `baggage-octet`, and `%` itself.

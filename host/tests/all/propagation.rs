@@ -4,9 +4,7 @@
 // Tests fail loudly by design: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

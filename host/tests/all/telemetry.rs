@@ -5,11 +5,9 @@
 // Tests fail loudly by design: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

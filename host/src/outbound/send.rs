@@ -8,7 +8,7 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::spans::{RequestSpans, error_type_name};
+use crate::guest_api::spans::{RequestSpans, error_type_name};
 
 type SendFuture = Box<
     dyn Future<

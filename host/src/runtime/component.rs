@@ -10,9 +10,9 @@ use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::bindings::{self, Info, ServiceInfoIndices};
-use crate::cache::{CompileCache, Source, compile};
-use crate::state::RequestState;
+use crate::guest_api::bindings::{self, Info, ServiceInfoIndices};
+use crate::runtime::cache::{CompileCache, Source, compile};
+use crate::runtime::state::RequestState;
 
 /// Where a bare component file name is looked up, relative to the current
 /// directory and to the workspace root: the build outputs of
@@ -107,7 +107,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             pool_instances: DEFAULT_POOL_INSTANCES,
-            memory_limit: crate::handler::DEFAULT_MEMORY_LIMIT,
+            memory_limit: crate::serve::handler::DEFAULT_MEMORY_LIMIT,
             perfmap: false,
         }
     }
@@ -204,13 +204,13 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::tracing::add_to_linker::<_, wasmtime::component::HasSelf<crate::spans::RequestSpans>>(
+    bindings::tracing::add_to_linker::<_, wasmtime::component::HasSelf<crate::guest_api::spans::RequestSpans>>(
         &mut linker,
         |state: &mut RequestState| &mut state.spans,
     )?;
     bindings::wasi::otel::tracing::add_to_linker::<
         _,
-        wasmtime::component::HasSelf<crate::spans::RequestSpans>,
+        wasmtime::component::HasSelf<crate::guest_api::spans::RequestSpans>,
     >(&mut linker, |state: &mut RequestState| &mut state.spans)?;
     Ok(linker)
 }
@@ -247,7 +247,7 @@ pub fn load(
         None => (compile(engine, path, &bytes)?, Source::Compiled),
     };
     let prepared = started.elapsed();
-    let language = crate::language::of_component(&bytes);
+    let language = crate::runtime::language::of_component(&bytes);
     let instance_pre = linker.instantiate_pre(&component).with_context(|| {
         format!(
             "component `{}` imports something this host does not provide (it provides WASI 0.2 \

@@ -8,10 +8,10 @@ use opentelemetry::trace::{SpanContext as OtelSpanContext, TraceContextExt};
 use opentelemetry::{Array, KeyValue, StringValue, Value as OtelValue};
 use wasmtime::component::Resource;
 
-use crate::bindings::tracing::{
+use crate::guest_api::bindings::tracing::{
     self, KeyValue as WitKeyValue, Span, SpanContext, SpanKind, Status, Value,
 };
-use crate::spans::RequestSpans;
+use crate::guest_api::spans::RequestSpans;
 
 fn kind(kind: SpanKind) -> opentelemetry::trace::SpanKind {
     use opentelemetry::trace::SpanKind as K;

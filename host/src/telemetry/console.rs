@@ -1,5 +1,5 @@
 //! `OTEL_TRACES_EXPORTER=console`: every finished trace drawn in the terminal
-//! as a [waterfall](crate::waterfall), with no backend at all.
+//! as a [waterfall](crate::telemetry::waterfall), with no backend at all.
 //!
 //! A span processor (not a batch exporter) so that a trace appears the moment
 //! its root ends. One [`Console`] is shared by every service of the process:
@@ -25,7 +25,7 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::waterfall::{SpanLine, render};
+use crate::telemetry::waterfall::{SpanLine, render};
 
 /// Traces waiting for their root at most; beyond, the oldest is drawn as it is.
 const MAX_PENDING_TRACES: usize = 1024;

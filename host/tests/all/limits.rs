@@ -5,9 +5,7 @@
 // Tests fail loudly by design: an unwrap is an assertion here.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 async fn testbed(args: &[&str]) -> (Receiver, Host) {
     let (receiver, endpoint) = Receiver::start().await;

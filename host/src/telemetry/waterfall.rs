@@ -2,7 +2,7 @@
 //! per span, indented by parent, with a time bar proportional to the trace.
 //!
 //! Rendering is a pure function of the spans, so that tests can compare exact
-//! text; [`crate::console`] decides when a trace is complete enough to draw.
+//! text; [`crate::telemetry::console`] decides when a trace is complete enough to draw.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;

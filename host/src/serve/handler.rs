@@ -22,14 +22,14 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
-use crate::client::Client;
-use crate::component;
-use crate::egress::Egress;
-use crate::propagation::{Extracted, Propagator};
-use crate::spans::{AttributeLimits, Failure, Outcome, RequestSpans, error_type_name};
-use crate::state::{Limits, RequestState};
-use crate::telemetry::HostTracer;
-use crate::waterfall::{JAEGER_TRACE_URL, duration};
+use crate::outbound::client::Client;
+use crate::runtime::component;
+use crate::outbound::egress::Egress;
+use crate::propagation::trace_context::{Extracted, Propagator};
+use crate::guest_api::spans::{AttributeLimits, Failure, Outcome, RequestSpans, error_type_name};
+use crate::runtime::state::{Limits, RequestState};
+use crate::telemetry::sdk::HostTracer;
+use crate::telemetry::waterfall::{JAEGER_TRACE_URL, duration};
 
 /// The methods HTTP semconv names as they are; others are `_OTHER`.
 pub(crate) const KNOWN_METHODS: [&str; 9] = [

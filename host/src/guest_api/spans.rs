@@ -1,6 +1,6 @@
 //! The spans of one request: the SERVER span the host opened, the spans
 //! the guest opened through the `tracing` interface, and the spans it
-//! announced and reported through `wasi:otel` ([`crate::wasi_otel`]). Open
+//! announced and reported through `wasi:otel` ([`crate::guest_api::wasi_otel`]). Open
 //! spans of both kinds form one stack: the innermost is the parent of what
 //! the request starts next, CLIENT spans included.
 //!
@@ -18,11 +18,11 @@ use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceCont
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 
-use crate::baggage::Baggage;
-use crate::client::Client;
-use crate::egress::Egress;
-use crate::propagation::Propagator;
-use crate::telemetry::{HostTracer, ReportedSpan};
+use crate::propagation::baggage::Baggage;
+use crate::outbound::client::Client;
+use crate::outbound::egress::Egress;
+use crate::propagation::trace_context::Propagator;
+use crate::telemetry::sdk::{HostTracer, ReportedSpan};
 
 /// How many attributes a span keeps and how long a string value may be
 /// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
@@ -37,7 +37,7 @@ pub struct AttributeLimits {
 impl Default for AttributeLimits {
     fn default() -> Self {
         AttributeLimits {
-            count: crate::config::DEFAULT_COUNT_LIMIT as usize,
+            count: crate::telemetry::config::DEFAULT_COUNT_LIMIT as usize,
             value_length: None,
         }
     }

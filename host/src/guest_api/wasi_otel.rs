@@ -24,12 +24,12 @@ use opentelemetry::trace::{
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
-use crate::bindings::wasi::otel::tracing::{
+use crate::guest_api::bindings::wasi::otel::tracing::{
     Event, Host, Link, SpanContext, SpanData, SpanKind, Status, TraceFlags as WitFlags,
 };
-use crate::bindings::wasi::otel::types::{InstrumentationScope as WitScope, KeyValue as WitKv};
-use crate::spans::{AttributeLimits, RequestSpans};
-use crate::telemetry::ReportedSpan;
+use crate::guest_api::bindings::wasi::otel::types::{InstrumentationScope as WitScope, KeyValue as WitKv};
+use crate::guest_api::spans::{AttributeLimits, RequestSpans};
+use crate::telemetry::sdk::ReportedSpan;
 
 impl Host for RequestSpans {
     fn on_start(&mut self, context: SpanContext) -> wasmtime::Result<()> {

@@ -15,8 +15,8 @@ use hyper::header::HeaderValue;
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
-use crate::baggage::Baggage;
-use crate::config;
+use crate::propagation::baggage::Baggage;
+use crate::telemetry::config;
 
 /// The header that carries the parent span.
 pub const TRACEPARENT: &str = "traceparent";

@@ -1,0 +1,5 @@
+//! A guest's outgoing HTTP: the CLIENT span, egress, the client.
+
+pub mod client;
+pub mod egress;
+pub mod send;

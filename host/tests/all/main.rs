@@ -1,0 +1,17 @@
+//! The host's integration tests, one binary with a module per topic (one
+//! link of wasmtime instead of one per file): real host processes serving
+//! the real components, a real OTLP receiver, loopback sockets.
+
+mod common;
+
+mod any_component;
+mod collector_faults;
+mod fuzz_corpus;
+mod guest_spans;
+mod limits;
+mod order_system;
+mod payment_py;
+mod propagation;
+mod soak;
+mod startup;
+mod telemetry;
