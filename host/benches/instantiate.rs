@@ -10,10 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use host::runtime::component::{self, EngineOptions};
-use host::serve::handler::{Connection, Service};
-use host::propagation::trace_context::Propagator;
-use host::telemetry::sdk::HostTracer;
+use host::{Connection, EngineOptions, Propagator, Service, ServiceTracer};
 use http_body_util::{BodyExt, Full};
 use opentelemetry::trace::TracerProvider as _;
 
@@ -22,12 +19,12 @@ use opentelemetry::trace::TracerProvider as _;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn service(tracer: HostTracer) -> Arc<Service> {
-    let (engine, _) = component::engine(EngineOptions::default()).expect("engine");
-    let linker = component::linker(&engine).expect("linker");
-    let path = component::resolve(std::path::Path::new("payment.wasm"))
+fn service(tracer: ServiceTracer) -> Arc<Service> {
+    let (engine, _) = host::engine(EngineOptions::default()).expect("engine");
+    let linker = host::linker(&engine).expect("linker");
+    let path = host::resolve(std::path::Path::new("payment.wasm"))
         .expect("payment.wasm: build it with `cargo xtask build`");
-    let loaded = component::load(&engine, &linker, None, &path).expect("component loads");
+    let loaded = host::load(&engine, &linker, None, &path).expect("component loads");
     let service = Service::new(
         "payment-service".into(),
         loaded.pre,
@@ -52,10 +49,10 @@ fn bench(c: &mut Criterion) {
     // the cost of tracing inside the request, not of shipping it.
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
     let variants = [
-        ("health, tracing off", HostTracer::Disabled),
+        ("health, tracing off", ServiceTracer::Disabled),
         (
             "health, spans recorded",
-            HostTracer::Sdk {
+            ServiceTracer::Sdk {
                 tracer: provider.tracer("bench"),
                 provider: provider.clone(),
             },

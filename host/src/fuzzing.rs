@@ -9,13 +9,11 @@ use hyper::{HeaderMap, Request};
 use opentelemetry::trace::{TraceContextExt, TraceId};
 use opentelemetry::{KeyValue, Value};
 
-use crate::propagation::baggage::{self, Baggage};
-use crate::telemetry::config::percent_decode;
-use crate::serve::handler::{Connection, KNOWN_METHODS, server_span};
-use crate::propagation::trace_context::{
-    self as propagation, MAX_TRACESTATE_MEMBERS, Propagator, parse_traceparent, parse_tracestate,
-    valid_tracestate_key, valid_tracestate_value,
+use crate::propagation::{
+    self, Baggage, MAX_TRACESTATE_MEMBERS, Propagator, parse_traceparent, parse_tracestate,
+    percent::decode as percent_decode, valid_tracestate_key, valid_tracestate_value,
 };
+use crate::serve::{Connection, KNOWN_METHODS, server_span};
 
 /// The UTF-8 lines of `data`; lines that are not UTF-8 are left out.
 fn lines(data: &[u8]) -> impl Iterator<Item = &str> {
@@ -158,8 +156,8 @@ pub fn baggage(data: &[u8]) {
 fn baggage_invariants(baggage: &Baggage) {
     let header = baggage.header();
     let entries = baggage.entries();
-    assert!(header.len() <= baggage::MAX_BYTES);
-    assert!(entries.len() <= baggage::MAX_MEMBERS);
+    assert!(header.len() <= propagation::MAX_BYTES);
+    assert!(entries.len() <= propagation::MAX_MEMBERS);
     for (i, (key, value)) in entries.iter().enumerate() {
         assert!(
             entries[..i].iter().all(|(k, _)| k != key),

@@ -1,165 +1,34 @@
 //! `host <component.wasm> --port 8000`, or `host order.wasm:8000
 //! payment.wasm:8001`: serve wasi-http components, traced.
+//!
+//! `main` parses the command line (`cli.rs`), loads every component, serves
+//! each on its port until SIGTERM or Ctrl-C, stops them in order, and flushes
+//! the last spans.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+mod cli;
+
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
-use host::runtime::cache::CompileCache;
-use host::runtime::component::{self, EngineOptions};
-use host::telemetry::config::OtelConfig;
-use host::outbound::egress::{Destination, Egress};
-use host::serve::handler::{self, RequestLimits, Service};
-use host::guest_api::spans::AttributeLimits;
-use host::telemetry::sdk::{self as telemetry, ServiceIdentity, Telemetry};
+use cli::{Cli, plan};
+use host::{
+    Allocation, AttributeLimits, Client, CompileCache, EngineOptions, Loaded, OtelConfig,
+    RequestLimits, RequestState, Service, ServiceIdentity, Telemetry,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
 use wasmtime::error::Context as _;
 
 /// mimalloc: per-thread free lists suit a request's many small allocations,
 /// freed on whichever worker finishes it (see the README's benchmarks).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The port served unless `--port` says otherwise.
-const DEFAULT_PORT: u16 = 8000;
-/// The address served unless `--addr` says otherwise: loopback only.
-const DEFAULT_ADDR: &str = "127.0.0.1";
-
-/// Serve wasi:http components, each on its own port, tracing every request
-/// with OpenTelemetry. Configured by the standard OTEL_* variables
-/// (OTEL_TRACES_EXPORTER=otlp|console|none, OTEL_EXPORTER_OTLP_ENDPOINT,
-/// OTEL_EXPORTER_OTLP_PROTOCOL=grpc|http/protobuf, OTEL_TRACES_SAMPLER, …).
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    /// The components to serve: a path, or a bare file name such as
-    /// `order.wasm` looked up in target/wasm32-wasip2/release (and the other
-    /// build output folders), optionally followed by `:PORT`. With several
-    /// components, each needs its port: `order.wasm:8000 payment.wasm:8001`.
-    #[arg(value_name = "COMPONENT[:PORT]", required = true)]
-    components: Vec<String>,
-
-    /// The TCP port of a single component given without `:PORT` (0 picks a
-    /// free one).
-    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_PORT)]
-    port: u16,
-
-    /// The address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
-    addr: IpAddr,
-
-    /// The `service.name` of a single component's spans; by default
-    /// `OTEL_SERVICE_NAME`, else the name the component declares, else its
-    /// file name.
-    #[arg(long, value_name = "NAME")]
-    service_name: Option<String>,
-
-    /// An environment variable for the components (repeatable), such as
-    /// `--env PAYMENT_URL=http://127.0.0.1:8001`.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    env: Vec<(String, String)>,
-
-    /// Also append every span to PATH as OTLP/JSON, one
-    /// ExportTraceServiceRequest per line.
-    #[arg(long, value_name = "PATH")]
-    traces_file: Option<PathBuf>,
-
-    /// Let components send HTTP requests to this origin (scheme, host and
-    /// port; repeatable), such as `http://127.0.0.1:8001`. Everything else
-    /// is denied.
-    #[arg(long = "allow-outbound", value_name = "URL", value_parser = Destination::parse)]
-    allow_outbound: Vec<Destination>,
-
-    /// Copy these W3C Baggage entries onto every span of a request, as
-    /// `baggage.KEY` attributes (off by default: baggage may carry data that
-    /// should not be recorded).
-    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
-    baggage_attributes: Vec<String>,
-
-    /// Wall-clock milliseconds a request's guest may run (epoch interruption
-    /// plus a timeout around host calls); past it the client gets 504.
-    #[arg(long, value_name = "MS", default_value_t = handler::DEFAULT_DEADLINE.as_millis() as u64)]
-    deadline_ms: u64,
-
-    /// Linear memory per instance, in MiB; a guest that needs more fails
-    /// that request (500).
-    #[arg(long, value_name = "MIB", default_value_t = handler::DEFAULT_MEMORY_LIMIT >> 20)]
-    memory_limit_mib: usize,
-
-    /// The largest request body, in bytes; larger ones get 413 before the
-    /// guest runs.
-    #[arg(long, value_name = "BYTES", default_value_t = handler::DEFAULT_BODY_LIMIT)]
-    max_body_bytes: usize,
-
-    /// The most spans a guest records per request; more are not recorded
-    /// (counted in the server span's `wasm.guest_spans_dropped`).
-    #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_SPAN_LIMIT)]
-    max_spans: usize,
-
-    /// Requests run at once per component; more wait for a turn.
-    #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_CONCURRENCY)]
-    max_concurrent: usize,
-
-    /// Requests that may wait for a turn; past that, 503 at once.
-    #[arg(long, value_name = "N", default_value_t = handler::DEFAULT_QUEUE)]
-    max_queue: usize,
-
-    /// Milliseconds a client may take to send a request's headers, and an
-    /// idle keep-alive connection may stay open.
-    #[arg(long, value_name = "MS", default_value_t = handler::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
-    header_timeout_ms: u64,
-
-    /// Instance slots of the pooling allocator, shared by every component of
-    /// the process (virtual address space only until used); 0 allocates per
-    /// instance instead. Where the pool cannot be reserved the host says so
-    /// and allocates per instance.
-    #[arg(long, value_name = "N", default_value_t = component::DEFAULT_POOL_INSTANCES)]
-    pool_instances: u32,
-
-    /// Where compiled components are kept, so that a restart of the same
-    /// component loads in milliseconds [default: $XDG_CACHE_HOME/wasm-otel-host,
-    /// else ~/.cache/wasm-otel-host].
-    #[arg(long, value_name = "DIR", conflicts_with = "no_compile_cache")]
-    compile_cache: Option<PathBuf>,
-
-    /// Compile every component at start-up; read and write no cache.
-    #[arg(long)]
-    no_compile_cache: bool,
-
-    /// Write /tmp/perf-PID.map, so that `perf record -p PID` and
-    /// `perf report` name the guests' own functions instead of `[JIT]`.
-    #[arg(long)]
-    perfmap: bool,
-
-    /// Do not log a line per request.
-    #[arg(long)]
-    quiet: bool,
-
-    /// Reload a component when its file changes (after a rebuild), without
-    /// dropping requests; one that fails to load leaves the old one serving.
-    #[arg(long)]
-    watch: bool,
-}
-
-fn parse_env(arg: &str) -> Result<(String, String), String> {
-    match arg.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("`{arg}` is not KEY=VALUE")),
-    }
-}
-
-/// Splits `order.wasm:8000` into the component and its port.
-fn split_port(arg: &str) -> (PathBuf, Option<u16>) {
-    if let Some((path, port)) = arg.rsplit_once(':')
-        && !port.is_empty()
-        && port.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(port) = port.parse()
-    {
-        return (PathBuf::from(path), Some(port));
-    }
-    (PathBuf::from(arg), None)
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -172,48 +41,52 @@ async fn main() -> ExitCode {
     }
 }
 
-/// One component to serve, before it is bound.
-struct Plan {
-    arg: PathBuf,
-    port: u16,
+/// What every component of the process shares at run time.
+struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<RequestState>>,
+    cache: Option<Arc<CompileCache>>,
 }
 
-fn plan(cli: &Cli) -> wasmtime::Result<Vec<Plan>> {
-    let split: Vec<(PathBuf, Option<u16>)> = cli.components.iter().map(|c| split_port(c)).collect();
-    if split.len() > 1 {
-        if let Some((path, _)) = split.iter().find(|(_, port)| port.is_none()) {
-            wasmtime::bail!(
-                "component `{}` has no port: with several components, give each its own, \
-                 as in `order.wasm:8000 payment.wasm:8001`",
-                path.display()
-            );
-        }
-        if cli.service_name.is_some() {
-            wasmtime::bail!(
-                "--service-name names a single component; with several, each is named by \
-                 its own declaration (or OTEL_SERVICE_NAME)"
-            );
-        }
-    }
-    Ok(split
-        .into_iter()
-        .map(|(arg, port)| Plan {
-            arg,
-            port: port.unwrap_or(cli.port),
-        })
-        .collect())
-}
+/// A server task and the switch that stops it.
+type Server = (watch::Sender<bool>, JoinHandle<()>);
 
 async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let config = OtelConfig::from_process_env()?;
     let plans = plan(&cli)?;
     let shutdown = shutdown_signal()?;
-    let (engine, allocation) = component::engine(EngineOptions {
+    let runtime = runtime(&cli)?;
+    let mut loaded = Vec::new();
+    for plan in &plans {
+        loaded.push((plan.port, load(&cli, &runtime, &plan.arg).await?));
+    }
+
+    let telemetry = Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?);
+    let (stop, stopped) = watch::channel(false);
+    let mut servers = Vec::new();
+    // One client for every service: a component calling another in the same
+    // process reuses connections like any other caller.
+    let client = Client::new();
+    for (port, component) in loaded {
+        let service = service(&cli, &telemetry, &client, &component)?;
+        servers.push(listen(&cli, &runtime, port, component, service, &stopped).await?);
+    }
+    println!("{}", telemetry.summary());
+
+    shutdown.await;
+    let _ = stop.send(true);
+    stop_in_order(servers).await;
+    flush(telemetry).await
+}
+
+/// The engine, the linker and the compile cache.
+fn runtime(cli: &Cli) -> wasmtime::Result<Runtime> {
+    let (engine, allocation) = host::engine(EngineOptions {
         pool_instances: cli.pool_instances,
         memory_limit: cli.memory_limit_mib << 20,
         perfmap: cli.perfmap,
     })?;
-    let linker = Arc::new(component::linker(&engine)?);
+    let linker = Arc::new(host::linker(&engine)?);
     let cache = match (&cli.compile_cache, cli.no_compile_cache) {
         (_, true) => None,
         (Some(dir), false) => Some(dir.clone()),
@@ -221,127 +94,155 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     }
     .map(|dir| Arc::new(CompileCache::new(dir)));
     match allocation {
-        component::Allocation::Fallback(_) => eprintln!("{allocation}"),
+        Allocation::Fallback(_) => eprintln!("{allocation}"),
         _ if !cli.quiet => println!("{allocation}"),
         _ => {}
     }
+    Ok(Runtime {
+        engine,
+        linker,
+        cache,
+    })
+}
 
-    let mut loaded = Vec::new();
-    for plan in &plans {
-        let path = component::resolve(&plan.arg)?;
-        let mut component = component::load(&engine, &linker, cache.as_deref(), &path)?;
-        if !cli.quiet {
-            println!(
-                "{}: {} in {} ms",
-                path.display(),
-                component.source,
-                component.prepared.as_millis()
-            );
-        }
-        // The component's self-description names the service, so it is read
-        // before its tracer provider (whose resource carries the name) exists.
-        component::describe(&mut component, Service::scratch_state(&cli.env)).await?;
-        loaded.push((plan.port, component));
-    }
-
-    let telemetry = Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut servers = Vec::new();
-    // One client for every service: a component calling another in the same
-    // process reuses connections like any other caller.
-    let client = host::outbound::client::Client::new();
-    for (port, component) in loaded {
-        let identity = identity(&cli, telemetry.config(), &component);
-        let addr = SocketAddr::new(cli.addr, port);
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-            format!(
-                "cannot listen on `{addr}` for `{}`: is the port in use? Pick another",
-                component.path.display()
-            )
-        })?;
-        let bound = listener.local_addr()?;
-        let version = identity
-            .version
-            .as_deref()
-            .map(|version| format!(" {version}"))
-            .unwrap_or_default();
+/// Finds, compiles (or loads from the cache) and describes one component.
+async fn load(cli: &Cli, runtime: &Runtime, arg: &Path) -> wasmtime::Result<Loaded> {
+    let path = host::resolve(arg)?;
+    let mut component = host::load(
+        &runtime.engine,
+        &runtime.linker,
+        runtime.cache.as_deref(),
+        &path,
+    )?;
+    if !cli.quiet {
         println!(
-            "{}{version} ({}) listening on http://{bound}",
-            identity.name,
-            component.path.display(),
+            "{}: {} in {} ms",
+            path.display(),
+            component.source,
+            component.prepared.as_millis()
         );
-        let service = Service::new(
-            identity.name.clone(),
-            component.pre,
-            telemetry.tracer(&identity)?,
-            telemetry.propagator(),
-            cli.env.clone(),
-        )
-        .log_requests(!cli.quiet)
-        .baggage_attributes(cli.baggage_attributes.clone())
-        .limits(RequestLimits {
-            deadline: std::time::Duration::from_millis(cli.deadline_ms),
-            memory: cli.memory_limit_mib << 20,
-            body: cli.max_body_bytes,
-            spans: cli.max_spans,
-            attributes: AttributeLimits {
-                count: telemetry.config().limits.attribute_count as usize,
-                value_length: telemetry.config().limits.attribute_value_length,
-            },
-            concurrent: cli.max_concurrent,
-            queue: cli.max_queue,
-            header_timeout: std::time::Duration::from_millis(cli.header_timeout_ms),
-        })
-        .egress(Egress::new(cli.allow_outbound.clone()))
-        .client(client.clone());
-        let service = Arc::new(service);
-        let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        if cli.watch {
-            tokio::spawn(host::runtime::watch::watch(
-                component.path.clone(),
-                engine.clone(),
-                linker.clone(),
-                cache.clone(),
-                service.clone(),
-                stop_on(stopped.clone()),
-            ));
-        }
-        let (stop_this, this_stopped) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(host::serve::accept::run(listener, service, stop_on(this_stopped)));
-        servers.push((stop_this, server));
     }
-    println!("{}", telemetry.summary());
+    // The component's self-description names the service, so it is read
+    // before its tracer provider (whose resource carries the name) exists.
+    host::describe(&mut component, RequestState::scratch(&cli.env)).await?;
+    Ok(component)
+}
 
-    shutdown.await;
-    let _ = stop.send(true);
-    // One component after the other, in the order given, each once the one
-    // before has drained: an order still in flight can reach payment (listed
-    // after it) instead of finding its port closed. List callers first.
+/// The service serving `component`, with its tracer and every limit.
+fn service(
+    cli: &Cli,
+    telemetry: &Telemetry,
+    client: &Arc<Client>,
+    component: &Loaded,
+) -> wasmtime::Result<Arc<Service>> {
+    let identity = identity(cli, telemetry.config(), component);
+    let limits = RequestLimits {
+        deadline: Duration::from_millis(cli.deadline_ms),
+        memory: cli.memory_limit_mib << 20,
+        body: cli.max_body_bytes,
+        spans: cli.max_spans,
+        attributes: AttributeLimits {
+            count: telemetry.config().limits.attribute_count as usize,
+            value_length: telemetry.config().limits.attribute_value_length,
+        },
+        concurrent: cli.max_concurrent,
+        queue: cli.max_queue,
+        header_timeout: Duration::from_millis(cli.header_timeout_ms),
+    };
+    let service = Service::new(
+        identity.name.clone(),
+        component.pre.clone(),
+        telemetry.tracer(&identity)?,
+        telemetry.propagator(),
+        cli.env.clone(),
+    )
+    .log_requests(!cli.quiet)
+    .baggage_attributes(cli.baggage_attributes.clone())
+    .limits(limits)
+    .egress(host::Egress::new(cli.allow_outbound.clone()))
+    .client(client.clone());
+    Ok(Arc::new(service))
+}
+
+/// Binds `port` and serves `service` on it (and watches its file with
+/// `--watch`) until told to stop.
+async fn listen(
+    cli: &Cli,
+    runtime: &Runtime,
+    port: u16,
+    component: Loaded,
+    service: Arc<Service>,
+    stopped: &watch::Receiver<bool>,
+) -> wasmtime::Result<Server> {
+    let addr = SocketAddr::new(cli.addr, port);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on `{addr}` for `{}`: is the port in use? Pick another",
+            component.path.display()
+        )
+    })?;
+    let bound = listener.local_addr()?;
+    let version = component
+        .info
+        .as_ref()
+        .map(|info| format!(" {}", info.version))
+        .unwrap_or_default();
+    println!(
+        "{}{version} ({}) listening on http://{bound}",
+        service.name,
+        component.path.display(),
+    );
+    if cli.watch {
+        let reloaded = service.clone();
+        tokio::spawn(host::watch(
+            component.path.clone(),
+            runtime.engine.clone(),
+            runtime.linker.clone(),
+            runtime.cache.clone(),
+            service.name.clone(),
+            move |pre| reloaded.replace(pre),
+            stop_on(stopped.clone()),
+        ));
+    }
+    let (stop_this, this_stopped) = watch::channel(false);
+    let server = tokio::spawn(host::run(listener, service, stop_on(this_stopped)));
+    Ok((stop_this, server))
+}
+
+/// Completes once `stopped` says stop.
+async fn stop_on(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// One component after the other, in the order given, each once the one
+/// before has drained: an order still in flight can reach payment (listed
+/// after it) instead of finding its port closed. List callers first.
+async fn stop_in_order(servers: Vec<Server>) {
     for (stop_this, server) in servers {
         let _ = stop_this.send(true);
         let _ = server.await;
     }
+}
 
+/// Flushes the last spans and stops the exporters.
+async fn flush(telemetry: Arc<Telemetry>) -> wasmtime::Result<()> {
     // The SDK's shutdown blocks while it flushes: keep it off the async workers.
-    let flushing = telemetry.clone();
     // A collector that is gone is reported, not a failed shutdown: every
     // request was served, and the exit status says so.
-    if let Err(error) = tokio::task::spawn_blocking(move || flushing.shutdown()).await? {
+    if let Err(error) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await? {
         eprintln!("warning: {error:#}");
     }
     println!("stopped");
     Ok(())
 }
 
-fn identity(cli: &Cli, config: &OtelConfig, component: &component::Loaded) -> ServiceIdentity {
+fn identity(cli: &Cli, config: &OtelConfig, component: &Loaded) -> ServiceIdentity {
     let file_stem = Path::new(&component.path)
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
     ServiceIdentity {
-        name: telemetry::service_name(
+        name: host::service_name(
             cli.service_name.as_deref(),
             config,
             component.info.as_ref().map(|info| info.name.as_str()),
@@ -374,30 +275,4 @@ fn shutdown_signal() -> wasmtime::Result<impl Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `:PORT` is split off only when it is a port number.
-    #[test]
-    fn component_port_suffix() {
-        assert_eq!(
-            split_port("order.wasm:8000"),
-            (PathBuf::from("order.wasm"), Some(8000))
-        );
-        assert_eq!(
-            split_port("order.wasm"),
-            (PathBuf::from("order.wasm"), None)
-        );
-        assert_eq!(
-            split_port("dir:x/order.wasm"),
-            (PathBuf::from("dir:x/order.wasm"), None)
-        );
-        assert_eq!(
-            split_port("order.wasm:99999"),
-            (PathBuf::from("order.wasm:99999"), None)
-        );
-    }
 }

@@ -1,7 +1,43 @@
-//! What guests call: the bindings, the request's spans, our tracing
-//! interface and `wasi:otel`.
+//! The guest API: what a component calls on the host, and the request's
+//! spans those calls act on.
+//!
+//! - `bindings`: what `wit/` generates (only `bindgen!`).
+//! - `spans`: [`RequestSpans`], the request's SERVER span and its one stack
+//!   of open guest spans, of either interface.
+//! - `attributes`: a span's attributes within the `OTEL_*` limits.
+//! - `convert`: every WIT → OpenTelemetry conversion, once, as `From`.
+//! - `wasm_otel`: the host side of our `wasm-otel:host/tracing`.
+//! - `wasi_otel`: the host side of `wasi:otel/tracing`.
+//! - `outgoing`: where a guest's outgoing request's CLIENT span opens.
+//!
+//! A new guest interface: its WIT in `wit/`, a file here with its `impl
+//! Host`, a line in [`add_to_linker`].
+//!
+//! May use: [`crate::outbound`], [`crate::propagation`], [`crate::telemetry`].
+//! Nothing of the runtime or of serving: the store that holds
+//! [`RequestSpans`] is `runtime`'s.
 
-pub mod bindings;
-pub mod spans;
-pub mod wasi_otel;
-pub mod wasm_otel;
+mod attributes;
+mod bindings;
+mod convert;
+mod outgoing;
+mod spans;
+mod wasi_otel;
+mod wasm_otel;
+
+use wasmtime::component::{HasSelf, Linker};
+
+pub use attributes::AttributeLimits;
+pub use bindings::{Info, ServiceInfoIndices};
+pub use spans::{Failure, Outcome, RequestSpans};
+
+/// Adds our tracing interface and `wasi:otel/tracing` to `linker`, both
+/// served by the request's spans, which `spans` finds in the store's data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    spans: fn(&mut T) -> &mut RequestSpans,
+) -> wasmtime::Result<()> {
+    bindings::tracing::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
+    bindings::wasi::otel::tracing::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
+    Ok(())
+}

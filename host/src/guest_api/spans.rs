@@ -1,6 +1,6 @@
 //! The spans of one request: the SERVER span the host opened, the spans
 //! the guest opened through the `tracing` interface, and the spans it
-//! announced and reported through `wasi:otel` ([`crate::guest_api::wasi_otel`]). Open
+//! announced and reported through `wasi:otel` (`wasi_otel`). Open
 //! spans of both kinds form one stack: the innermost is the parent of what
 //! the request starts next, CLIENT spans included.
 //!
@@ -18,114 +18,10 @@ use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceCont
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 
-use crate::propagation::baggage::Baggage;
-use crate::outbound::client::Client;
-use crate::outbound::egress::Egress;
-use crate::propagation::trace_context::Propagator;
-use crate::telemetry::sdk::{HostTracer, ReportedSpan};
-
-/// How many attributes a span keeps and how long a string value may be
-/// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
-#[derive(Debug, Clone, Copy)]
-pub struct AttributeLimits {
-    /// Attributes per span; the SDK's span limit is the same number.
-    pub count: usize,
-    /// Characters per string value, `None` for no limit.
-    pub value_length: Option<usize>,
-}
-
-impl Default for AttributeLimits {
-    fn default() -> Self {
-        AttributeLimits {
-            count: crate::telemetry::config::DEFAULT_COUNT_LIMIT as usize,
-            value_length: None,
-        }
-    }
-}
-
-impl AttributeLimits {
-    /// Cuts string values (and each string of an array) to the length limit.
-    pub fn truncate(&self, kv: KeyValue) -> KeyValue {
-        use opentelemetry::{Array, StringValue, Value};
-        let Some(max) = self.value_length else {
-            return kv;
-        };
-        let cut = |s: &str| -> Option<String> {
-            (s.chars().count() > max).then(|| s.chars().take(max).collect())
-        };
-        let value = match &kv.value {
-            Value::String(s) => match cut(s.as_str()) {
-                Some(short) => Value::from(short),
-                None => return kv,
-            },
-            Value::Array(Array::String(items)) => Value::Array(Array::String(
-                items
-                    .iter()
-                    .map(|item| {
-                        StringValue::from(cut(item.as_str()).unwrap_or_else(|| item.to_string()))
-                    })
-                    .collect(),
-            )),
-            _ => return kv,
-        };
-        KeyValue::new(kv.key, value)
-    }
-}
-
-/// Attributes with unique keys, in the order first set, within the limits:
-/// memory stays bounded however many a guest sets.
-#[derive(Debug)]
-pub struct Attributes {
-    kvs: Vec<KeyValue>,
-    limits: AttributeLimits,
-    /// New keys refused at the count limit.
-    dropped: u64,
-}
-
-impl Attributes {
-    /// An empty set within `limits`.
-    pub fn new(limits: AttributeLimits) -> Attributes {
-        Attributes {
-            kvs: Vec::new(),
-            limits,
-            dropped: 0,
-        }
-    }
-
-    /// Sets `kv`, replacing any earlier value of its key.
-    pub fn set(&mut self, kv: KeyValue) {
-        let kv = self.limits.truncate(kv);
-        if let Some(old) = self.kvs.iter_mut().find(|old| old.key == kv.key) {
-            *old = kv;
-        } else if self.kvs.len() < self.limits.count {
-            self.kvs.push(kv);
-        } else {
-            self.dropped += 1;
-        }
-    }
-
-    /// Sets each of `attributes`.
-    pub fn extend(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
-        for kv in attributes {
-            self.set(kv);
-        }
-    }
-
-    /// Whether `key` is set.
-    pub fn contains(&self, key: &str) -> bool {
-        self.kvs.iter().any(|kv| kv.key.as_str() == key)
-    }
-
-    /// Writes the attributes to `span`. Those refused here are offered to
-    /// the SDK past its (equal) limit, which counts them in the span's
-    /// dropped-attributes count without storing them.
-    fn write_to(&mut self, span: &opentelemetry::trace::SpanRef<'_>) {
-        span.set_attributes(std::mem::take(&mut self.kvs));
-        for _ in 0..std::mem::take(&mut self.dropped) {
-            span.set_attribute(KeyValue::new("dropped", false));
-        }
-    }
-}
+use super::attributes::{self, AttributeLimits, Attributes};
+use crate::outbound::Outbound;
+use crate::propagation::Baggage;
+use crate::telemetry::{ReportedSpan, ServiceTracer, semconv};
 
 /// One guest span's place in the slab.
 enum Slot {
@@ -141,15 +37,9 @@ enum Slot {
 
 /// The spans of one request.
 pub struct RequestSpans {
-    tracer: HostTracer,
-    /// Writes the trace context into the guest's outgoing requests.
-    pub propagator: Arc<Propagator>,
-    /// Where the guest's outgoing requests may go, and the service's name
-    /// for the log line saying what was denied.
-    pub egress: Option<(Arc<Egress>, Arc<str>)>,
-    /// Sends the guest's outgoing requests, reusing connections; `None`
-    /// sends each on a connection of its own.
-    pub client: Option<Arc<Client>>,
+    tracer: ServiceTracer,
+    /// Sends the guest's outgoing requests: egress, injection, the client.
+    pub outbound: Outbound,
     server: Context,
     server_attributes: Attributes,
     method: String,
@@ -220,8 +110,8 @@ impl RequestSpans {
     /// and the attributes it is to carry. `method` is the span's name until
     /// the guest names the route.
     pub fn new(
-        tracer: HostTracer,
-        propagator: Arc<Propagator>,
+        tracer: ServiceTracer,
+        outbound: Outbound,
         server: Context,
         server_attributes: Vec<KeyValue>,
         method: String,
@@ -230,9 +120,7 @@ impl RequestSpans {
         attributes.extend(server_attributes);
         RequestSpans {
             tracer,
-            propagator,
-            egress: None,
-            client: None,
+            outbound,
             server,
             server_attributes: attributes,
             method,
@@ -255,18 +143,6 @@ impl RequestSpans {
         server.extend(std::mem::take(&mut self.server_attributes.kvs));
         self.server_attributes = server;
         self.attribute_limits = limits;
-        self
-    }
-
-    /// Restricts outgoing requests to what `egress` allows.
-    pub fn with_egress(mut self, egress: Arc<Egress>, service: Arc<str>) -> Self {
-        self.egress = Some((egress, service));
-        self
-    }
-
-    /// Sends outgoing requests through `client`.
-    pub fn with_client(mut self, client: Arc<Client>) -> Self {
-        self.client = Some(client);
         self
     }
 
@@ -297,7 +173,7 @@ impl RequestSpans {
             .filter_map(|key| {
                 self.baggage
                     .get(key)
-                    .map(|value| KeyValue::new(format!("baggage.{key}"), value))
+                    .map(|value| KeyValue::new(format!("{}{key}", semconv::BAGGAGE_PREFIX), value))
             })
             .collect()
     }
@@ -448,7 +324,7 @@ impl RequestSpans {
             .span()
             .update_name(format!("{} {route}", self.method));
         self.server_attributes
-            .set(KeyValue::new("http.route", route));
+            .set(KeyValue::new(semconv::HTTP_ROUTE, route));
     }
 
     /// Sets attributes of the host's own on the server span.
@@ -458,7 +334,10 @@ impl RequestSpans {
 
     /// Sets attributes on the server span (for the guest).
     pub fn set_server_attributes(&mut self, attributes: Vec<KeyValue>) {
-        if attributes.iter().any(|kv| kv.key.as_str() == "error.type") {
+        if attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == semconv::ERROR_TYPE)
+        {
             self.guest_error_type = true;
         }
         self.server_attributes.extend(attributes);
@@ -476,26 +355,24 @@ impl RequestSpans {
         }
         let span = self.server.span();
         if let Some(failure) = &outcome.failure {
-            let mut attributes = vec![
-                KeyValue::new("exception.type", failure.exception_type.clone()),
-                KeyValue::new("exception.message", failure.message.clone()),
-            ];
-            if let Some(stacktrace) = &failure.stacktrace {
-                attributes.push(KeyValue::new("exception.stacktrace", stacktrace.clone()));
-            }
-            span.add_event("exception", attributes);
+            let attributes = attributes::exception(
+                failure.exception_type.clone(),
+                failure.message.clone(),
+                failure.stacktrace.clone(),
+            );
+            span.add_event(semconv::EXCEPTION_EVENT, attributes);
         }
         let status = outcome.status;
         let baggage = self.baggage_kvs();
         self.server_attributes.extend(baggage);
         if self.dropped_spans > 0 {
             self.server_attributes.set(KeyValue::new(
-                "wasm.guest_spans_dropped",
+                semconv::WASM_GUEST_SPANS_DROPPED,
                 i64::try_from(self.dropped_spans).unwrap_or(i64::MAX),
             ));
         }
         self.server_attributes.set(KeyValue::new(
-            "http.response.status_code",
+            semconv::HTTP_RESPONSE_STATUS_CODE,
             i64::from(status),
         ));
         // HTTP semconv: a SERVER span is an error for 5xx only; 4xx is the
@@ -507,7 +384,7 @@ impl RequestSpans {
                     None => status.to_string(),
                 };
                 self.server_attributes
-                    .set(KeyValue::new("error.type", error_type));
+                    .set(KeyValue::new(semconv::ERROR_TYPE, error_type));
             }
             let description = match &outcome.failure {
                 Some(failure) => failure.message.clone(),
@@ -520,32 +397,10 @@ impl RequestSpans {
     }
 }
 
-/// A low-cardinality `error.type` from a Rust enum variant's debug text:
-/// the leading identifier in snake case (`ConnectionReadTimeout(..)` →
-/// `connection_read_timeout`).
-pub fn error_type_name(debug: &str) -> String {
-    let variant = debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .filter(|v| !v.is_empty())
-        .unwrap_or("error");
-    let mut snake = String::with_capacity(variant.len() + 4);
-    for (i, c) in variant.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                snake.push('_');
-            }
-            snake.push(c.to_ascii_lowercase());
-        } else {
-            snake.push(c);
-        }
-    }
-    snake
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::propagation::Propagator;
 
     fn announced(n: u64) -> SpanContext {
         SpanContext::new(
@@ -562,8 +417,8 @@ mod tests {
     #[test]
     fn announced_spans_form_a_bounded_stack() {
         let mut spans = RequestSpans::new(
-            HostTracer::Disabled,
-            Arc::new(Propagator::new(&[])),
+            ServiceTracer::Disabled,
+            Outbound::new(Arc::new(Propagator::new(&[]))),
             Context::new(),
             Vec::new(),
             "GET".into(),
@@ -588,51 +443,5 @@ mod tests {
             scope: opentelemetry::InstrumentationScope::builder("t").build(),
         });
         assert_eq!(current(&spans), opentelemetry::trace::SpanId::from(1u64));
-    }
-
-    /// A key set twice keeps its last value, in its first position.
-    #[test]
-    fn attributes_replace_by_key() {
-        let mut attributes = Attributes::new(AttributeLimits::default());
-        attributes.extend([
-            KeyValue::new("a", 1),
-            KeyValue::new("b", 2),
-            KeyValue::new("a", 3),
-        ]);
-        assert_eq!(
-            attributes.kvs,
-            vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]
-        );
-        assert!(attributes.contains("b") && !attributes.contains("c"));
-    }
-
-    /// Past the count limit new keys are counted, not kept; existing keys
-    /// still update; strings are cut to the length limit.
-    #[test]
-    fn attributes_within_limits() {
-        let limits = AttributeLimits {
-            count: 2,
-            value_length: Some(3),
-        };
-        let mut attributes = Attributes::new(limits);
-        attributes.extend([
-            KeyValue::new("a", "abcdef"),
-            KeyValue::new("b", 1),
-            KeyValue::new("c", 2),
-            KeyValue::new("d", 3),
-            KeyValue::new("b", 9),
-        ]);
-        assert_eq!(
-            attributes.kvs,
-            vec![KeyValue::new("a", "abc"), KeyValue::new("b", 9)]
-        );
-        assert_eq!(attributes.dropped, 2);
-        let array = limits.truncate(KeyValue::new(
-            "s",
-            opentelemetry::Value::Array(
-                vec![opentelemetry::StringValue::from("long"), "ok".into()].into(),
-            ),
-        ));
-        assert_eq!(array.value.as_str(), "[\"lon\",\"ok\"]");
     }
 }

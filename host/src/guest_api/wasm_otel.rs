@@ -1,64 +1,28 @@
-//! The host side of the WIT `wasm-otel:host/tracing` interface.
+//! The host side of our WIT interface `wasm-otel:host/tracing`.
 //!
 //! A guest span's resource `rep` is its index in the request's
 //! [`RequestSpans`] slab; the component model guarantees a guest only holds
 //! handles it was given, so it can never name another request's span.
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanContext as OtelSpanContext, TraceContextExt};
-use opentelemetry::{Array, KeyValue, StringValue, Value as OtelValue};
 use wasmtime::component::Resource;
 
-use crate::guest_api::bindings::tracing::{
-    self, KeyValue as WitKeyValue, Span, SpanContext, SpanKind, Status, Value,
+use super::attributes;
+use super::bindings::tracing::{
+    self, KeyValue as WitKeyValue, Span, SpanContext, SpanKind, Status,
 };
-use crate::guest_api::spans::RequestSpans;
-
-fn kind(kind: SpanKind) -> opentelemetry::trace::SpanKind {
-    use opentelemetry::trace::SpanKind as K;
-    match kind {
-        SpanKind::Internal => K::Internal,
-        SpanKind::Server => K::Server,
-        SpanKind::Client => K::Client,
-        SpanKind::Producer => K::Producer,
-        SpanKind::Consumer => K::Consumer,
-    }
-}
-
-fn value(value: Value) -> OtelValue {
-    fn strings(values: Vec<String>) -> Vec<StringValue> {
-        values.into_iter().map(StringValue::from).collect()
-    }
-    match value {
-        Value::String(s) => OtelValue::from(s),
-        Value::Bool(b) => OtelValue::Bool(b),
-        Value::S64(n) => OtelValue::I64(n),
-        Value::F64(n) => OtelValue::F64(n),
-        Value::StringArray(values) => OtelValue::Array(Array::String(strings(values))),
-        Value::BoolArray(values) => OtelValue::Array(Array::Bool(values)),
-        Value::S64Array(values) => OtelValue::Array(Array::I64(values)),
-        Value::F64Array(values) => OtelValue::Array(Array::F64(values)),
-    }
-}
+use super::spans::RequestSpans;
+use crate::telemetry::semconv;
 
 /// Converts WIT attributes to OpenTelemetry ones.
-pub fn attributes(attributes: Vec<WitKeyValue>) -> Vec<KeyValue> {
-    attributes
-        .into_iter()
-        .map(|kv| KeyValue::new(kv.key, value(kv.value)))
-        .collect()
-}
-
-fn span_context(sc: &OtelSpanContext) -> SpanContext {
-    SpanContext {
-        trace_id: sc.trace_id().to_string(),
-        span_id: sc.span_id().to_string(),
-        sampled: sc.is_sampled(),
-    }
+fn converted(attributes: Vec<WitKeyValue>) -> Vec<KeyValue> {
+    attributes.into_iter().map(KeyValue::from).collect()
 }
 
 impl tracing::Host for RequestSpans {
     fn current_span_context(&mut self) -> wasmtime::Result<SpanContext> {
-        Ok(span_context(self.current().span().span_context()))
+        Ok(self.current().span().span_context().into())
     }
 
     fn set_route(&mut self, route: String) -> wasmtime::Result<()> {
@@ -67,7 +31,7 @@ impl tracing::Host for RequestSpans {
     }
 
     fn set_server_attributes(&mut self, attrs: Vec<WitKeyValue>) -> wasmtime::Result<()> {
-        RequestSpans::set_server_attributes(self, attributes(attrs));
+        RequestSpans::set_server_attributes(self, converted(attrs));
         Ok(())
     }
 
@@ -87,7 +51,7 @@ impl tracing::HostSpan for RequestSpans {
         span_kind: SpanKind,
         attrs: Vec<WitKeyValue>,
     ) -> wasmtime::Result<Resource<Span>> {
-        let rep = self.start_guest(name, kind(span_kind), attributes(attrs));
+        let rep = self.start_guest(name, span_kind.into(), converted(attrs));
         Ok(Resource::new_own(rep))
     }
 
@@ -95,7 +59,7 @@ impl tracing::HostSpan for RequestSpans {
         let sc = self
             .guest_span_context(span.rep())
             .unwrap_or_else(OtelSpanContext::empty_context);
-        Ok(span_context(&sc))
+        Ok((&sc).into())
     }
 
     fn set_attributes(
@@ -104,7 +68,7 @@ impl tracing::HostSpan for RequestSpans {
         attrs: Vec<WitKeyValue>,
     ) -> wasmtime::Result<()> {
         if let Some((_, held)) = self.guest(span.rep()) {
-            held.extend(attributes(attrs));
+            held.extend(converted(attrs));
         }
         Ok(())
     }
@@ -117,7 +81,7 @@ impl tracing::HostSpan for RequestSpans {
     ) -> wasmtime::Result<()> {
         let limits = self.attribute_limits;
         if let Some((cx, _)) = self.guest(span.rep()) {
-            let attrs = attributes(attrs)
+            let attrs = converted(attrs)
                 .into_iter()
                 .map(|kv| limits.truncate(kv))
                 .collect();
@@ -135,27 +99,18 @@ impl tracing::HostSpan for RequestSpans {
     ) -> wasmtime::Result<()> {
         let limits = self.attribute_limits;
         if let Some((cx, _)) = self.guest(span.rep()) {
-            // The semantic conventions' exception event, attribute for attribute.
-            let mut attrs: Vec<KeyValue> = vec![
-                KeyValue::new("exception.type", exception_type),
-                KeyValue::new("exception.message", message),
-            ];
-            if let Some(stacktrace) = stacktrace {
-                attrs.push(KeyValue::new("exception.stacktrace", stacktrace));
-            }
-            let attrs = attrs.into_iter().map(|kv| limits.truncate(kv)).collect();
-            cx.span().add_event("exception", attrs);
+            let attrs = attributes::exception(exception_type, message, stacktrace)
+                .into_iter()
+                .map(|kv| limits.truncate(kv))
+                .collect();
+            cx.span().add_event(semconv::EXCEPTION_EVENT, attrs);
         }
         Ok(())
     }
 
     fn set_status(&mut self, span: Resource<Span>, status: Status) -> wasmtime::Result<()> {
         if let Some((cx, _)) = self.guest(span.rep()) {
-            cx.span().set_status(match status {
-                Status::Unset => opentelemetry::trace::Status::Unset,
-                Status::Ok => opentelemetry::trace::Status::Ok,
-                Status::Error(description) => opentelemetry::trace::Status::error(description),
-            });
+            cx.span().set_status(status.into());
         }
         Ok(())
     }

@@ -66,11 +66,7 @@ impl Client {
     ) -> Result<Sent, Error> {
         let uri = request.uri();
         if uri.scheme() == Some(&hyper::http::uri::Scheme::HTTPS) {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            return Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ));
+            return default_send(request, options).await;
         }
         let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
         let origin = match authority.port() {
@@ -154,6 +150,20 @@ impl Client {
             });
         }
     }
+}
+
+/// Sends `request` the way wasmtime-wasi-http does by default: on a
+/// connection of its own (with TLS for `https`), its result in [`Sent`]'s
+/// shape.
+pub async fn default_send(
+    request: Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<Sent, Error> {
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+    Ok((
+        response.map(BodyExt::boxed_unsync),
+        Box::new(io) as Box<dyn Future<Output = _> + Send>,
+    ))
 }
 
 /// Opens a connection to `origin` (`host:port`) and starts the task that

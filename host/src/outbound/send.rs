@@ -1,65 +1,86 @@
-//! A guest's outgoing HTTP: every request it sends through
-//! `wasi:http/outgoing-handler` gets a CLIENT span, a child of the innermost
-//! open span, and carries that span's W3C Trace Context in its headers.
+//! A guest's outgoing request, once the request's span stack has opened its
+//! CLIENT span: the egress check, the trace context injected into the
+//! headers, the send, and the response (or the error) on the CLIENT span.
 
-use http_body_util::BodyExt;
+use std::sync::Arc;
+
 use hyper::{Request, Response};
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
+use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use crate::guest_api::spans::{RequestSpans, error_type_name};
+use super::client::{self, Client, Sent};
+use super::egress::Egress;
+use crate::propagation::{Baggage, Propagator};
+use crate::telemetry::semconv;
 
-type SendFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ),
-                Error,
-            >,
-        > + Send,
->;
+/// What `WasiHttpHooks::send_request` returns.
+pub type SendFuture = Box<dyn Future<Output = Result<Sent, Error>> + Send>;
 
-impl WasiHttpHooks for RequestSpans {
-    fn send_request(
-        &mut self,
+/// How a request's guest sends HTTP: where it may send, what context its
+/// requests carry, and the client they go through.
+pub struct Outbound {
+    /// Writes the trace context into the guest's outgoing requests.
+    propagator: Arc<Propagator>,
+    /// Where the guest's outgoing requests may go, and the service's name
+    /// for the log line saying what was denied; `None`: anywhere.
+    egress: Option<(Arc<Egress>, Arc<str>)>,
+    /// Sends the guest's outgoing requests, reusing connections; `None`
+    /// sends each on a connection of its own.
+    client: Option<Arc<Client>>,
+}
+
+impl Outbound {
+    /// Requests that carry what `propagator` writes, sent anywhere, each on
+    /// a connection of its own.
+    pub fn new(propagator: Arc<Propagator>) -> Outbound {
+        Outbound {
+            propagator,
+            egress: None,
+            client: None,
+        }
+    }
+
+    /// Restricts outgoing requests to what `egress` allows; `service` names
+    /// the service in the log line saying what was denied.
+    pub fn with_egress(mut self, egress: Arc<Egress>, service: Arc<str>) -> Outbound {
+        self.egress = Some((egress, service));
+        self
+    }
+
+    /// Sends outgoing requests through `client`.
+    pub fn with_client(mut self, client: Arc<Client>) -> Outbound {
+        self.client = Some(client);
+        self
+    }
+
+    /// Sends `request` under the CLIENT span in `cx`, carrying the request's
+    /// `tracestate` and `baggage`, and ends that span with the outcome.
+    pub fn send(
+        &self,
+        cx: Context,
+        tracestate: &str,
+        baggage: &Baggage,
         mut request: Request<WasiBody>,
         options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
-        let cx = self.start_child(
-            request.method().as_str().to_string(),
-            SpanKind::Client,
-            client_attributes(&request),
-        );
         if let Some((egress, service)) = &self.egress
             && let Err(why) = egress.check(service, request.uri())
         {
+            let error = Error::HttpRequestDenied;
             let span = cx.span();
-            span.set_attribute(KeyValue::new(
-                "error.type",
-                error_type(&Error::HttpRequestDenied),
-            ));
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type(&error)));
             span.set_status(Status::error(why));
             span.end();
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         self.propagator
-            .inject(&cx, &self.tracestate, &self.baggage, request.headers_mut());
+            .inject(&cx, tracestate, baggage, request.headers_mut());
         let client = self.client.clone();
         Box::new(async move {
             let result = match client {
                 Some(client) => client.send(request, options).await,
-                None => wasmtime_wasi_http::default_send_request(request, options)
-                    .await
-                    .map(|(response, io)| {
-                        (
-                            response.map(BodyExt::boxed_unsync),
-                            Box::new(io) as Box<dyn Future<Output = _> + Send>,
-                        )
-                    }),
+                None => client::default_send(request, options).await,
             };
             record_response(&cx, &result);
             cx.span().end();
@@ -68,20 +89,22 @@ impl WasiHttpHooks for RequestSpans {
     }
 }
 
-/// The HTTP client semantic conventions' request attributes.
-fn client_attributes<B>(request: &Request<B>) -> Vec<KeyValue> {
+/// The CLIENT span's name and the HTTP client semantic conventions'
+/// request attributes.
+pub fn client_span<B>(request: &Request<B>) -> (String, Vec<KeyValue>) {
+    let method = request.method().as_str().to_string();
     let uri = request.uri();
     let https = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let mut attributes = vec![
-        KeyValue::new("http.request.method", request.method().as_str().to_string()),
-        KeyValue::new("url.full", uri.to_string()),
-        KeyValue::new("server.port", i64::from(port)),
+        KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.clone()),
+        KeyValue::new(semconv::URL_FULL, uri.to_string()),
+        KeyValue::new(semconv::SERVER_PORT, i64::from(port)),
     ];
     if let Some(host) = uri.host() {
-        attributes.push(KeyValue::new("server.address", host.to_string()));
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_string()));
     }
-    attributes
+    (method, attributes)
 }
 
 fn record_response<B, I>(cx: &Context, result: &Result<(Response<B>, I), Error>) {
@@ -90,17 +113,17 @@ fn record_response<B, I>(cx: &Context, result: &Result<(Response<B>, I), Error>)
         Ok((response, _)) => {
             let status = response.status().as_u16();
             span.set_attribute(KeyValue::new(
-                "http.response.status_code",
+                semconv::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status),
             ));
             // HTTP semconv: for a CLIENT span both 4xx and 5xx are errors.
             if status >= 400 {
-                span.set_attribute(KeyValue::new("error.type", status.to_string()));
+                span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, status.to_string()));
                 span.set_status(Status::error(""));
             }
         }
         Err(error) => {
-            span.set_attribute(KeyValue::new("error.type", error_type(error)));
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type(error)));
             span.set_status(Status::error(error.to_string()));
         }
     }
@@ -116,7 +139,7 @@ pub fn error_type(error: &Error) -> String {
             _ => "connect_error".to_string(),
         };
     }
-    error_type_name(&format!("{error:?}"))
+    semconv::error_type_name(&format!("{error:?}"))
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! that percent-encoding and properties travel on unchanged, within the
 //! specification's limits.
 
+use super::percent;
+
 /// The most members propagated (the specification's minimum to support).
 pub const MAX_MEMBERS: usize = 64;
 /// The most bytes of the serialized header propagated.
@@ -163,21 +165,14 @@ fn value_of(rest: &str) -> &str {
 
 /// Percent-decodes; an invalid escape or invalid UTF-8 is kept as it came.
 fn decode(value: &str) -> String {
-    crate::telemetry::config::percent_decode(value).unwrap_or_else(|| value.to_string())
+    percent::decode(value).unwrap_or_else(|| value.to_string())
 }
 
 /// Percent-encodes everything outside `baggage-octet`, and `%` itself.
 fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        let plain = b != b'%' && is_value(std::str::from_utf8(&[b]).unwrap_or(" "));
-        if plain {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent::encode(value, |b| {
+        is_value(std::str::from_utf8(&[b]).unwrap_or(" "))
+    })
 }
 
 #[cfg(test)]

@@ -15,8 +15,7 @@ use hyper::header::HeaderValue;
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
-use crate::propagation::baggage::Baggage;
-use crate::telemetry::config;
+use super::baggage::Baggage;
 
 /// The header that carries the parent span.
 pub const TRACEPARENT: &str = "traceparent";
@@ -41,6 +40,25 @@ pub struct Extracted {
     pub baggage: Baggage,
 }
 
+/// A propagator `OTEL_PROPAGATORS` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropagatorName {
+    /// `tracecontext`: W3C Trace Context.
+    TraceContext,
+    /// `baggage`: W3C Baggage.
+    Baggage,
+}
+
+impl PropagatorName {
+    /// The name as `OTEL_PROPAGATORS` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropagatorName::TraceContext => "tracecontext",
+            PropagatorName::Baggage => "baggage",
+        }
+    }
+}
+
 /// Extracts and injects trace context and baggage.
 #[derive(Debug, Clone)]
 pub struct Propagator {
@@ -51,19 +69,16 @@ pub struct Propagator {
 impl Default for Propagator {
     /// Trace Context and Baggage, the `OTEL_PROPAGATORS` default.
     fn default() -> Self {
-        Propagator::new(&[
-            config::Propagator::TraceContext,
-            config::Propagator::Baggage,
-        ])
+        Propagator::new(&[PropagatorName::TraceContext, PropagatorName::Baggage])
     }
 }
 
 impl Propagator {
     /// The propagators named; none for an empty list.
-    pub fn new(propagators: &[config::Propagator]) -> Propagator {
+    pub fn new(propagators: &[PropagatorName]) -> Propagator {
         Propagator {
-            trace_context: propagators.contains(&config::Propagator::TraceContext),
-            baggage: propagators.contains(&config::Propagator::Baggage),
+            trace_context: propagators.contains(&PropagatorName::TraceContext),
+            baggage: propagators.contains(&PropagatorName::Baggage),
         }
     }
 
@@ -343,382 +358,59 @@ mod tests {
             Option<&'a str>,
             Option<&'a str>,
         );
+        #[rustfmt::skip]
         let cases: Vec<Case> = vec![
-            (
-                "a valid traceparent is continued",
-                vec![("traceparent", TP)],
-                Some(TP),
-                None,
-            ),
-            (
-                "header names are case-insensitive",
-                vec![("TraceParent", TP)],
-                Some(TP),
-                None,
-            ),
-            (
-                "optional whitespace around the value is allowed",
-                vec![("traceparent", &padded)],
-                Some(TP),
-                None,
-            ),
-            (
-                "a repeated traceparent is invalid",
-                vec![("traceparent", TP), ("traceparent", TP)],
-                None,
-                None,
-            ),
-            (
-                "version 00 must be exactly 55 characters",
-                vec![("traceparent", &extended)],
-                None,
-                None,
-            ),
-            (
-                "version ff is invalid",
-                vec![(
-                    "traceparent",
-                    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "a higher version is parsed by its known fields and re-emitted as 00",
-                vec![(
-                    "traceparent",
-                    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds",
-                )],
-                Some(TP),
-                None,
-            ),
-            (
-                "a higher version must have `-` after the known fields",
-                vec![(
-                    "traceparent",
-                    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
-                )],
-                None,
-                None,
-            ),
-            (
-                "hex must be lowercase",
-                vec![(
-                    "traceparent",
-                    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "an all-zero trace id is invalid",
-                vec![(
-                    "traceparent",
-                    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "an all-zero parent id is invalid",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "a malformed value is invalid",
-                vec![("traceparent", "00-xyz")],
-                None,
-                None,
-            ),
-            (
-                "invalid separators",
-                vec![(
-                    "traceparent",
-                    "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "the random flag is preserved",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
-                )],
-                Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"),
-                None,
-            ),
-            (
-                "unknown flags are zeroed",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
-                )],
-                Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"),
-                None,
-            ),
-            (
-                "an invalid traceparent discards the tracestate",
-                vec![("traceparent", "00-xyz"), ("tracestate", "a=1")],
-                None,
-                None,
-            ),
-            (
-                "tracestate is kept with its traceparent",
-                vec![
-                    ("traceparent", TP),
-                    ("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
-                ],
-                Some(TP),
-                Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
-            ),
-            (
-                "repeated tracestate fields are combined in order",
-                vec![
-                    ("traceparent", TP),
-                    ("tracestate", "a=1"),
-                    ("tracestate", "b=2"),
-                ],
-                Some(TP),
-                Some("a=1,b=2"),
-            ),
-            (
-                "multi-tenant keys are valid",
-                vec![
-                    ("traceparent", TP),
-                    ("tracestate", "fw529a3039@dt=abc,1tenant@sys-1=x"),
-                ],
-                Some(TP),
-                Some("fw529a3039@dt=abc,1tenant@sys-1=x"),
-            ),
-            (
-                "empty members and OWS are allowed",
-                vec![("traceparent", TP), ("tracestate", " a=1 ,, \t,b=2 ")],
-                Some(TP),
-                Some("a=1,b=2"),
-            ),
-            (
-                "an empty tracestate header is allowed",
-                vec![("traceparent", TP), ("tracestate", "")],
-                Some(TP),
-                None,
-            ),
-            (
-                "32 members are kept",
-                vec![("traceparent", TP), ("tracestate", &long_tracestate)],
-                Some(TP),
-                Some(&long_tracestate),
-            ),
-            (
-                "more than 32 members: the list is discarded",
-                vec![("traceparent", TP), ("tracestate", &too_long)],
-                Some(TP),
-                None,
-            ),
-            (
-                "a duplicate key invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "a=1,a=2")],
-                Some(TP),
-                None,
-            ),
-            (
-                "an uppercase key invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "a=1,B=2")],
-                Some(TP),
-                None,
-            ),
-            (
-                "a member without `=` invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "a=1,b")],
-                Some(TP),
-                None,
-            ),
-            (
-                "a value with `=` invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "a=1=2")],
-                Some(TP),
-                None,
-            ),
-            (
-                "a 256-character key is valid",
-                vec![("traceparent", TP), ("tracestate", &key_256)],
-                Some(TP),
-                Some(&key_256),
-            ),
-            (
-                "a 257-character key invalidates the list",
-                vec![("traceparent", TP), ("tracestate", &key_257)],
-                Some(TP),
-                None,
-            ),
-            (
-                "241-character tenant and 14-character system are valid",
-                vec![("traceparent", TP), ("tracestate", &tenant_241)],
-                Some(TP),
-                Some(&tenant_241),
-            ),
-            (
-                "a 15-character system id invalidates the list",
-                vec![("traceparent", TP), ("tracestate", &system_15)],
-                Some(TP),
-                None,
-            ),
-            (
-                "every allowed key and value character is kept",
-                vec![("traceparent", TP), ("tracestate", &all_chars)],
-                Some(TP),
-                Some(&all_chars),
-            ),
-            (
-                "an empty value invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "foo=,bar=3")],
-                Some(TP),
-                None,
-            ),
-            (
-                "a space before `=` invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "foo =1")],
-                Some(TP),
-                None,
-            ),
-            (
-                "a dot in a key invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "foo.bar=1")],
-                Some(TP),
-                None,
-            ),
-            (
-                "an empty system id invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "foo@=1,bar=2")],
-                Some(TP),
-                None,
-            ),
-            (
-                "an empty tenant id invalidates the list",
-                vec![("traceparent", TP), ("tracestate", "@foo=1,bar=2")],
-                Some(TP),
-                None,
-            ),
-            (
-                "two `@` invalidate the list",
-                vec![("traceparent", TP), ("tracestate", "foo@bar@baz=1,bar=2")],
-                Some(TP),
-                None,
-            ),
-            (
-                "an empty field among others is allowed",
-                vec![
-                    ("traceparent", TP),
-                    ("tracestate", ""),
-                    ("tracestate", "foo=1"),
-                ],
-                Some(TP),
-                Some("foo=1"),
-            ),
-            (
-                "a duplicate key across fields invalidates the list",
-                vec![
-                    ("traceparent", TP),
-                    ("tracestate", "foo=1"),
-                    ("tracestate", "foo=1"),
-                ],
-                Some(TP),
-                None,
-            ),
-            (
-                "tracestate without traceparent is discarded",
-                vec![("tracestate", "foo=1")],
-                None,
-                None,
-            ),
-            (
-                "version 00 with a trailing character is invalid",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.",
-                )],
-                None,
-                None,
-            ),
-            (
-                "a higher version with a non-`-` after the known fields is invalid",
-                vec![(
-                    "traceparent",
-                    "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.what",
-                )],
-                None,
-                None,
-            ),
-            (
-                "a three-digit version is invalid",
-                vec![(
-                    "traceparent",
-                    "000-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "a one-digit version is invalid",
-                vec![(
-                    "traceparent",
-                    "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "a 33-digit trace id is invalid",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e47361-00f067aa0ba902b7-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "a 17-digit parent id is invalid",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b71-01",
-                )],
-                None,
-                None,
-            ),
-            (
-                "three-digit flags are invalid",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-001",
-                )],
-                None,
-                None,
-            ),
-            (
-                "illegal characters in flags are invalid",
-                vec![(
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-.0",
-                )],
-                None,
-                None,
-            ),
-            (
-                "wrong header names are not traceparent",
-                vec![("trace-parent", TP), ("trace.parent", TP)],
-                None,
-                None,
-            ),
-            (
-                "a tenant id too long invalidates the list",
-                vec![("traceparent", TP), ("tracestate", &long_tenant)],
-                Some(TP),
-                None,
-            ),
+            ("a valid traceparent is continued", vec![("traceparent", TP)], Some(TP), None),
+            ("header names are case-insensitive", vec![("TraceParent", TP)], Some(TP), None),
+            ("optional whitespace around the value is allowed", vec![("traceparent", &padded)], Some(TP), None),
+            ("a repeated traceparent is invalid", vec![("traceparent", TP), ("traceparent", TP)], None, None),
+            ("version 00 must be exactly 55 characters", vec![("traceparent", &extended)], None, None),
+            ("version ff is invalid", vec![("traceparent", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")], None, None),
+            ("a higher version is parsed by its known fields and re-emitted as 00", vec![("traceparent", "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds")], Some(TP), None),
+            ("a higher version must have `-` after the known fields", vec![("traceparent", "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x")], None, None),
+            ("hex must be lowercase", vec![("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")], None, None),
+            ("an all-zero trace id is invalid", vec![("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")], None, None),
+            ("an all-zero parent id is invalid", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01")], None, None),
+            ("a malformed value is invalid", vec![("traceparent", "00-xyz")], None, None),
+            ("invalid separators", vec![("traceparent", "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01")], None, None),
+            ("the random flag is preserved", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03")], Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"), None),
+            ("unknown flags are zeroed", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff")], Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"), None),
+            ("an invalid traceparent discards the tracestate", vec![("traceparent", "00-xyz"), ("tracestate", "a=1")], None, None),
+            ("tracestate is kept with its traceparent", vec![("traceparent", TP), ("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")], Some(TP), Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")),
+            ("repeated tracestate fields are combined in order", vec![("traceparent", TP), ("tracestate", "a=1"), ("tracestate", "b=2")], Some(TP), Some("a=1,b=2")),
+            ("multi-tenant keys are valid", vec![("traceparent", TP), ("tracestate", "fw529a3039@dt=abc,1tenant@sys-1=x")], Some(TP), Some("fw529a3039@dt=abc,1tenant@sys-1=x")),
+            ("empty members and OWS are allowed", vec![("traceparent", TP), ("tracestate", " a=1 ,, \t,b=2 ")], Some(TP), Some("a=1,b=2")),
+            ("an empty tracestate header is allowed", vec![("traceparent", TP), ("tracestate", "")], Some(TP), None),
+            ("32 members are kept", vec![("traceparent", TP), ("tracestate", &long_tracestate)], Some(TP), Some(&long_tracestate)),
+            ("more than 32 members: the list is discarded", vec![("traceparent", TP), ("tracestate", &too_long)], Some(TP), None),
+            ("a duplicate key invalidates the list", vec![("traceparent", TP), ("tracestate", "a=1,a=2")], Some(TP), None),
+            ("an uppercase key invalidates the list", vec![("traceparent", TP), ("tracestate", "a=1,B=2")], Some(TP), None),
+            ("a member without `=` invalidates the list", vec![("traceparent", TP), ("tracestate", "a=1,b")], Some(TP), None),
+            ("a value with `=` invalidates the list", vec![("traceparent", TP), ("tracestate", "a=1=2")], Some(TP), None),
+            ("a 256-character key is valid", vec![("traceparent", TP), ("tracestate", &key_256)], Some(TP), Some(&key_256)),
+            ("a 257-character key invalidates the list", vec![("traceparent", TP), ("tracestate", &key_257)], Some(TP), None),
+            ("241-character tenant and 14-character system are valid", vec![("traceparent", TP), ("tracestate", &tenant_241)], Some(TP), Some(&tenant_241)),
+            ("a 15-character system id invalidates the list", vec![("traceparent", TP), ("tracestate", &system_15)], Some(TP), None),
+            ("every allowed key and value character is kept", vec![("traceparent", TP), ("tracestate", &all_chars)], Some(TP), Some(&all_chars)),
+            ("an empty value invalidates the list", vec![("traceparent", TP), ("tracestate", "foo=,bar=3")], Some(TP), None),
+            ("a space before `=` invalidates the list", vec![("traceparent", TP), ("tracestate", "foo =1")], Some(TP), None),
+            ("a dot in a key invalidates the list", vec![("traceparent", TP), ("tracestate", "foo.bar=1")], Some(TP), None),
+            ("an empty system id invalidates the list", vec![("traceparent", TP), ("tracestate", "foo@=1,bar=2")], Some(TP), None),
+            ("an empty tenant id invalidates the list", vec![("traceparent", TP), ("tracestate", "@foo=1,bar=2")], Some(TP), None),
+            ("two `@` invalidate the list", vec![("traceparent", TP), ("tracestate", "foo@bar@baz=1,bar=2")], Some(TP), None),
+            ("an empty field among others is allowed", vec![("traceparent", TP), ("tracestate", ""), ("tracestate", "foo=1")], Some(TP), Some("foo=1")),
+            ("a duplicate key across fields invalidates the list", vec![("traceparent", TP), ("tracestate", "foo=1"), ("tracestate", "foo=1")], Some(TP), None),
+            ("tracestate without traceparent is discarded", vec![("tracestate", "foo=1")], None, None),
+            ("version 00 with a trailing character is invalid", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.")], None, None),
+            ("a higher version with a non-`-` after the known fields is invalid", vec![("traceparent", "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.what")], None, None),
+            ("a three-digit version is invalid", vec![("traceparent", "000-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")], None, None),
+            ("a one-digit version is invalid", vec![("traceparent", "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")], None, None),
+            ("a 33-digit trace id is invalid", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e47361-00f067aa0ba902b7-01")], None, None),
+            ("a 17-digit parent id is invalid", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b71-01")], None, None),
+            ("three-digit flags are invalid", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-001")], None, None),
+            ("illegal characters in flags are invalid", vec![("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-.0")], None, None),
+            ("wrong header names are not traceparent", vec![("trace-parent", TP), ("trace.parent", TP)], None, None),
+            ("a tenant id too long invalidates the list", vec![("traceparent", TP), ("tracestate", &long_tenant)], Some(TP), None),
         ];
         for (rule, incoming, traceparent, tracestate) in cases {
             let (got_parent, got_state) = round_trip(&incoming);
@@ -775,7 +467,7 @@ mod tests {
         let extracted = none.extract(&incoming);
         assert!(!extracted.cx.span().span_context().is_valid());
         assert!(extracted.baggage.is_empty());
-        let only_baggage = Propagator::new(&[config::Propagator::Baggage]);
+        let only_baggage = Propagator::new(&[PropagatorName::Baggage]);
         let extracted = only_baggage.extract(&incoming);
         let mut out = HeaderMap::new();
         only_baggage.inject(

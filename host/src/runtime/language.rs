@@ -7,7 +7,8 @@
 //! first `language` of the core modules and components inside it, in order
 //! (a Rust component has none of its own; its main module says `Rust`).
 //!
-//! The attribute is [`RESOURCE_ATTRIBUTE`], `wasm.component.language`, beside
+//! The attribute is `wasm.component.language`
+//! ([`crate::telemetry::semconv::WASM_COMPONENT_LANGUAGE`]), beside
 //! the host's other `wasm.*` attributes, with the lowercase names of
 //! `telemetry.sdk.language` (`rust`, `python`, `go`, …). No semantic
 //! convention fits: `telemetry.sdk.language` names the SDK that produced the
@@ -16,9 +17,6 @@
 //! wasmtime whatever the component's language.
 
 use wasmparser::{KnownCustom, Parser, Payload};
-
-/// The resource attribute that names a component's source language.
-pub const RESOURCE_ATTRIBUTE: &str = "wasm.component.language";
 
 /// The language of the component (or core module) `bytes`, if it says one;
 /// a binary that does not parse has none (the host refuses it elsewhere).

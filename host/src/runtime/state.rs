@@ -1,12 +1,19 @@
 //! What a request's store holds: WASI, wasi-http, the resource table and the
 //! request's spans. One per request, dropped with the instance.
 
+use std::sync::Arc;
+
+use opentelemetry::Context;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, StoreLimits};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::guest_api::spans::RequestSpans;
+use super::engine::{DEFAULT_MEMORY_LIMIT, TABLE_ELEMENT_LIMIT};
+use crate::guest_api::RequestSpans;
+use crate::outbound::Outbound;
+use crate::propagation::Propagator;
+use crate::telemetry::ServiceTracer;
 
 /// The data of one request's `Store`.
 pub struct RequestState {
@@ -20,12 +27,42 @@ pub struct RequestState {
     /// span of every outgoing request under the innermost open span.
     pub spans: RequestSpans,
     /// The instance's memory and table caps.
-    pub limits: Limits,
+    pub limits: InstanceLimiter,
 }
 
-/// Caps on what one instance may allocate, remembering whether a cap was hit
-/// so that the failure is named in the span rather than guessed from a trap.
-pub struct Limits {
+impl RequestState {
+    /// The state of a request whose spans are `spans`, whose guest sees the
+    /// environment `env` and may grow its linear memory to `memory` bytes.
+    pub fn new(env: &[(String, String)], spans: RequestSpans, memory: usize) -> RequestState {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(env);
+        RequestState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            spans,
+            limits: InstanceLimiter::new(memory),
+        }
+    }
+
+    /// A state for calls outside any request (reading `service-info` at
+    /// start-up): no spans, environment `env`.
+    pub fn scratch(env: &[(String, String)]) -> RequestState {
+        let spans = RequestSpans::new(
+            ServiceTracer::Disabled,
+            Outbound::new(Arc::new(Propagator::new(&[]))),
+            Context::new(),
+            Vec::new(),
+            String::new(),
+        );
+        RequestState::new(env, spans, DEFAULT_MEMORY_LIMIT)
+    }
+}
+
+/// wasmtime's caps on what one instance may allocate, remembering whether a
+/// cap was hit so that the failure is named in the span rather than guessed
+/// from a trap.
+pub struct InstanceLimiter {
     inner: StoreLimits,
     /// A memory or table growth was refused.
     pub hit: bool,
@@ -33,10 +70,16 @@ pub struct Limits {
     pub peak_memory: usize,
 }
 
-impl Limits {
-    /// Wraps wasmtime's limits.
-    pub fn new(inner: StoreLimits) -> Limits {
-        Limits {
+impl InstanceLimiter {
+    /// Linear memory up to `memory` bytes, tables up to
+    /// [`TABLE_ELEMENT_LIMIT`] elements; growing past either traps.
+    pub fn new(memory: usize) -> InstanceLimiter {
+        let inner = StoreLimitsBuilder::new()
+            .memory_size(memory)
+            .table_elements(TABLE_ELEMENT_LIMIT)
+            .trap_on_grow_failure(true)
+            .build();
+        InstanceLimiter {
             inner,
             hit: false,
             peak_memory: 0,
@@ -44,7 +87,7 @@ impl Limits {
     }
 }
 
-impl ResourceLimiter for Limits {
+impl ResourceLimiter for InstanceLimiter {
     fn memory_growing(
         &mut self,
         current: usize,

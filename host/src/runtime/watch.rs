@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime};
 
 use wasmtime::Engine;
 use wasmtime::component::Linker;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::runtime::cache::CompileCache;
-use crate::runtime::component;
-use crate::serve::handler::Service;
-use crate::runtime::state::RequestState;
+use super::cache::CompileCache;
+use super::component;
+use super::state::RequestState;
 
 /// How often the file is checked.
 const POLL: Duration = Duration::from_millis(500);
@@ -26,14 +26,15 @@ fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Watches `path` until `stop` completes, swapping the new component into
-/// `service` after each change.
+/// Watches `path` until `stop` completes, handing each new component to
+/// `reload` after each change; `name` names the service in the log lines.
 pub async fn watch(
     path: PathBuf,
     engine: Engine,
     linker: Arc<Linker<RequestState>>,
     cache: Option<Arc<CompileCache>>,
-    service: Arc<Service>,
+    name: String,
+    reload: impl Fn(ProxyPre<RequestState>),
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
@@ -61,10 +62,10 @@ pub async fn watch(
         .await;
         match loaded {
             Ok(Ok(loaded)) => {
-                service.replace(loaded.pre);
+                reload(loaded.pre);
                 println!(
                     "{}: reloaded `{}` ({} in {} ms)",
-                    service.name,
+                    name,
                     path.display(),
                     loaded.source,
                     loaded.prepared.as_millis()
@@ -72,14 +73,10 @@ pub async fn watch(
             }
             Ok(Err(error)) => eprintln!(
                 "{}: `{}` changed but cannot be loaded; still serving the previous version: {error:#}",
-                service.name,
+                name,
                 path.display()
             ),
-            Err(join) => eprintln!(
-                "{}: reloading `{}` failed: {join}",
-                service.name,
-                path.display()
-            ),
+            Err(join) => eprintln!("{}: reloading `{}` failed: {join}", name, path.display()),
         }
     }
 }

@@ -1,4 +1,25 @@
-//! Serving: the accept loop and one request.
+//! Serving: the accept loop (`accept`), and one request as a short pipeline
+//! of named steps (`handler`): SERVER span, body within its limit,
+//! admission, the guest task (`guest_task`), the response (`response`).
+//! `service` holds what every request of a component shares, `limits`
+//! what one request may use, `server_span` the SERVER span's semantic
+//! conventions, `failure` what a failed guest means for its status.
+//!
+//! The top of the host: it may use every other module; none uses it.
 
-pub mod accept;
-pub mod handler;
+mod accept;
+mod failure;
+mod guest_task;
+mod handler;
+mod limits;
+mod response;
+mod server_span;
+mod service;
+
+pub use accept::run;
+pub use limits::{
+    DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE, DEFAULT_SPAN_LIMIT, RequestLimits,
+};
+pub use server_span::{KNOWN_METHODS, server_span};
+pub use service::{Connection, Service};

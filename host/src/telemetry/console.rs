@@ -25,7 +25,7 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::telemetry::waterfall::{SpanLine, render};
+use super::waterfall::{SpanLine, render};
 
 /// Traces waiting for their root at most; beyond, the oldest is drawn as it is.
 const MAX_PENDING_TRACES: usize = 1024;

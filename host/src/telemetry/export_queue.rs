@@ -20,11 +20,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
 };
 
-/// The queue size unless `OTEL_BSP_MAX_QUEUE_SIZE` sets one. The
-/// specification's 2048 holds a seventh of a second of this host's full
-/// load on 2 cores (about 2,400 orders/s, 6 spans each); 16384 rides out a
-/// collector pause of about a second, for about 8 MB at most per service.
-pub const DEFAULT_MAX_QUEUE_SIZE: usize = 16_384;
+use super::config::BatchSettings;
 
 /// Spans through one queue.
 #[derive(Debug, Default)]
@@ -59,39 +55,33 @@ pub trait Delivery: std::fmt::Debug + Send + Sync + 'static {
     fn settled(&self, count: usize, result: &OTelSdkResult);
 }
 
-/// A batch span processor exporting through `exporter`, configured by the
-/// standard `OTEL_BSP_*` variables (with [`DEFAULT_MAX_QUEUE_SIZE`] when
-/// `OTEL_BSP_MAX_QUEUE_SIZE` is unset), counting into `stats` and telling
-/// `delivery` how each batch went.
+/// A batch span processor exporting through `exporter`, configured by
+/// `batch` (the `OTEL_BSP_*` variables, read in [`super::config`]),
+/// counting into `stats` and telling `delivery` how each batch went.
 pub fn processor<E: SpanExporter + 'static, D: Delivery>(
     exporter: E,
     stats: Arc<QueueStats>,
     delivery: D,
+    batch: &BatchSettings,
 ) -> CountedBatch {
-    // The builder reads the `OTEL_BSP_*` variables; a queue size it would
-    // not accept (unset, or not a number) is replaced by ours.
-    let mut config = BatchConfigBuilder::default();
-    let capacity = match std::env::var("OTEL_BSP_MAX_QUEUE_SIZE")
-        .ok()
-        .and_then(|size| size.parse::<usize>().ok())
-    {
-        Some(size) => size,
-        None => {
-            config = config.with_max_queue_size(DEFAULT_MAX_QUEUE_SIZE);
-            DEFAULT_MAX_QUEUE_SIZE
-        }
-    };
+    // Every setting is given, so the builder's own reading of the
+    // `OTEL_BSP_*` variables (which ignores invalid values) never decides.
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(batch.max_queue_size)
+        .with_scheduled_delay(batch.schedule_delay)
+        .with_max_export_batch_size(batch.max_export_batch_size)
+        .build();
     let inner = BatchSpanProcessor::builder(Counted {
         inner: exporter,
         stats: stats.clone(),
         delivery,
     })
-    .with_batch_config(config.build())
+    .with_batch_config(config)
     .build();
     CountedBatch {
         inner,
         stats,
-        capacity: capacity as u64,
+        capacity: batch.max_queue_size as u64,
     }
 }
 

@@ -1,8 +1,35 @@
-//! The OpenTelemetry SDK set-up, its configuration and the console view.
+//! Telemetry: the OpenTelemetry SDK the host owns and everything about
+//! where spans go.
+//!
+//! - [`config`]: every `OTEL_*` variable, one function each; an invalid
+//!   value is a start-up error. A new `OTEL_*` variable goes here.
+//! - [`semconv`]: every attribute key the host writes, from the semantic
+//!   conventions crate or named here. A new span attribute's key goes here.
+//! - `sdk`: tracer providers, resources, exporters, shutdown.
+//! - `tracer`: [`ServiceTracer`], which starts the host's spans and records
+//!   the spans guests report whole.
+//! - `export_queue`: the bounded OTLP queue and its exact drop count.
+//! - `delivery`: saying when spans stop, and start again, reaching the
+//!   collector.
+//! - `traces_file`: `--traces-file`, OTLP/JSON lines.
+//! - `console`, `waterfall`, `display`: the terminal view of traces.
+//!
+//! May use: [`crate::propagation`] (the propagators `OTEL_PROPAGATORS`
+//! selects, the percent codec). Nothing above it: the request, the guest
+//! and the runtime are not its business.
 
 pub mod config;
-pub mod console;
-pub mod export_queue;
-pub mod sdk;
-pub mod traces_file;
-pub mod waterfall;
+mod console;
+mod delivery;
+mod display;
+mod export_queue;
+mod sdk;
+pub mod semconv;
+mod tracer;
+mod traces_file;
+mod waterfall;
+
+pub use config::OtelConfig;
+pub use display::{JAEGER_TRACE_URL, duration};
+pub use sdk::{ServiceIdentity, Telemetry, service_name};
+pub use tracer::{ReportedSpan, ServiceTracer};

@@ -3,32 +3,28 @@
 //! configuration, exporters' delivery reporting, terminal view and traces
 //! file, and shut down together.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use opentelemetry::trace::{
-    Event, Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
-    TraceId, TracerProvider as _,
-};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider,
-};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use wasmtime::error::Context as _;
 
-use crate::telemetry::config::{self, Exporter, OtelConfig, Protocol};
-use crate::telemetry::console::Console;
-use crate::telemetry::export_queue::{self, QueueStats};
-use crate::propagation::trace_context::Propagator;
-use crate::telemetry::traces_file::TracesFile;
+use super::config::{self, Exporter, OtelConfig, Protocol};
+use super::console::Console;
+use super::delivery::{Reporter, report_drops};
+use super::export_queue::{self, QueueStats};
+use super::semconv;
+use super::tracer::{Ids, ServiceTracer};
+use super::traces_file::TracesFile;
+use crate::propagation::{Propagator, PropagatorName};
 
 /// How long shutdown may take to flush the last spans of each service.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,7 +37,7 @@ pub struct ServiceIdentity {
     /// `service.version`, when known.
     pub version: Option<String>,
     /// The component's source language (`rust`, `python`, …), when it says:
-    /// the resource attribute [`crate::runtime::language::RESOURCE_ATTRIBUTE`].
+    /// the resource attribute [`semconv::WASM_COMPONENT_LANGUAGE`].
     pub language: Option<String>,
 }
 
@@ -59,118 +55,6 @@ pub fn service_name(
         .or(declared)
         .unwrap_or(file_stem)
         .to_string()
-}
-
-/// Starts the host's spans; a no-op when the SDK is disabled.
-#[derive(Clone, Debug)]
-pub enum HostTracer {
-    /// Spans are recorded and exported.
-    Sdk {
-        /// The host's own tracer (scope `wasm-otel-host`).
-        tracer: SdkTracer,
-        /// For the tracers of the scopes guests report spans in.
-        provider: SdkTracerProvider,
-    },
-    /// `OTEL_SDK_DISABLED=true`: no span is created; the context passed in
-    /// is passed on, so an incoming `traceparent` travels on unchanged.
-    Disabled,
-}
-
-/// A span a guest created and ended itself and reported whole (through
-/// `wasi:otel`): its ids, times and contents are the guest's.
-pub struct ReportedSpan {
-    /// Its trace and span id, sampled flag and `tracestate`.
-    pub context: SpanContext,
-    /// Its parent in the same trace; `None` for a root span.
-    pub parent: Option<SpanId>,
-    /// Its name, kind, start and end.
-    pub name: String,
-    /// See `name`.
-    pub kind: SpanKind,
-    /// See `name`.
-    pub start: SystemTime,
-    /// See `name`.
-    pub end: SystemTime,
-    /// What the guest recorded on it, within the attribute limits.
-    pub attributes: Vec<KeyValue>,
-    /// See `attributes`.
-    pub events: Vec<Event>,
-    /// See `attributes`.
-    pub links: Vec<Link>,
-    /// See `attributes`.
-    pub status: Status,
-    /// The library that produced it.
-    pub scope: InstrumentationScope,
-}
-
-impl HostTracer {
-    /// Starts `builder` as a child of `parent`; returns the context holding it.
-    pub fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
-        match self {
-            HostTracer::Sdk { tracer, .. } => {
-                parent.with_span(builder.start_with_context(tracer, parent))
-            }
-            HostTracer::Disabled => parent.clone(),
-        }
-    }
-
-    /// Records `span` through the SDK, so it is sampled, limited, batched
-    /// and exported like the host's own, with the guest's ids and times.
-    pub fn record(&self, span: ReportedSpan) {
-        let HostTracer::Sdk { provider, .. } = self else {
-            return;
-        };
-        let tracer = provider.tracer_with_scope(span.scope);
-        let parent = match span.parent {
-            Some(parent) => Context::new().with_remote_span_context(SpanContext::new(
-                span.context.trace_id(),
-                parent,
-                span.context.trace_flags(),
-                false,
-                span.context.trace_state().clone(),
-            )),
-            None => Context::new(),
-        };
-        let builder = SpanBuilder::from_name(span.name)
-            .with_kind(span.kind)
-            .with_start_time(span.start)
-            .with_attributes(span.attributes)
-            .with_events(span.events)
-            .with_links(span.links);
-        REPORTED_IDS.set(Some((span.context.trace_id(), span.context.span_id())));
-        let mut recorded = builder.start_with_context(&tracer, &parent);
-        REPORTED_IDS.set(None);
-        recorded.set_status(span.status);
-        recorded.end_with_timestamp(span.end);
-    }
-}
-
-thread_local! {
-    /// The ids of the reported span being built on this thread, if one is.
-    static REPORTED_IDS: Cell<Option<(TraceId, SpanId)>> = const { Cell::new(None) };
-}
-
-/// The SDK's id generator: random ids, except while a reported span is
-/// being built ([`HostTracer::record`]), which keeps the ids its guest gave
-/// it. The SDK asks for ids synchronously on the building thread, and the
-/// SDK has no other way to take a span's ids from outside.
-#[derive(Debug, Default)]
-struct Ids(RandomIdGenerator);
-
-impl IdGenerator for Ids {
-    fn new_trace_id(&self) -> TraceId {
-        match REPORTED_IDS.get() {
-            Some((trace_id, _)) => trace_id,
-            None => self.0.new_trace_id(),
-        }
-    }
-
-    fn new_span_id(&self) -> SpanId {
-        match REPORTED_IDS.get() {
-            Some((_, span_id)) => span_id,
-            None => self.0.new_span_id(),
-        }
-    }
 }
 
 /// The process's telemetry.
@@ -211,10 +95,7 @@ impl Telemetry {
         };
         let propagator = Arc::new(if config.disabled {
             // Disabled: nothing of ours is added, but what came in goes on.
-            Propagator::new(&[
-                config::Propagator::TraceContext,
-                config::Propagator::Baggage,
-            ])
+            Propagator::new(&[PropagatorName::TraceContext, PropagatorName::Baggage])
         } else {
             Propagator::new(&config.propagators)
         });
@@ -268,14 +149,7 @@ impl Telemetry {
         if exporters.is_empty() {
             exporters.push("none".to_string());
         }
-        let propagators: Vec<&str> = c
-            .propagators
-            .iter()
-            .map(|p| match p {
-                config::Propagator::TraceContext => "tracecontext",
-                config::Propagator::Baggage => "baggage",
-            })
-            .collect();
+        let propagators: Vec<&str> = c.propagators.iter().map(|p| p.as_str()).collect();
         format!(
             "telemetry: exporters {} · sampler {} · propagators {}",
             exporters.join(", "),
@@ -290,9 +164,9 @@ impl Telemetry {
 
     /// A tracer for `identity`'s spans, with a provider of its own (the
     /// resource is per provider) feeding the process's exporters.
-    pub fn tracer(&self, identity: &ServiceIdentity) -> wasmtime::Result<HostTracer> {
+    pub fn tracer(&self, identity: &ServiceIdentity) -> wasmtime::Result<ServiceTracer> {
         if self.config.disabled {
-            return Ok(HostTracer::Disabled);
+            return Ok(ServiceTracer::Disabled);
         }
         let limits = self.config.limits;
         let mut builder = SdkTracerProvider::builder()
@@ -319,6 +193,7 @@ impl Telemetry {
                 self.otlp_exporter()?,
                 self.queue.clone(),
                 delivery,
+                &self.config.batch,
             ));
         }
         if let Some(console) = &self.console {
@@ -333,7 +208,7 @@ impl Telemetry {
         if let Ok(mut providers) = self.providers.lock() {
             providers.push((identity.name.clone(), provider.clone()));
         }
-        Ok(HostTracer::Sdk { tracer, provider })
+        Ok(ServiceTracer::Sdk { tracer, provider })
     }
 
     fn otlp_exporter(&self) -> wasmtime::Result<opentelemetry_otlp::SpanExporter> {
@@ -389,11 +264,13 @@ impl Telemetry {
         );
         if let (Some(version), false) = (
             &identity.version,
-            self.config.sets_resource_attribute("service.version"),
+            self.config
+                .sets_resource_attribute(semconv::SERVICE_VERSION),
         ) {
-            builder = builder.with_attribute(KeyValue::new("service.version", version.clone()));
+            builder =
+                builder.with_attribute(KeyValue::new(semconv::SERVICE_VERSION, version.clone()));
         }
-        let language = crate::runtime::language::RESOURCE_ATTRIBUTE;
+        let language = semconv::WASM_COMPONENT_LANGUAGE;
         if let (Some(value), false) = (
             &identity.language,
             self.config.sets_resource_attribute(language),
@@ -445,35 +322,6 @@ impl Telemetry {
     }
 }
 
-/// How often spans dropped by a full export queue are reported (once per
-/// interval with the count, never per span).
-pub const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Starts the thread that reports drops every [`DROP_REPORT_INTERVAL`]; it
-/// ends with `queue`.
-fn report_drops(queue: std::sync::Weak<QueueStats>, endpoint: String) -> wasmtime::Result<()> {
-    std::thread::Builder::new()
-        .name("export-drop-report".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(DROP_REPORT_INTERVAL);
-                let Some(queue) = queue.upgrade() else { return };
-                let dropped = queue.dropped_since_last_report();
-                if dropped > 0 {
-                    eprintln!(
-                        "warning: {dropped} span(s) dropped in the last {}s because the export queue \
-                         was full (OTEL_BSP_MAX_QUEUE_SIZE); the collector at `{endpoint}` is not \
-                         keeping up ({} in all)",
-                        DROP_REPORT_INTERVAL.as_secs(),
-                        queue.dropped()
-                    );
-                }
-            }
-        })
-        .map(drop)
-        .context("cannot start the thread that reports dropped spans")
-}
-
 fn sampler(sampler: &config::Sampler) -> opentelemetry_sdk::trace::Sampler {
     use config::{Root, Sampler as S};
     use opentelemetry_sdk::trace::Sampler;
@@ -486,55 +334,6 @@ fn sampler(sampler: &config::Sampler) -> opentelemetry_sdk::trace::Sampler {
             Root::AlwaysOff => Sampler::AlwaysOff,
             Root::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
         })),
-    }
-}
-
-/// Says, once, when spans stop reaching the collector and, once, when they
-/// reach it again, instead of failing quietly or on every batch; counts the
-/// spans not delivered.
-#[derive(Debug)]
-struct Reporter {
-    endpoint: String,
-    failing: Arc<AtomicBool>,
-    undelivered: Arc<AtomicU64>,
-    /// The terminal view that takes over while delivery fails.
-    fallback: Option<Arc<Console>>,
-}
-
-impl export_queue::Delivery for Reporter {
-    fn settled(&self, count: usize, result: &OTelSdkResult) {
-        match result {
-            Err(error) => {
-                self.undelivered.fetch_add(count as u64, Ordering::Relaxed);
-                if self.failing.swap(true, Ordering::Relaxed) {
-                    return;
-                }
-                let instead = if self.fallback.is_some() {
-                    "Traces are drawn in the terminal meanwhile."
-                } else {
-                    "See them in the terminal with OTEL_TRACES_EXPORTER=console."
-                };
-                eprintln!(
-                    "warning: spans are not reaching the collector at `{}` ({count} dropped): {error}. \
-                     Requests are still served. Start one (`docker compose up -d`) or point \
-                     OTEL_EXPORTER_OTLP_ENDPOINT at yours. {instead} A line follows when delivery resumes.",
-                    self.endpoint
-                );
-                if let Some(console) = &self.fallback {
-                    console.delivery_failed();
-                }
-            }
-            Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
-                eprintln!(
-                    "spans are reaching the collector at `{}` again",
-                    self.endpoint
-                );
-                if let Some(console) = &self.fallback {
-                    console.delivery_resumed();
-                }
-            }
-            Ok(()) => {}
-        }
     }
 }
 

@@ -11,12 +11,13 @@ use std::time::{Duration, SystemTime};
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{KeyValue, Value};
 
+use super::display::{JAEGER_TRACE_URL, duration};
+use super::semconv;
+
 /// Width of the time bar, in characters.
 const BAR_WIDTH: usize = 30;
 /// Longest attribute value shown before it is cut with `…`.
 const MAX_VALUE: usize = 48;
-/// Where Jaeger's UI shows a trace.
-pub const JAEGER_TRACE_URL: &str = "http://localhost:16686/trace/";
 
 /// What the waterfall needs of a span.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,10 +74,42 @@ pub fn render(trace_id: TraceId, spans: &[SpanLine], color: bool, late: bool) ->
     };
     let end = spans.iter().map(|s| s.end).max().unwrap_or(start);
     let total = end.duration_since(start).unwrap_or_default();
-
-    // Parent → children, each list in start order; roots are spans whose
-    // parent is not among these spans.
     let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
+    let rows = rows(spans, &ids);
+    let layout = Layout {
+        start,
+        total,
+        service_width: spans
+            .iter()
+            .map(|s| s.service.chars().count())
+            .max()
+            .unwrap_or(0),
+        name_width: rows
+            .iter()
+            .map(|(prefix, span)| prefix.chars().count() + span.name.chars().count())
+            .max()
+            .unwrap_or(0),
+    };
+    let mut out = header(trace_id, spans, total, late, &style);
+    for (prefix, span) in &rows {
+        draw_span(&mut out, prefix, span, &layout, &ids, &style);
+        draw_events(&mut out, prefix, span, &layout, &style);
+    }
+    out
+}
+
+/// Where a trace's spans sit: its start and length, and the columns' widths.
+struct Layout {
+    start: SystemTime,
+    total: Duration,
+    service_width: usize,
+    name_width: usize,
+}
+
+/// The spans in drawing order, each with its tree prefix: parent before
+/// children, each list in start order; roots are spans whose parent is not
+/// among these spans.
+fn rows<'a>(spans: &'a [SpanLine], ids: &HashSet<SpanId>) -> Vec<(String, &'a SpanLine)> {
     let mut children: HashMap<SpanId, Vec<&SpanLine>> = HashMap::new();
     let mut roots = Vec::new();
     for span in spans {
@@ -95,22 +128,22 @@ pub fn render(trace_id: TraceId, spans: &[SpanLine], color: bool, late: bool) ->
     for list in children.values_mut() {
         list.sort_by(by_start);
     }
-
     let mut rows = Vec::new();
     for root in &roots {
         walk(root, "", None, &children, &mut rows);
     }
-    let service_width = spans
-        .iter()
-        .map(|s| s.service.chars().count())
-        .max()
-        .unwrap_or(0);
-    let name_width = rows
-        .iter()
-        .map(|(prefix, span)| prefix.chars().count() + span.name.chars().count())
-        .max()
-        .unwrap_or(0);
+    rows
+}
 
+/// The trace's first line: its id, length, span count, whether it failed,
+/// and its link.
+fn header(
+    trace_id: TraceId,
+    spans: &[SpanLine],
+    total: Duration,
+    late: bool,
+    style: &Style,
+) -> String {
     let mut out = String::new();
     let failed = spans
         .iter()
@@ -132,49 +165,64 @@ pub fn render(trace_id: TraceId, spans: &[SpanLine], color: bool, late: bool) ->
             String::new()
         },
     );
-    for (prefix, span) in &rows {
-        let span_failed = matches!(span.status, Status::Error { .. });
-        let label = format!("{prefix}{}", span.name);
-        let offset = span.start.duration_since(start).unwrap_or_default();
-        let length = span.end.duration_since(span.start).unwrap_or_default();
+    out
+}
+
+/// One span's line: service, name in the tree, kind, duration, time bar,
+/// details.
+fn draw_span(
+    out: &mut String,
+    prefix: &str,
+    span: &SpanLine,
+    layout: &Layout,
+    ids: &HashSet<SpanId>,
+    style: &Style,
+) {
+    let span_failed = matches!(span.status, Status::Error { .. });
+    let label = format!("{prefix}{}", span.name);
+    let offset = span.start.duration_since(layout.start).unwrap_or_default();
+    let length = span.end.duration_since(span.start).unwrap_or_default();
+    let service_width = layout.service_width;
+    let _ = write!(
+        out,
+        "{}  {}  {:<8} {:>9} │{}│",
+        style.service(&format!("{:<service_width$}", span.service)),
+        pad(&label, layout.name_width),
+        kind(&span.kind),
+        duration(length),
+        style.bar(&bar(offset, length, layout.total), span_failed),
+    );
+    for detail in details(span, style) {
+        let _ = write!(out, " {detail}");
+    }
+    if span.parent_is_remote && !ids.contains(&span.parent_id) {
         let _ = write!(
             out,
-            "{}  {}  {:<8} {:>9} │{}│",
-            style.service(&format!("{:<service_width$}", span.service)),
-            pad(&label, name_width),
-            kind(&span.kind),
-            duration(length),
-            style.bar(&bar(offset, length, total), span_failed),
+            " {}",
+            style.dim(&format!("↖ remote parent {}", span.parent_id))
         );
-        for detail in details(span, &style) {
-            let _ = write!(out, " {detail}");
-        }
-        if span.parent_is_remote && !ids.contains(&span.parent_id) {
-            let _ = write!(
-                out,
-                " {}",
-                style.dim(&format!("↖ remote parent {}", span.parent_id))
-            );
-        }
-        out.push('\n');
-        let continuation = prefix.replace("├─ ", "│  ").replace("└─ ", "   ");
-        let indent = format!("{}{continuation}", " ".repeat(service_width + 2));
-        for (name, attributes) in &span.events {
-            let text = if name == "exception" {
-                let kind = string(attributes, "exception.type").unwrap_or_default();
-                let message = string(attributes, "exception.message").unwrap_or_default();
-                style.error(&format!("◆ exception {kind}: {message}"))
-            } else {
-                let mut text = format!("◆ {name}");
-                for kv in attributes {
-                    let _ = write!(text, " {}={}", kv.key, value(&kv.value));
-                }
-                style.dim(&text)
-            };
-            let _ = writeln!(out, "{indent}{text}");
-        }
     }
-    out
+    out.push('\n');
+}
+
+/// A span's events, a line each under it; an exception in red.
+fn draw_events(out: &mut String, prefix: &str, span: &SpanLine, layout: &Layout, style: &Style) {
+    let continuation = prefix.replace("├─ ", "│  ").replace("└─ ", "   ");
+    let indent = format!("{}{continuation}", " ".repeat(layout.service_width + 2));
+    for (name, attributes) in &span.events {
+        let text = if name == semconv::EXCEPTION_EVENT {
+            let kind = string(attributes, semconv::EXCEPTION_TYPE).unwrap_or_default();
+            let message = string(attributes, semconv::EXCEPTION_MESSAGE).unwrap_or_default();
+            style.error(&format!("◆ exception {kind}: {message}"))
+        } else {
+            let mut text = format!("◆ {name}");
+            for kv in attributes {
+                let _ = write!(text, " {}={}", kv.key, value(&kv.value));
+            }
+            style.dim(&text)
+        };
+        let _ = writeln!(out, "{indent}{text}");
+    }
 }
 
 fn walk<'a>(
@@ -223,16 +271,6 @@ fn kind(kind: &SpanKind) -> &'static str {
     }
 }
 
-/// `0.05ms`, `12.35ms`, `1.20s`.
-pub fn duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms >= 1000.0 {
-        format!("{:.2}s", ms / 1000.0)
-    } else {
-        format!("{ms:.2}ms")
-    }
-}
-
 fn bar(offset: Duration, length: Duration, total: Duration) -> String {
     let total = total.as_secs_f64();
     let (from, width) = if total <= 0.0 {
@@ -264,12 +302,16 @@ fn details(span: &SpanLine, style: &Style) -> Vec<String> {
     }
     let shown: &[&str] = match span.kind {
         SpanKind::Server => &[
-            "http.response.status_code",
-            "error.type",
-            "wasm.instantiate.duration_us",
-            "wasm.memory.peak_bytes",
+            semconv::HTTP_RESPONSE_STATUS_CODE,
+            semconv::ERROR_TYPE,
+            semconv::WASM_INSTANTIATE_DURATION_US,
+            semconv::WASM_MEMORY_PEAK_BYTES,
         ],
-        SpanKind::Client => &["http.response.status_code", "url.full", "error.type"],
+        SpanKind::Client => &[
+            semconv::HTTP_RESPONSE_STATUS_CODE,
+            semconv::URL_FULL,
+            semconv::ERROR_TYPE,
+        ],
         _ => &[],
     };
     let mut attributes: Vec<&KeyValue> = if shown.is_empty() {

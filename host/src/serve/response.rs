@@ -1,0 +1,76 @@
+//! The responses the host writes itself (for requests the guest could not
+//! answer), the `traceresponse` header, and the request's log line.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderValue;
+use hyper::{Response, StatusCode};
+use opentelemetry::trace::SpanContext;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::propagation::traceparent;
+use crate::telemetry::{JAEGER_TRACE_URL, duration};
+
+/// The response to a request.
+pub(super) type HostResponse = Response<HyperOutgoingBody>;
+
+/// A JSON error the host answers with itself: `{"error", "trace_id"}`.
+pub(super) fn error(status: StatusCode, error: &str, trace_id: &str) -> HostResponse {
+    json(
+        status,
+        &serde_json::json!({"error": error, "trace_id": trace_id}),
+    )
+}
+
+/// A JSON response with `body`.
+fn json(status: StatusCode, body: &serde_json::Value) -> HostResponse {
+    let body = Full::new(Bytes::from(body.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// W3C Trace Context level 2: tells the caller which trace and span served
+/// it (kept if the guest set its own). A remote context means the host made
+/// no span (telemetry disabled): there is nothing of ours to report.
+pub(super) fn add_traceresponse(response: &mut HostResponse, server: &SpanContext) {
+    if !server.is_valid() || server.is_remote() {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&traceparent(server)) {
+        response
+            .headers_mut()
+            .entry("traceresponse")
+            .or_insert(value);
+    }
+}
+
+/// The request's log line: service, target, status, time, trace (with a
+/// link to it when it was sampled).
+pub(super) fn log_line(
+    service: &str,
+    target: &str,
+    status: StatusCode,
+    took: Duration,
+    server: &SpanContext,
+) -> String {
+    let trace_id = server.trace_id();
+    let link = if server.is_sampled() {
+        format!("  {JAEGER_TRACE_URL}{trace_id}")
+    } else {
+        String::new()
+    };
+    format!(
+        "{service} {target} {} {} trace {trace_id}{link}",
+        status.as_u16(),
+        duration(took),
+    )
+}

@@ -1,0 +1,86 @@
+//! The SERVER span's name and its HTTP server semantic-convention
+//! attributes, from the request as it arrived.
+
+use hyper::Request;
+use opentelemetry::KeyValue;
+
+use super::service::Connection;
+use crate::telemetry::semconv;
+
+/// The methods HTTP semconv names as they are; others are `_OTHER`.
+pub const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// The span name and the HTTP server semantic conventions' attributes.
+pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, Vec<KeyValue>) {
+    let method = request.method().as_str();
+    let mut attributes = Vec::with_capacity(12);
+    let name = if KNOWN_METHODS.contains(&method) {
+        attributes.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD,
+            method.to_string(),
+        ));
+        method.to_string()
+    } else {
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, "_OTHER"));
+        attributes.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+            method.to_string(),
+        ));
+        "HTTP".to_string()
+    };
+    let uri = request.uri();
+    attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_string()));
+    if let Some(query) = uri.query() {
+        attributes.push(KeyValue::new(semconv::URL_QUERY, query.to_string()));
+    }
+    attributes.push(KeyValue::new(semconv::URL_SCHEME, "http"));
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|host| host.parse::<hyper::http::uri::Authority>().ok())
+        // `Host: :8000` parses with an empty host: no server address then.
+        .filter(|authority| !authority.host().is_empty());
+    let (address, port) = match &host {
+        Some(authority) => (
+            authority.host().to_string(),
+            authority.port_u16().unwrap_or(80),
+        ),
+        None => (connection.local.ip().to_string(), connection.local.port()),
+    };
+    attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address));
+    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+    let version = match request.version() {
+        hyper::Version::HTTP_09 => "0.9",
+        hyper::Version::HTTP_10 => "1.0",
+        hyper::Version::HTTP_2 => "2",
+        hyper::Version::HTTP_3 => "3",
+        _ => "1.1",
+    };
+    attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+    if let Some(agent) = request
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+    {
+        attributes.push(KeyValue::new(
+            semconv::USER_AGENT_ORIGINAL,
+            agent.to_string(),
+        ));
+    }
+    attributes.push(KeyValue::new(
+        semconv::CLIENT_ADDRESS,
+        connection.peer.ip().to_string(),
+    ));
+    attributes.push(KeyValue::new(
+        semconv::NETWORK_PEER_ADDRESS,
+        connection.peer.ip().to_string(),
+    ));
+    attributes.push(KeyValue::new(
+        semconv::NETWORK_PEER_PORT,
+        i64::from(connection.peer.port()),
+    ));
+    (name, attributes)
+}

@@ -1,0 +1,61 @@
+//! Every attribute key and event name the host writes on a span or a
+//! resource, in one place: the OpenTelemetry semantic conventions' from
+//! `opentelemetry-semantic-conventions`, and the host's own (`wasm.*`) and
+//! those the crate lacks as named constants beside them. A new span
+//! attribute gets its key here.
+
+pub use opentelemetry_semantic_conventions::attribute::{
+    CLIENT_ADDRESS, ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE, EXCEPTION_TYPE,
+    HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE,
+    NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT,
+    SERVICE_NAME, SERVICE_VERSION, URL_FULL, URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
+};
+
+/// The event that records an exception (the semantic conventions name it;
+/// the crate has no constant for event names).
+pub const EXCEPTION_EVENT: &str = "exception";
+
+/// The prefix of the attributes that copy baggage entries onto spans
+/// (`--baggage-attributes`): `baggage.KEY`.
+pub const BAGGAGE_PREFIX: &str = "baggage.";
+
+/// The SERVER span's time to instantiate the component, in microseconds.
+pub const WASM_INSTANTIATE_DURATION_US: &str = "wasm.instantiate.duration_us";
+/// The SERVER span's peak linear memory of the instance, in bytes.
+pub const WASM_MEMORY_PEAK_BYTES: &str = "wasm.memory.peak_bytes";
+/// The SERVER span's count of guest spans not recorded (`--max-spans`).
+pub const WASM_GUEST_SPANS_DROPPED: &str = "wasm.guest_spans_dropped";
+/// The resource's component source language, from its `producers` section.
+pub const WASM_COMPONENT_LANGUAGE: &str = "wasm.component.language";
+
+/// `error.type` of a request stopped at its deadline.
+pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
+/// `error.type` of a request whose guest hit its memory or table cap.
+pub const LIMIT_EXCEEDED: &str = "resource_limit_exceeded";
+/// `error.type` of a request refused because the queue was full.
+pub const OVERLOADED: &str = "overloaded";
+/// `error.type` of a guest error that is not a trap.
+pub const GUEST_ERROR: &str = "guest_error";
+
+/// A low-cardinality `error.type` from a Rust enum variant's debug text:
+/// the leading identifier in snake case (`ConnectionReadTimeout(..)` →
+/// `connection_read_timeout`).
+pub fn error_type_name(debug: &str) -> String {
+    let variant = debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .filter(|v| !v.is_empty())
+        .unwrap_or("error");
+    let mut snake = String::with_capacity(variant.len() + 4);
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
+}
