@@ -141,6 +141,7 @@ type Direct = (u16, String, serde_json::Value);
 
 /// Requests sent straight to the payment service: malformed payments, wrong
 /// methods and paths, and their expected status.
+#[rustfmt::skip]
 fn direct_cases() -> Vec<(
     &'static str,
     &'static str,
@@ -156,13 +157,7 @@ fn direct_cases() -> Vec<(
         ("POST", "/payments", json, "{".into(), 422),
         ("POST", "/payments", json, "[1]".into(), 422),
         ("POST", "/payments", json, r#"{"a":1,"a":2}"#.into(), 422),
-        (
-            "POST",
-            "/payments",
-            json,
-            r#"{"a":{"b":1,"b":1}}"#.into(),
-            422,
-        ),
+        ("POST", "/payments", json, r#"{"a":{"b":1,"b":1}}"#.into(), 422),
         ("POST", "/payments", json, r#"{"a":NaN}"#.into(), 422),
         ("POST", "/payments", json, r#"{"order_id":1}"#.into(), 422),
         ("POST", "/payments", json, r#"{"order_id":" "}"#.into(), 422),

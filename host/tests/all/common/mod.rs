@@ -1,8 +1,6 @@
 //! Test harness: a real OTLP/gRPC receiver, real host processes serving the
 //! real components, and a small HTTP client over loopback.
 
-#![allow(dead_code)] // each test file uses its own subset
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
