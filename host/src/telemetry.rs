@@ -647,6 +647,39 @@ impl export_queue::Delivery for Reporter {
 mod tests {
     use super::*;
 
+    /// The flags of the context a host span hands on: the SDK's sampled
+    /// decision, with the random flag of the trace (incoming, or set on a
+    /// trace the host starts), on the span and on its children.
+    #[rustfmt::skip]
+    #[test]
+    fn host_spans_carry_the_random_flag_of_their_trace() {
+        use opentelemetry_sdk::trace::Sampler;
+        let parent = |flags: u8| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(1u128), SpanId::from(1u64), TraceFlags::new(flags), true, Default::default(),
+            ))
+        };
+        // (sampler, parent, flags handed on)
+        let cases = [
+            (Sampler::AlwaysOn, Context::new(), 0x03),
+            (Sampler::AlwaysOff, Context::new(), 0x02),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x00), 0x00),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x01), 0x01),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x02), 0x02),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x03), 0x03),
+            (Sampler::AlwaysOn, parent(0x02), 0x03),
+        ];
+        for (sampler, parent, expected) in cases {
+            let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
+            let tracer = HostTracer::Sdk { tracer: provider.tracer(HOST_SCOPE), provider };
+            let cx = tracer.start(SpanBuilder::from_name("s"), &parent);
+            let child = tracer.start(SpanBuilder::from_name("c"), &cx);
+            for cx in [cx, child] {
+                assert_eq!(cx.span().span_context().trace_flags().to_u8(), expected, "{:?}", parent.span().span_context());
+            }
+        }
+    }
+
     /// Flag, then OTEL_SERVICE_NAME, then OTEL_RESOURCE_ATTRIBUTES, then the
     /// component's declaration, then the file name.
     #[test]
