@@ -25,7 +25,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 use crate::client::Client;
 use crate::component;
 use crate::egress::Egress;
-use crate::propagation::{Extracted, Propagator};
+use crate::propagation::{self, Extracted, Propagator};
 use crate::spans::{AttributeLimits, Failure, Outcome, RequestSpans, error_type_name};
 use crate::state::{Limits, RequestState};
 use crate::telemetry::HostTracer;
@@ -500,20 +500,7 @@ impl Service {
         // A remote context means the host made no span (telemetry disabled):
         // there is nothing of ours to report.
         if span_context.is_valid() && !span_context.is_remote() {
-            // W3C Trace Context level 2: tell the caller which trace and
-            // span served it (kept if the guest set its own).
-            let value = format!(
-                "00-{}-{}-{:02x}",
-                span_context.trace_id(),
-                span_context.span_id(),
-                span_context.trace_flags().to_u8()
-            );
-            if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
-                response
-                    .headers_mut()
-                    .entry("traceresponse")
-                    .or_insert(value);
-            }
+            propagation::respond(&span_context, response.headers_mut());
         }
         if self.log_requests {
             let link = if span_context.is_sampled() {
