@@ -25,6 +25,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 use crate::client::Client;
 use crate::component;
 use crate::egress::Egress;
+use crate::linger::Linger;
 use crate::propagation::{Extracted, Propagator};
 use crate::spans::{AttributeLimits, Failure, Outcome, RequestSpans, error_type_name};
 use crate::state::{Limits, RequestState};
@@ -65,6 +66,10 @@ pub struct RequestLimits {
     /// How long a connection may take to send a request's headers, and how
     /// long an idle keep-alive connection stays open (slow-loris defence).
     pub header_timeout: Duration,
+    /// How long and how much a connection answered before its body was
+    /// read is drained before it is closed, so that the client gets the
+    /// response (see [`linger`](crate::linger)).
+    pub linger: Linger,
 }
 
 /// The default request deadline.
@@ -87,6 +92,7 @@ impl Default for RequestLimits {
             concurrent: DEFAULT_CONCURRENCY,
             queue: DEFAULT_QUEUE,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            linger: Linger::default(),
         }
     }
 }
