@@ -55,6 +55,10 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
         let _ = stream.set_nodelay(true);
         let connection = Connection { local, peer };
         let service = service.clone();
+        // hyper closes a connection whose request body was dropped unread,
+        // and closing over unread data resets the response away: the body is
+        // tracked so that such a response says `Connection: close` and the
+        // stream lingers when hyper shuts it down.
         let unread = Unread::default();
         let stream = Lingering::new(stream, unread.clone(), service.request_limits().linger);
         let conn = http1::Builder::new()
