@@ -10,6 +10,8 @@
 //! # Layout
 //! Follow a request top to bottom; no module reaches back up.
 //! - [`server`]: the accept loop, connections, graceful shutdown.
+//! - [`linger`]: the lingering close of a connection answered before its
+//!   request body was read.
 //! - [`handler`]: one request: store, instance, server span, guest call, response.
 //! - [`state`]: what a request's store holds.
 //! - [`spans`]: a request's spans: the server span and the guest's spans.
@@ -46,6 +48,7 @@ pub mod export_queue;
 pub mod fuzzing;
 pub mod handler;
 pub mod language;
+pub mod linger;
 pub mod outgoing;
 pub mod propagation;
 pub mod server;
