@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use host::Destination;
+use host::OutboundFlag;
 
 /// The port served unless `--port` says otherwise.
 const DEFAULT_PORT: u16 = 8000;
@@ -52,10 +52,11 @@ pub struct Cli {
     pub traces_file: Option<PathBuf>,
 
     /// Let components send HTTP requests to this origin (scheme, host and
-    /// port; repeatable), such as `http://127.0.0.1:8001`. Everything else
-    /// is denied.
-    #[arg(long = "allow-outbound", value_name = "URL", value_parser = Destination::parse)]
-    pub allow_outbound: Vec<Destination>,
+    /// port; repeatable), such as `http://127.0.0.1:8001`, instead of the
+    /// origins each component declares in its service-info; `none` grants
+    /// nothing. Everything not granted is denied.
+    #[arg(long = "allow-outbound", value_name = "URL|none", value_parser = OutboundFlag::parse)]
+    pub allow_outbound: Vec<OutboundFlag>,
 
     /// Copy these W3C Baggage entries onto every span of a request, as
     /// `baggage.KEY` attributes (off by default: baggage may carry data that
@@ -95,6 +96,18 @@ pub struct Cli {
     /// idle keep-alive connection may stay open.
     #[arg(long, value_name = "MS", default_value_t = host::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
     pub header_timeout_ms: u64,
+
+    /// Milliseconds a connection answered before its request body was read
+    /// (413, 400) keeps reading and discarding what the client still sends
+    /// before it is closed, so that a client that writes its whole body
+    /// before reading gets the response instead of a reset.
+    #[arg(long, value_name = "MS", default_value_t = host::DEFAULT_LINGER_TIME.as_millis() as u64)]
+    pub linger_ms: u64,
+
+    /// The most bytes discarded while lingering (see `--linger-ms`); a
+    /// client sending more is cut off.
+    #[arg(long, value_name = "BYTES", default_value_t = host::DEFAULT_LINGER_BYTES)]
+    pub linger_bytes: u64,
 
     /// Instance slots of the pooling allocator, shared by every component of
     /// the process (virtual address space only until used); 0 allocates per

@@ -11,8 +11,9 @@
 //!
 //! Follow a request top to bottom; a module uses only those below it.
 //!
-//! - `serve`: the accept loop; one request as a pipeline of named steps
-//!   (SERVER span, body limit, admission, guest task, response); the
+//! - `serve`: the accept loop and the lingering close of a connection
+//!   answered before its body was read; one request as a pipeline of named
+//!   steps (SERVER span, body limit, admission, guest task, response); the
 //!   per-request limits.
 //! - `runtime`: the engine, loading and compiling components, the compile
 //!   cache, a request's store state, `--watch`.
@@ -43,7 +44,7 @@ mod telemetry;
 pub mod fuzzing;
 
 pub use guest_api::AttributeLimits;
-pub use outbound::{Client, Destination, Egress};
+pub use outbound::{Client, Egress, OutboundFlag};
 pub use propagation::Propagator;
 pub use runtime::{
     Allocation, CompileCache, DEFAULT_POOL_INSTANCES, EngineOptions, Loaded, RequestState,
@@ -51,6 +52,7 @@ pub use runtime::{
 };
 pub use serve::{
     Connection, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE, DEFAULT_SPAN_LIMIT, RequestLimits, Service, run,
+    DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE,
+    DEFAULT_SPAN_LIMIT, Linger, RequestLimits, Service, run,
 };
 pub use telemetry::{OtelConfig, ServiceIdentity, ServiceTracer, Telemetry, service_name};

@@ -16,9 +16,10 @@ use std::time::Duration;
 use clap::Parser;
 use cli::{Cli, plan};
 use host::{
-    Allocation, AttributeLimits, Client, CompileCache, EngineOptions, Loaded, OtelConfig,
-    RequestLimits, RequestState, Service, ServiceIdentity, Telemetry,
+    Allocation, AttributeLimits, Client, CompileCache, Egress, EngineOptions, Linger, Loaded,
+    OtelConfig, RequestLimits, RequestState, Service, ServiceIdentity, Telemetry,
 };
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wasmtime::Engine;
@@ -68,8 +69,11 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     // process reuses connections like any other caller.
     let client = Client::new();
     for (port, component) in loaded {
-        let service = service(&cli, &telemetry, &client, &component)?;
-        servers.push(listen(&cli, &runtime, port, component, service, &stopped).await?);
+        let identity = identity(&cli, telemetry.config(), &component);
+        let listener = bind(&cli, port, &component, &identity).await?;
+        let egress = egress(&cli, &identity, &component)?;
+        let service = service(&cli, &telemetry, &client, &component, &identity, egress)?;
+        servers.push(serve_on(&cli, &runtime, listener, component, service, &stopped));
     }
     println!("{}", telemetry.summary());
 
@@ -128,14 +132,56 @@ async fn load(cli: &Cli, runtime: &Runtime, arg: &Path) -> wasmtime::Result<Load
     Ok(component)
 }
 
+/// Binds `port` for `component` and says where it listens.
+async fn bind(
+    cli: &Cli,
+    port: u16,
+    component: &Loaded,
+    identity: &ServiceIdentity,
+) -> wasmtime::Result<TcpListener> {
+    let addr = SocketAddr::new(cli.addr, port);
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on `{addr}` for `{}`: is the port in use? Pick another",
+            component.path.display()
+        )
+    })?;
+    let bound = listener.local_addr()?;
+    let version = identity
+        .version
+        .as_deref()
+        .map(|version| format!(" {version}"))
+        .unwrap_or_default();
+    println!(
+        "{}{version} ({}) listening on http://{bound}",
+        identity.name,
+        component.path.display(),
+    );
+    Ok(listener)
+}
+
+/// Where `component` may send requests: what it declares in its
+/// service-info, unless `--allow-outbound` says otherwise; said on a line.
+fn egress(cli: &Cli, identity: &ServiceIdentity, component: &Loaded) -> wasmtime::Result<Egress> {
+    let declared = component
+        .info
+        .as_ref()
+        .map_or(&[][..], |info| &info.outbound[..]);
+    let egress = Egress::grant(&identity.name, declared, &cli.allow_outbound)
+        .map_err(wasmtime::Error::msg)?;
+    println!("{}", egress.summary(&identity.name));
+    Ok(egress)
+}
+
 /// The service serving `component`, with its tracer and every limit.
 fn service(
     cli: &Cli,
     telemetry: &Telemetry,
     client: &Arc<Client>,
     component: &Loaded,
+    identity: &ServiceIdentity,
+    egress: Egress,
 ) -> wasmtime::Result<Arc<Service>> {
-    let identity = identity(cli, telemetry.config(), component);
     let limits = RequestLimits {
         deadline: Duration::from_millis(cli.deadline_ms),
         memory: cli.memory_limit_mib << 20,
@@ -148,50 +194,36 @@ fn service(
         concurrent: cli.max_concurrent,
         queue: cli.max_queue,
         header_timeout: Duration::from_millis(cli.header_timeout_ms),
+        linger: Linger {
+            time: Duration::from_millis(cli.linger_ms),
+            bytes: cli.linger_bytes,
+        },
     };
     let service = Service::new(
         identity.name.clone(),
         component.pre.clone(),
-        telemetry.tracer(&identity)?,
+        telemetry.tracer(identity)?,
         telemetry.propagator(),
         cli.env.clone(),
     )
     .log_requests(!cli.quiet)
     .baggage_attributes(cli.baggage_attributes.clone())
     .limits(limits)
-    .egress(host::Egress::new(cli.allow_outbound.clone()))
+    .egress(egress)
     .client(client.clone());
     Ok(Arc::new(service))
 }
 
-/// Binds `port` and serves `service` on it (and watches its file with
-/// `--watch`) until told to stop.
-async fn listen(
+/// Serves `service` on `listener` (and watches its file with `--watch`)
+/// until told to stop.
+fn serve_on(
     cli: &Cli,
     runtime: &Runtime,
-    port: u16,
+    listener: TcpListener,
     component: Loaded,
     service: Arc<Service>,
     stopped: &watch::Receiver<bool>,
-) -> wasmtime::Result<Server> {
-    let addr = SocketAddr::new(cli.addr, port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!(
-            "cannot listen on `{addr}` for `{}`: is the port in use? Pick another",
-            component.path.display()
-        )
-    })?;
-    let bound = listener.local_addr()?;
-    let version = component
-        .info
-        .as_ref()
-        .map(|info| format!(" {}", info.version))
-        .unwrap_or_default();
-    println!(
-        "{}{version} ({}) listening on http://{bound}",
-        service.name,
-        component.path.display(),
-    );
+) -> Server {
     if cli.watch {
         let reloaded = service.clone();
         tokio::spawn(host::watch(
@@ -206,7 +238,7 @@ async fn listen(
     }
     let (stop_this, this_stopped) = watch::channel(false);
     let server = tokio::spawn(host::run(listener, service, stop_on(this_stopped)));
-    Ok((stop_this, server))
+    (stop_this, server)
 }
 
 /// Completes once `stopped` says stop.

@@ -15,7 +15,9 @@
 //! the interface has no way to say so and telemetry must not change what a
 //! service does.
 
-use opentelemetry::trace::{self as otel, SpanContext as OtelSpanContext, SpanId, TraceContextExt};
+use opentelemetry::trace::{
+    self as otel, SpanContext as OtelSpanContext, SpanId, TraceContextExt, TraceFlags,
+};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use super::attributes::AttributeLimits;
@@ -23,18 +25,21 @@ use super::bindings::wasi::otel::tracing::{Event, Host, Link, SpanContext, SpanD
 use super::bindings::wasi::otel::types::{InstrumentationScope as WitScope, KeyValue as WitKv};
 use super::convert::{hex_id, time};
 use super::spans::RequestSpans;
+use crate::propagation::RANDOM;
 use crate::telemetry::ReportedSpan;
 
 impl Host for RequestSpans {
     fn on_start(&mut self, context: SpanContext) -> wasmtime::Result<()> {
-        if let Ok(context) = OtelSpanContext::try_from(context) {
+        let trace = self.current().span().span_context().clone();
+        if let Some(context) = span_context(context, &trace) {
             self.announce(context);
         }
         Ok(())
     }
 
     fn on_end(&mut self, span: SpanData) -> wasmtime::Result<()> {
-        if let Some(span) = reported(span, self.attribute_limits) {
+        let trace = self.current().span().span_context().clone();
+        if let Some(span) = reported(span, self.attribute_limits, &trace) {
             self.report(span);
         }
         Ok(())
@@ -43,6 +48,29 @@ impl Host for RequestSpans {
     fn outer_span_context(&mut self) -> wasmtime::Result<SpanContext> {
         Ok(self.current().span().span_context().into())
     }
+}
+
+/// The guest's span context, if its ids are valid (see the `TryFrom` in
+/// `convert`).
+///
+/// `wasi:otel`'s `trace-flags` name only `sampled`, so the random trace-id
+/// flag cannot come from the guest. It belongs to the trace id (W3C Trace
+/// Context § "Random Trace ID Flag": set on every `traceparent` that uses
+/// the same `trace-id`), so a context in the trace of `trace` (the host's
+/// innermost open span) takes `trace`'s random flag.
+fn span_context(context: SpanContext, trace: &OtelSpanContext) -> Option<OtelSpanContext> {
+    let context = OtelSpanContext::try_from(context).ok()?;
+    if !trace.is_valid() || trace.trace_id() != context.trace_id() {
+        return Some(context);
+    }
+    let flags = context.trace_flags().to_u8() | (trace.trace_flags().to_u8() & RANDOM);
+    Some(OtelSpanContext::new(
+        context.trace_id(),
+        context.span_id(),
+        TraceFlags::new(flags),
+        context.is_remote(),
+        context.trace_state().clone(),
+    ))
 }
 
 fn attributes(kvs: Vec<WitKv>, limits: AttributeLimits) -> Vec<KeyValue> {
@@ -65,8 +93,12 @@ fn scope(scope: WitScope, limits: AttributeLimits) -> InstrumentationScope {
 
 /// The span the guest reported, if its ids are valid. A parent id that is
 /// not a valid span id makes the span a root of its trace.
-fn reported(span: SpanData, limits: AttributeLimits) -> Option<ReportedSpan> {
-    let context = OtelSpanContext::try_from(span.span_context).ok()?;
+fn reported(
+    span: SpanData,
+    limits: AttributeLimits,
+    trace: &OtelSpanContext,
+) -> Option<ReportedSpan> {
+    let context = span_context(span.span_context, trace)?;
     let parent = hex_id::<8>(&span.parent_span_id).map(SpanId::from_bytes);
     Some(ReportedSpan {
         context,
@@ -94,7 +126,7 @@ fn reported(span: SpanData, limits: AttributeLimits) -> Option<ReportedSpan> {
             .into_iter()
             .filter_map(|link: Link| {
                 Some(otel::Link::new(
-                    OtelSpanContext::try_from(link.span_context).ok()?,
+                    span_context(link.span_context, trace)?,
                     attributes(link.attributes, limits),
                     0,
                 ))

@@ -14,5 +14,5 @@ mod egress;
 mod send;
 
 pub use client::Client;
-pub use egress::{Destination, Egress};
+pub use egress::{Egress, OutboundFlag};
 pub use send::{Outbound, SendFuture, client_span};

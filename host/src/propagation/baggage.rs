@@ -163,9 +163,10 @@ fn value_of(rest: &str) -> &str {
         .trim_matches([' ', '\t'])
 }
 
-/// Percent-decodes; an invalid escape or invalid UTF-8 is kept as it came.
+/// Percent-decodes a value, as W3C Baggage asks (see
+/// [`percent::decode_lossy`]).
 fn decode(value: &str) -> String {
-    percent::decode(value).unwrap_or_else(|| value.to_string())
+    percent::decode_lossy(value)
 }
 
 /// Percent-encodes everything outside `baggage-octet`, and `%` itself.
@@ -178,6 +179,26 @@ fn percent_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// W3C Baggage § value: escapes that are not UTF-8 decode to U+FFFD;
+    /// the header itself travels on unchanged.
+    #[rustfmt::skip]
+    #[test]
+    fn invalid_utf8_decodes_to_replacement() {
+        let cases = [
+            ("a=%FF", "\u{FFFD}"),
+            ("a=%C3%A9%FF%41", "\u{e9}\u{FFFD}A"),
+            ("a=%C3", "\u{FFFD}"),
+            ("a=100%", "100%"),
+            ("a=%zz", "%zz"),
+            ("a=Am%C3%A9lie", "Am\u{e9}lie"),
+        ];
+        for (header, decoded) in cases {
+            let b = Baggage::parse([header]);
+            assert_eq!(b.get("a").as_deref(), Some(decoded), "{header}");
+            assert_eq!(b.header(), header);
+        }
+    }
 
     /// Members, their encoding and their properties are kept as received;
     /// headers are combined in order; OWS is trimmed.

@@ -6,7 +6,8 @@
 //! each file.
 //!
 //! Owns: parsing and formatting those headers, and the `traceparent`
-//! formatter every header the host writes goes through.
+//! formatter every header the host writes goes through (`traceparent`,
+//! `traceresponse`, the Server-Timing `trace` metric).
 //! May use: nothing else in the crate (it is the bottom of the host).
 
 mod baggage;
@@ -15,7 +16,7 @@ mod trace_context;
 
 pub use baggage::{Baggage, MAX_BYTES, MAX_MEMBERS};
 pub use trace_context::{
-    BAGGAGE, Extracted, MAX_TRACESTATE_MEMBERS, Propagator, PropagatorName, TRACEPARENT,
-    TRACESTATE, parse_traceparent, parse_tracestate, traceparent, valid_tracestate_key,
+    BAGGAGE, Extracted, MAX_TRACESTATE_MEMBERS, Propagator, PropagatorName, RANDOM, TRACEPARENT,
+    TRACESTATE, parse_traceparent, parse_tracestate, respond, traceparent, valid_tracestate_key,
     valid_tracestate_value,
 };

@@ -24,6 +24,34 @@ pub fn decode(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Decodes `%XX` escapes as W3C Baggage values need: octet sequences that
+/// are not UTF-8 become U+FFFD (W3C Baggage § value: "MUST be replaced with
+/// the replacement code point"); a `%` that does not start a two-hex-digit
+/// escape is kept as a `%`, since the specification says nothing of it.
+pub fn decode_lossy(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = (bytes[i] == b'%')
+            .then(|| value.get(i + 1..i + 3))
+            .flatten()
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Encodes every byte for which `plain` is false, and `%` itself, as `%XX`
 /// (uppercase hex).
 pub fn encode(value: &str, plain: impl Fn(u8) -> bool) -> String {

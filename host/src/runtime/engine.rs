@@ -44,9 +44,10 @@ const TABLES_PER_COMPONENT: u32 = 32;
 /// Linear memory (and table) bytes a pool slot resets with `memset` rather
 /// than returning to the kernel with `madvise` after each request: the
 /// kernel path costs TLB shootdowns across cores and page faults when the
-/// next instance touches the memory again. The services here peak at
-/// 1.06 MiB; 2 MiB per slot covers them, for at most 2 MiB × the slots in
-/// use of resident memory.
+/// next instance touches the memory again. The Rust services here peak
+/// under 2 MiB (each SERVER span's `wasm.memory.peak_bytes` says by how
+/// much), so it covers them, for at most 2 MiB × the slots in use of
+/// resident memory.
 const KEEP_RESIDENT: usize = 2 << 20;
 /// Table elements per table: far above what a Rust, Python or JS guest
 /// uses, far below what would exhaust the host.

@@ -21,6 +21,7 @@ use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
+use super::failure::BodyRefused;
 use super::guest_task::{self, Driven, Running};
 use super::response::{self, HostResponse, add_traceresponse, log_line};
 use super::server_span::server_span;
@@ -108,7 +109,8 @@ impl Service {
     }
 
     /// Reads the body up to the limit before the guest runs, so that an
-    /// oversized one is refused whole (413) and the guest never sees part.
+    /// oversized one is refused whole (413) and the guest never sees part;
+    /// a malformed or incomplete one is refused with 400.
     async fn read_body<B>(
         &self,
         request: Request<B>,
@@ -127,21 +129,26 @@ impl Service {
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .is_some_and(|length| length > limit as u64);
         let body = if too_large {
-            None
+            Err(BodyRefused::TooLarge)
         } else {
-            Limited::new(body, limit).collect().await.ok()
+            Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(BodyRefused::from)
         };
-        let Some(body) = body else {
-            state.spans.finish(Outcome {
-                status: 413,
-                failure: None,
-            });
-            let why = format!("request body larger than {limit} bytes (--max-body-bytes)");
-            return Err(response::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &why,
-                trace_id,
-            ));
+        let body = match body {
+            Ok(body) => body,
+            Err(refused) => {
+                let (status, error_type, message) = refused.describe(limit);
+                state
+                    .spans
+                    .set_server_attributes(vec![KeyValue::new(semconv::ERROR_TYPE, error_type)]);
+                state.spans.finish(Outcome {
+                    status: status.as_u16(),
+                    failure: None,
+                });
+                return Err(response::error(status, &message, trace_id));
+            }
         };
         let never: fn(Infallible) -> wasmtime_wasi_http::Error = |never| match never {};
         Ok(Request::from_parts(

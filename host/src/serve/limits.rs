@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::linger::Linger;
 use crate::guest_api::AttributeLimits;
 pub use crate::runtime::DEFAULT_MEMORY_LIMIT;
 
@@ -27,6 +28,10 @@ pub struct RequestLimits {
     /// How long a connection may take to send a request's headers, and how
     /// long an idle keep-alive connection stays open (slow-loris defence).
     pub header_timeout: Duration,
+    /// How long and how much a connection answered before its body was
+    /// read is drained before it is closed, so that the client gets the
+    /// response (see [`Linger`]).
+    pub linger: Linger,
 }
 
 /// The default request deadline.
@@ -47,6 +52,7 @@ impl Default for RequestLimits {
             concurrent: DEFAULT_CONCURRENCY,
             queue: DEFAULT_QUEUE,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            linger: Linger::default(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Serving: the accept loop (`accept`), and one request as a short pipeline
+//! Serving: the accept loop (`accept`) with its lingering close of a
+//! connection answered before its body was read (`linger`), and one request as a short pipeline
 //! of named steps (`handler`): SERVER span, body within its limit,
 //! admission, the guest task (`guest_task`), the response (`response`).
 //! `service` holds what every request of a component shares, `limits`
@@ -12,11 +13,13 @@ mod failure;
 mod guest_task;
 mod handler;
 mod limits;
+mod linger;
 mod response;
 mod server_span;
 mod service;
 
 pub use accept::run;
+pub use linger::{DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, Linger};
 pub use limits::{
     DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE, DEFAULT_SPAN_LIMIT, RequestLimits,

@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 use opentelemetry::trace::SpanContext;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::propagation::traceparent;
+use crate::propagation;
 use crate::telemetry::{JAEGER_TRACE_URL, duration};
 
 /// The response to a request.
@@ -39,17 +39,12 @@ fn json(status: StatusCode, body: &serde_json::Value) -> HostResponse {
 }
 
 /// W3C Trace Context level 2: tells the caller which trace and span served
-/// it (kept if the guest set its own). A remote context means the host made
-/// no span (telemetry disabled): there is nothing of ours to report.
+/// it (`traceresponse`, and a Server-Timing `trace` metric; each kept if the
+/// guest set its own). A remote context means the host made no span
+/// (telemetry disabled): there is nothing of ours to report.
 pub(super) fn add_traceresponse(response: &mut HostResponse, server: &SpanContext) {
-    if !server.is_valid() || server.is_remote() {
-        return;
-    }
-    if let Ok(value) = HeaderValue::from_str(&traceparent(server)) {
-        response
-            .headers_mut()
-            .entry("traceresponse")
-            .or_insert(value);
+    if server.is_valid() && !server.is_remote() {
+        propagation::respond(server, response.headers_mut());
     }
 }
 

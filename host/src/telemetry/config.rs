@@ -29,9 +29,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The specification's default count limit.
 pub const DEFAULT_COUNT_LIMIT: u32 = 128;
 /// The queue size unless `OTEL_BSP_MAX_QUEUE_SIZE` sets one. The
-/// specification's 2048 holds a seventh of a second of this host's full
-/// load on 2 cores (about 2,400 orders/s, 6 spans each); 16384 rides out a
-/// collector pause of about a second, for about 8 MB at most per service.
+/// specification's 2048 holds well under a second of this host's full load
+/// (six spans per order at the POST /orders rate `bench/run` measures, in
+/// docs/benchmarks.md); eight times that rides out a collector pause of
+/// about a second.
 pub const DEFAULT_MAX_QUEUE_SIZE: usize = 16_384;
 /// The specification's default `OTEL_BSP_SCHEDULE_DELAY`.
 pub const DEFAULT_SCHEDULE_DELAY: Duration = Duration::from_millis(5_000);

@@ -8,6 +8,7 @@
 //! - `sdk`: tracer providers, resources, exporters, shutdown.
 //! - `tracer`: [`ServiceTracer`], which starts the host's spans and records
 //!   the spans guests report whole.
+//! - `random_flag`: the random trace-id flag the SDK leaves off.
 //! - `export_queue`: the bounded OTLP queue and its exact drop count.
 //! - `delivery`: saying when spans stop, and start again, reaching the
 //!   collector.
@@ -23,6 +24,7 @@ mod console;
 mod delivery;
 mod display;
 mod export_queue;
+mod random_flag;
 mod sdk;
 pub mod semconv;
 mod tracer;

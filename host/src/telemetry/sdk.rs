@@ -22,7 +22,7 @@ use super::console::Console;
 use super::delivery::{Reporter, report_drops};
 use super::export_queue::{self, QueueStats};
 use super::semconv;
-use super::tracer::{Ids, ServiceTracer};
+use super::tracer::{HOST_SCOPE, Ids, ServiceTracer};
 use super::traces_file::TracesFile;
 use crate::propagation::{Propagator, PropagatorName};
 
@@ -204,7 +204,7 @@ impl Telemetry {
                 builder.with_span_processor(BatchSpanProcessor::builder(file.exporter()).build());
         }
         let provider = builder.build();
-        let tracer = provider.tracer("wasm-otel-host");
+        let tracer = provider.tracer(HOST_SCOPE);
         if let Ok(mut providers) = self.providers.lock() {
             providers.push((identity.name.clone(), provider.clone()));
         }

@@ -34,6 +34,14 @@ pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
 pub const LIMIT_EXCEEDED: &str = "resource_limit_exceeded";
 /// `error.type` of a request refused because the queue was full.
 pub const OVERLOADED: &str = "overloaded";
+/// `error.type` of a request whose body is over `--max-body-bytes` (413).
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+/// `error.type` of a request whose body is not valid HTTP/1.1 framing, such
+/// as a malformed chunk size (400).
+pub const MALFORMED_BODY: &str = "malformed_body";
+/// `error.type` of a request whose body ended before its announced length
+/// (the client went; 400, which it will not read).
+pub const INCOMPLETE_BODY: &str = "incomplete_body";
 /// `error.type` of a guest error that is not a trap.
 pub const GUEST_ERROR: &str = "guest_error";
 

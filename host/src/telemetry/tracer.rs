@@ -12,6 +12,12 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider};
 
+use super::random_flag::RandomTrace;
+pub use super::random_flag::random_root;
+
+/// The scope of the host's own spans.
+pub const HOST_SCOPE: &str = "wasm-otel-host";
+
 /// Starts the host's spans; a no-op when the SDK is disabled.
 #[derive(Clone, Debug)]
 pub enum ServiceTracer {
@@ -59,7 +65,11 @@ impl ServiceTracer {
     pub fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
         match self {
             ServiceTracer::Sdk { tracer, .. } => {
-                parent.with_span(builder.start_with_context(tracer, parent))
+                let span = builder.start_with_context(tracer, parent);
+                match RandomTrace::of(parent, &span) {
+                    Some(context) => parent.with_span(RandomTrace { span, context }),
+                    None => parent.with_span(span),
+                }
             }
             ServiceTracer::Disabled => parent.clone(),
         }
@@ -120,6 +130,46 @@ impl IdGenerator for Ids {
         match REPORTED_IDS.get() {
             Some((_, span_id)) => span_id,
             None => self.0.new_span_id(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TraceFlags;
+
+    use super::*;
+
+    /// The flags of the context a host span hands on: the SDK's sampled
+    /// decision, with the random flag of the trace (incoming, or set on a
+    /// trace the host starts), on the span and on its children.
+    #[rustfmt::skip]
+    #[test]
+    fn host_spans_carry_the_random_flag_of_their_trace() {
+        use opentelemetry_sdk::trace::Sampler;
+        let parent = |flags: u8| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(1u128), SpanId::from(1u64), TraceFlags::new(flags), true, Default::default(),
+            ))
+        };
+        // (sampler, parent, flags handed on)
+        let cases = [
+            (Sampler::AlwaysOn, Context::new(), 0x03),
+            (Sampler::AlwaysOff, Context::new(), 0x02),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x00), 0x00),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x01), 0x01),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x02), 0x02),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x03), 0x03),
+            (Sampler::AlwaysOn, parent(0x02), 0x03),
+        ];
+        for (sampler, parent, expected) in cases {
+            let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
+            let tracer = ServiceTracer::Sdk { tracer: provider.tracer(HOST_SCOPE), provider };
+            let cx = tracer.start(SpanBuilder::from_name("s"), &parent);
+            let child = tracer.start(SpanBuilder::from_name("c"), &cx);
+            for cx in [cx, child] {
+                assert_eq!(cx.span().span_context().trace_flags().to_u8(), expected, "{:?}", parent.span().span_context());
+            }
         }
     }
 }
