@@ -73,7 +73,9 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
         let listener = bind(&cli, port, &component, &identity).await?;
         let egress = egress(&cli, &identity, &component)?;
         let service = service(&cli, &telemetry, &client, &component, &identity, egress)?;
-        servers.push(serve_on(&cli, &runtime, listener, component, service, &stopped));
+        servers.push(serve_on(
+            &cli, &runtime, listener, component, service, &stopped,
+        ));
     }
     println!("{}", telemetry.summary());
 

@@ -19,10 +19,10 @@ mod server_span;
 mod service;
 
 pub use accept::run;
-pub use linger::{DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, Linger};
 pub use limits::{
     DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE, DEFAULT_SPAN_LIMIT, RequestLimits,
 };
+pub use linger::{DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, Linger};
 pub use server_span::{KNOWN_METHODS, server_span};
 pub use service::{Connection, Service};

@@ -3,9 +3,9 @@
 
 use std::time::SystemTime;
 
+use opentelemetry::Context;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanContext, SpanId, Status, TraceContextExt, TraceFlags};
-use opentelemetry::Context;
 
 use super::tracer::HOST_SCOPE;
 use crate::propagation::RANDOM;
@@ -29,7 +29,10 @@ pub(super) struct RandomTrace {
 impl RandomTrace {
     /// `span`'s context with the random flag, when its trace has one and
     /// the SDK left it off; `None` when the SDK's context is already right.
-    pub(super) fn of(parent: &Context, span: &opentelemetry_sdk::trace::Span) -> Option<SpanContext> {
+    pub(super) fn of(
+        parent: &Context,
+        span: &opentelemetry_sdk::trace::Span,
+    ) -> Option<SpanContext> {
         let parent_span = parent.span();
         let parent = parent_span.span_context();
         let random = !parent.is_valid() || parent.trace_flags().to_u8() & RANDOM != 0;
