@@ -896,8 +896,10 @@ mod tests {
     /// a row only make the bad one matter).
     #[test]
     fn every_invalid_value_is_a_startup_error() {
+        // (variable, invalid value, other variables set)
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
         #[rustfmt::skip]
-        let cases: &[(&str, &str, &[(&str, &str)])] = &[
+        let cases: &[Case] = &[
             ("OTEL_SDK_DISABLED", "yes", &[]),
             ("OTEL_RESOURCE_ATTRIBUTES", "novalue", &[]),
             ("OTEL_TRACES_EXPORTER", "zipkin", &[]),

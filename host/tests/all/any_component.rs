@@ -3,9 +3,6 @@
 //! from its own SDK through the WASI proposal `wasi:otel`
 //! (`wasi_otel_guest`). Both must join the same traces as the host's spans.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use crate::common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValue};

@@ -3,9 +3,6 @@
 //! so once, export resumes by itself, and shutdown is bounded and says how
 //! many spans were not delivered.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

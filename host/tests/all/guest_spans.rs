@@ -2,9 +2,6 @@
 //! component: default parents, every attribute type, forgotten spans ended
 //! by the host, span contexts, and a trapping guest.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use crate::common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 

@@ -2,9 +2,6 @@
 //! allocate without bound, flood spans, send an oversized body. Each fails
 //! that request only, visibly in its trace, and the host keeps serving.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use crate::common::*;
 
 async fn testbed(args: &[&str]) -> (Receiver, Host) {

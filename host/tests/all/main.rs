@@ -2,6 +2,9 @@
 //! link of wasmtime instead of one per file): real host processes serving
 //! the real components, a real OTLP receiver, loopback sockets.
 
+// Tests fail loudly by design: an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod any_component;

@@ -1,9 +1,6 @@
 //! The order system end to end: real hosts serving the real `order` and
 //! `payment` components over loopback, spans checked at a real OTLP receiver.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use std::time::Duration;
 
 use crate::common::*;

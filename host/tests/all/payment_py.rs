@@ -4,9 +4,6 @@
 //! only difference being the `wasm.component.language` resource attribute;
 //! and both refuse malformed payments with the same status and JSON error.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 

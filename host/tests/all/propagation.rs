@@ -1,9 +1,6 @@
 //! W3C Trace Context and Baggage through real hosts: the exact headers that
 //! leave the host (seen by a recording server), and the spans recorded.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use crate::common::*;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

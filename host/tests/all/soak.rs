@@ -11,9 +11,6 @@
 //! (`SOAK_SECONDS`, default 300) past which it stops and fails; 127.0.0.1
 //! only. `cargo xtask soak [N]` runs it with a larger N and prints the summary.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,6 +1,5 @@
 //! Start-up: the compiled-component cache and the instance allocator, over
 //! the real host binary.
-#![allow(clippy::unwrap_used)]
 
 use crate::common::{Host, HostOptions, Receiver, component, send};
 use std::path::Path;

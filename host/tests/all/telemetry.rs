@@ -2,9 +2,6 @@
 //! over gRPC and HTTP, the terminal waterfall, the OTLP/JSON traces file,
 //! several services in one process, `--watch`, and start-up errors.
 
-// Tests fail loudly by design: an unwrap is an assertion here.
-#![allow(clippy::unwrap_used)]
-
 use std::time::Duration;
 
 use crate::common::*;
