@@ -291,7 +291,9 @@ pub fn headers(data: &[u8]) {
 }
 
 /// The server span's name and attributes follow HTTP semconv for any
-/// request hyper accepts.
+/// request hyper accepts. The keys are spelled out here rather than taken
+/// from `telemetry::semconv`: the check pins the names on the wire, so a
+/// wrong constant there would fail it.
 fn server_span_of(request_line: &[u8], headers: HeaderMap) {
     let (method, target) = match request_line.iter().position(|&b| b == b' ') {
         Some(space) => (&request_line[..space], &request_line[space + 1..]),
