@@ -10,6 +10,7 @@
 //! # Layout
 //! Follow a request top to bottom; no module reaches back up.
 //! - [`server`]: the accept loop, connections, graceful shutdown.
+//! - [`health`]: liveness and readiness probes, and the drain at SIGTERM.
 //! - [`handler`]: one request: store, instance, server span, guest call, response.
 //! - [`state`]: what a request's store holds.
 //! - [`spans`]: a request's spans: the server span and the guest's spans.
@@ -45,6 +46,7 @@ pub mod export_queue;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+pub mod health;
 pub mod language;
 pub mod outgoing;
 pub mod propagation;

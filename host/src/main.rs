@@ -132,6 +132,20 @@ struct Cli {
     #[arg(long)]
     perfmap: bool,
 
+    /// Serve the probes of a replica on this address, apart from the
+    /// components' ports: `/livez` (200 while the process answers) and
+    /// `/readyz` (200 once every component listens, 503 while starting and
+    /// from the moment a SIGTERM arrives), such as `0.0.0.0:9090`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    health_addr: Option<SocketAddr>,
+
+    /// After SIGTERM, keep serving for this many milliseconds with readiness
+    /// 503 (and `connection: close` on every response), so that load
+    /// balancers stop routing here before the listeners close; then finish
+    /// the requests in flight and exit. A second SIGTERM cuts it short.
+    #[arg(long, value_name = "MS", default_value_t = host::health::DEFAULT_SHUTDOWN_DELAY.as_millis() as u64)]
+    shutdown_delay_ms: u64,
+
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -208,6 +222,9 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let config = OtelConfig::from_process_env()?;
     let plans = plan(&cli)?;
     let shutdown = shutdown_signal()?;
+    if let Some(addr) = cli.health_addr {
+        host::health::serve(addr).await?;
+    }
     let (engine, allocation) = component::engine(EngineOptions {
         pool_instances: cli.pool_instances,
         memory_limit: cli.memory_limit_mib << 20,
@@ -313,8 +330,10 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
         servers.push((stop_this, server));
     }
     println!("{}", telemetry.summary());
+    host::health::ready();
 
     shutdown.await;
+    host::health::drain(std::time::Duration::from_millis(cli.shutdown_delay_ms)).await;
     let _ = stop.send(true);
     // One component after the other, in the order given, each once the one
     // before has drained: an order still in flight can reach payment (listed

@@ -56,7 +56,10 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
             .header_read_timeout(service.request_limits().header_timeout)
             .serve_connection(
                 TokioIo::new(stream),
-                service_fn(move |request| service.clone().handle(request, connection)),
+                service_fn(move |request| {
+                    let response = service.clone().handle(request, connection);
+                    async move { response.await.map(crate::health::close_if_draining) }
+                }),
             );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
