@@ -13,12 +13,15 @@
 //!   (all, or one) for a bounded time each, then minimise their corpus.
 //! - `cargo xtask soak [N]`: N orders through both services, traces audited,
 //!   then a SIGTERM mid-run; prints the summary.
+//! - `cargo xtask dist [--out DIR] [--profile release|dev]`: the runtime
+//!   tree a container image ships (see [`dist`]).
 //! - `cargo xtask ci`: what CI runs: formatting, clippy (host and components,
 //!   `-D warnings`), then `test`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod dist;
 mod python;
 mod scenarios;
 
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         "up" => build_components().and_then(|()| up(std::env::args().skip(2).collect())),
         "test" => build_components().and_then(|()| test()),
         "ci" => ci(),
+        "dist" => dist::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "fuzz" => fuzz(std::env::args().nth(2), std::env::args().nth(3)),
         "soak" => build_components().and_then(|()| soak(std::env::args().nth(2))),
         "scenarios" => {
@@ -66,7 +70,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <up [HOST FLAGS…]|build|test|scenarios [ORDER_URL]|fuzz [TARGET] [SECONDS]|soak [N]|ci>"
+                "usage: cargo xtask <up [HOST FLAGS…]|build|test|dist [--out DIR] [--profile release|dev]|scenarios [ORDER_URL]|fuzz [TARGET] [SECONDS]|soak [N]|ci>"
             );
             return ExitCode::from(2);
         }
