@@ -72,7 +72,8 @@ class IncomingHandler(wit_world.exports.IncomingHandler):
 
 class ServiceInfo(wit_world.exports.ServiceInfo):
     def describe(self) -> service_info.Info:
-        return service_info.Info(name=SERVICE_NAME, version=SERVICE_VERSION)
+        # It calls nothing, so it asks for no outbound origin.
+        return service_info.Info(name=SERVICE_NAME, version=SERVICE_VERSION, outbound=[])
 
 
 def error_body(message: str) -> dict:

@@ -95,9 +95,10 @@ const TABLES_PER_COMPONENT: u32 = 32;
 /// Linear memory (and table) bytes a pool slot resets with `memset` rather
 /// than returning to the kernel with `madvise` after each request: the
 /// kernel path costs TLB shootdowns across cores and page faults when the
-/// next instance touches the memory again. The services here peak at
-/// 1.06 MiB; 2 MiB per slot covers them, for at most 2 MiB × the slots in
-/// use of resident memory.
+/// next instance touches the memory again. The Rust services here peak
+/// under 2 MiB (each SERVER span's `wasm.memory.peak_bytes` says by how
+/// much), so it covers them, for at most 2 MiB × the slots in use of
+/// resident memory.
 const KEEP_RESIDENT: usize = 2 << 20;
 /// Table elements per table: far above what a Rust, Python or JS guest
 /// uses, far below what would exhaust the host.
@@ -273,12 +274,31 @@ pub fn load(
     })
 }
 
+/// The versioned name of our self-description interface.
+const SERVICE_INFO: &str = "wasm-otel:host/service-info@0.1.0";
+
+/// Whether `component` exports [`SERVICE_INFO`], in any shape.
+fn exports_service_info(component: &wasmtime::component::Component) -> bool {
+    component.get_export_index(None, SERVICE_INFO).is_some()
+}
+
 /// Calls the component's `service-info.describe`, if it exports it, in a
 /// throwaway instance with `state`.
 pub async fn describe(loaded: &mut Loaded, state: RequestState) -> wasmtime::Result<()> {
     let instance_pre = loaded.pre.instance_pre();
-    let Ok(indices) = ServiceInfoIndices::new(instance_pre) else {
-        return Ok(());
+    let indices = match ServiceInfoIndices::new(instance_pre) {
+        Ok(indices) => indices,
+        // Exported, but not in the shape this host reads: say so rather
+        // than silently serve it under its file name with no egress.
+        Err(error) if exports_service_info(instance_pre.component()) => {
+            return Err(error.context(format!(
+                "component `{}` exports `{SERVICE_INFO}` in another shape than this host's \
+                 `wit/service-info.wit` (which has `name`, `version` and `outbound`): rebuild it \
+                 against this repository's `wit/`",
+                loaded.path.display()
+            )));
+        }
+        Err(_) => return Ok(()),
     };
     let mut store = Store::new(instance_pre.engine(), state);
     // A component that loops while describing itself must not hang start-up.

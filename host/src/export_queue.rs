@@ -21,9 +21,10 @@ use opentelemetry_sdk::trace::{
 };
 
 /// The queue size unless `OTEL_BSP_MAX_QUEUE_SIZE` sets one. The
-/// specification's 2048 holds a seventh of a second of this host's full
-/// load on 2 cores (about 2,400 orders/s, 6 spans each); 16384 rides out a
-/// collector pause of about a second, for about 8 MB at most per service.
+/// specification's 2048 holds well under a second of this host's full load
+/// (six spans per order at the POST /orders rate `bench/run` measures, in
+/// docs/benchmarks.md); eight times that rides out a collector pause of
+/// about a second.
 pub const DEFAULT_MAX_QUEUE_SIZE: usize = 16_384;
 
 /// Spans through one queue.

@@ -10,7 +10,7 @@ use clap::Parser;
 use host::cache::CompileCache;
 use host::component::{self, EngineOptions};
 use host::config::OtelConfig;
-use host::egress::{Destination, Egress};
+use host::egress::{Egress, OutboundFlag};
 use host::handler::{self, RequestLimits, Service};
 use host::spans::AttributeLimits;
 use host::telemetry::{self, ServiceIdentity, Telemetry};
@@ -66,10 +66,11 @@ struct Cli {
     traces_file: Option<PathBuf>,
 
     /// Let components send HTTP requests to this origin (scheme, host and
-    /// port; repeatable), such as `http://127.0.0.1:8001`. Everything else
-    /// is denied.
-    #[arg(long = "allow-outbound", value_name = "URL", value_parser = Destination::parse)]
-    allow_outbound: Vec<Destination>,
+    /// port; repeatable), such as `http://127.0.0.1:8001`, instead of the
+    /// origins each component declares in its service-info; `none` grants
+    /// nothing. Everything not granted is denied.
+    #[arg(long = "allow-outbound", value_name = "URL|none", value_parser = OutboundFlag::parse)]
+    allow_outbound: Vec<OutboundFlag>,
 
     /// Copy these W3C Baggage entries onto every span of a request, as
     /// `baggage.KEY` attributes (off by default: baggage may carry data that
@@ -287,6 +288,13 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             identity.name,
             component.path.display(),
         );
+        let declared = component
+            .info
+            .as_ref()
+            .map_or(&[][..], |info| &info.outbound[..]);
+        let egress = Egress::grant(&identity.name, declared, &cli.allow_outbound)
+            .map_err(wasmtime::Error::msg)?;
+        println!("{}", egress.summary(&identity.name));
         let service = Service::new(
             identity.name.clone(),
             component.pre,
@@ -309,7 +317,7 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             queue: cli.max_queue,
             header_timeout: std::time::Duration::from_millis(cli.header_timeout_ms),
         })
-        .egress(Egress::new(cli.allow_outbound.clone()))
+        .egress(egress)
         .client(client.clone());
         let service = Arc::new(service);
         let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {

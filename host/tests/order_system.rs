@@ -42,12 +42,9 @@ async fn order_host_with(
     extra_env: &[&str],
     process_env: &[(&str, &str)],
 ) -> Host {
-    let mut args = vec![
-        "--env".to_string(),
-        format!("PAYMENT_URL={payment_url}"),
-        "--allow-outbound".to_string(),
-        payment_url.to_string(),
-    ];
+    // No `--allow-outbound`: the order component declares its PAYMENT_URL,
+    // as with the design card's `cargo run -p host -- order.wasm --port 8000`.
+    let mut args = vec!["--env".to_string(), format!("PAYMENT_URL={payment_url}")];
     for env in extra_env {
         args.push("--env".to_string());
         args.push(env.to_string());
@@ -718,49 +715,115 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_their_spans() {
     assert!(TcpStream::connect(&order.addr).await.is_err());
 }
 
-/// Outgoing HTTP is denied unless allowed: without `--allow-outbound` the
-/// order's payment call fails with the wasi:http "request denied" error
-/// (502 to the client), its CLIENT span is ERROR with `error.type`, and the
-/// host says which flag would allow it.
+/// The design card's command works as written: with no `--allow-outbound`,
+/// the order component's declared origin (its `PAYMENT_URL`) is granted,
+/// the host says so at start-up, and a valid order is confirmed.
 #[tokio::test]
-async fn egress_is_denied_unless_allowed() {
+async fn the_declared_origin_is_granted() {
+    let system = System::start().await;
+    let granted = format!(
+        "order-api: outbound HTTP granted to http://{} (declared by the component; \
+         --allow-outbound replaces it)",
+        system.payment.addr
+    );
+    system.order.wait_for_stdout(&granted).await;
+    system
+        .payment
+        .wait_for_stdout("payment-service: no outbound HTTP (the component declares none")
+        .await;
+    let reply = send("POST", &system.order.url("/orders"), &[], VALID_ORDER).await;
+    assert_eq!(reply.status, 201, "{}", reply.json());
+    assert_eq!(reply.json()["status"], "confirmed");
+}
+
+/// `--allow-outbound` replaces what the component declares: granted another
+/// origin (or `none`), the order's payment call fails with wasi:http's
+/// "request denied" (502 to the client), its CLIENT span is ERROR with
+/// `error.type`, nothing reaches payment, and the host names the flag that
+/// would allow it.
+#[tokio::test]
+async fn allow_outbound_replaces_the_declared_origins() {
     let (receiver, endpoint) = Receiver::start().await;
     let payment = Host::start("payment", &endpoint, HostOptions::default()).await;
-    let order = Host::start(
-        "order",
-        &endpoint,
-        HostOptions {
-            args: vec!["--env".into(), format!("PAYMENT_URL={}", payment.url(""))],
-            env: vec![],
-        },
-    )
-    .await;
-    let reply = send("POST", &order.url("/orders"), &[], VALID_ORDER).await;
-    assert_eq!(reply.status, 502);
-    assert!(
-        reply.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("HttpRequestDenied"),
-        "{}",
-        reply.json()
-    );
-    let trace_id = reply.json()["trace_id"].as_str().unwrap().to_string();
-    let spans = receiver.trace(&trace_id, 4).await;
-    let client = find(&spans, "order-api", "POST");
-    assert_eq!(client.status().0, STATUS_ERROR);
+    for (flag, said) in [
+        (
+            "http://127.0.0.1:9",
+            "outbound HTTP granted to http://127.0.0.1:9 (--allow-outbound)",
+        ),
+        ("none", "no outbound HTTP (--allow-outbound none)"),
+    ] {
+        let order = Host::start(
+            "order",
+            &endpoint,
+            HostOptions {
+                args: vec![
+                    "--env".into(),
+                    format!("PAYMENT_URL={}", payment.url("")),
+                    "--allow-outbound".into(),
+                    flag.into(),
+                ],
+                env: vec![],
+            },
+        )
+        .await;
+        order.wait_for_stdout(&format!("order-api: {said}")).await;
+        let reply = send("POST", &order.url("/orders"), &[], VALID_ORDER).await;
+        assert_eq!(reply.status, 502, "with --allow-outbound {flag}");
+        assert!(
+            reply.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("HttpRequestDenied"),
+            "{}",
+            reply.json()
+        );
+        let trace_id = reply.json()["trace_id"].as_str().unwrap().to_string();
+        let spans = receiver.trace(&trace_id, 4).await;
+        let client = find(&spans, "order-api", "POST");
+        assert_eq!(client.status().0, STATUS_ERROR);
+        assert_eq!(
+            client.str_attr("error.type").as_deref(),
+            Some("http_request_denied")
+        );
+        assert!(
+            spans.iter().all(|s| s.service == "order-api"),
+            "nothing reached payment"
+        );
+        let hint = format!("--allow-outbound http://{}", payment.addr);
+        let stderr = order.stderr.lock().unwrap().clone();
+        assert!(stderr.contains(&hint), "{stderr}");
+    }
+}
+
+/// A URL that arrives in a request cannot widen the grant (SSRF): the
+/// conformance component calls whatever URLs its request body lists, and
+/// declares none, so a call to a live server on loopback is refused inside
+/// the guest and the server sees no request at all.
+#[tokio::test]
+async fn a_url_in_a_request_is_refused() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let (recorder, target) = Recorder::start().await;
+    let host = Host::start("conformance", &endpoint, HostOptions::default()).await;
+    host.wait_for_stdout("conformance: no outbound HTTP (the component declares none")
+        .await;
+    let body = serde_json::json!([{"url": format!("{target}/internal"), "arguments": {}}]);
+    let reply = send("POST", &host.url("/"), &[], &body.to_string()).await;
     assert_eq!(
-        client.str_attr("error.type").as_deref(),
-        Some("http_request_denied")
-    );
-    assert!(
-        spans.iter().all(|s| s.service == "order-api"),
-        "nothing reached payment"
-    );
-    let flag = format!("--allow-outbound http://{}", payment.addr);
-    assert!(
-        order.stderr.lock().unwrap().contains(&flag),
+        reply.status,
+        200,
         "{}",
-        order.stderr.lock().unwrap()
+        String::from_utf8_lossy(&reply.body)
+    );
+    let result = &reply.json()[0];
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HttpRequestDenied"),
+        "{result}"
+    );
+    assert!(
+        recorder.headers().is_empty(),
+        "the target received a request"
     );
 }

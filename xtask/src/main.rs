@@ -18,12 +18,13 @@
 //! - `cargo xtask ci`: what CI runs: formatting, clippy (host and components,
 //!   `-D warnings`), then `test`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 mod dist;
 mod python;
 mod scenarios;
+mod toolchain;
 
 /// The components the tests and the quickstart serve (`testbed`,
 /// `forwarder` and `wasi-otel-guest` are only for the tests, `conformance`
@@ -37,7 +38,10 @@ const COMPONENTS: [&str; 6] = [
     "wasi-otel-guest",
 ];
 /// The target components are built for.
-const WASM_TARGET: &str = "wasm32-wasip2";
+pub(crate) const WASM_TARGET: &str = "wasm32-wasip2";
+/// The components `cargo xtask up` serves: the two services, nothing else,
+/// so that the first start builds no more than it runs.
+const SERVICES: [&str; 2] = ["order", "payment"];
 /// The fuzz targets in `fuzz/fuzz_targets`, each with a corpus in
 /// `fuzz/corpus/<target>` that the workspace's tests replay.
 const FUZZ_TARGETS: [&str; 5] = [
@@ -58,7 +62,7 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "build" => build_components(),
-        "up" => build_components().and_then(|()| up(std::env::args().skip(2).collect())),
+        "up" => build_services().and_then(|()| up(std::env::args().skip(2).collect())),
         "test" => build_components().and_then(|()| test()),
         "ci" => ci(),
         "dist" => dist::run(&std::env::args().skip(2).collect::<Vec<_>>()),
@@ -133,42 +137,78 @@ fn component_args(first: &[&'static str]) -> Vec<&'static str> {
     args
 }
 
+/// Every component, for release: the services, the test components and the
+/// Python payment service.
 fn build_components() -> Result<(), String> {
+    toolchain::ensure_target(WASM_TARGET)?;
     cargo(&component_args(&[
         "build",
         "--target",
         WASM_TARGET,
         "--release",
     ]))?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
-    python::build(&workspace, &target_dir)
+    python::build(&workspace_root(), &target_dir())
+}
+
+/// The two service components `up` serves, built for release, with a word
+/// first when this is the first build (it takes minutes, and cargo's own
+/// progress is what shows it is working).
+fn build_services() -> Result<(), String> {
+    toolchain::ensure_target(WASM_TARGET)?;
+    let target_dir = target_dir();
+    let host = target_dir
+        .join("debug")
+        .join(format!("host{}", std::env::consts::EXE_SUFFIX));
+    let first = !host.is_file()
+        || SERVICES.iter().any(|name| {
+            !target_dir
+                .join(WASM_TARGET)
+                .join("release")
+                .join(format!("{name}.wasm"))
+                .is_file()
+        });
+    if first {
+        eprintln!(
+            "first start: building the components, wasmtime and the host takes several \
+             minutes (cargo's progress follows); later starts take seconds"
+        );
+    }
+    let mut args = vec!["build", "--target", WASM_TARGET, "--release"];
+    for name in SERVICES {
+        args.extend(["-p", name]);
+    }
+    cargo(&args)
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR` when set).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 /// Runs the host with both components; extra arguments go to the host.
 /// Unless `OTEL_TRACES_EXPORTER` says otherwise, traces are drawn in the
-/// terminal and also sent over OTLP (to Jaeger, when it runs).
+/// terminal and also sent over OTLP (to Jaeger, when it runs). The order
+/// component declares the payment service's origin itself, so no
+/// `--allow-outbound` is needed.
 fn up(extra: Vec<String>) -> Result<(), String> {
     let mut command = cargo_command();
+    // Not `--quiet`: on a first start cargo's progress is the only sign
+    // that the build is working; later, cargo prints one `Finished` line.
     command.args([
         "run",
-        "--quiet",
         "-p",
         "host",
         "--",
         "order.wasm:8000",
         "payment.wasm:8001",
-        // The order service calls the payment service; nothing else may leave.
-        "--allow-outbound",
-        "http://127.0.0.1:8001",
     ]);
     command.args(&extra);
     if std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |v| v.trim().is_empty()) {
         command.env("OTEL_TRACES_EXPORTER", "console,otlp");
     }
     let shown = format!(
-        "cargo run -p host -- order.wasm:8000 payment.wasm:8001 --allow-outbound http://127.0.0.1:8001 {}",
+        "cargo run -p host -- order.wasm:8000 payment.wasm:8001 {}",
         extra.join(" ")
     );
     run(&mut command, shown.trim_end())
@@ -187,10 +227,7 @@ fn cargo_fuzz(args: &[&str]) -> Result<(), String> {
     command.env("RUSTC_BOOTSTRAP", "1");
     // Its own directory beside the workspace's builds: the instrumented
     // artifacts share nothing with them.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    command.env("CARGO_TARGET_DIR", target.join("fuzz"));
+    command.env("CARGO_TARGET_DIR", target_dir().join("fuzz"));
     command.current_dir(workspace_root());
     run(
         command.arg("fuzz").args(args),
@@ -289,6 +326,9 @@ fn soak(n: Option<String>) -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
+    toolchain::ensure_component("rustfmt")?;
+    toolchain::ensure_component("clippy")?;
+    toolchain::ensure_target(WASM_TARGET)?;
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",

@@ -46,6 +46,10 @@ impl service_info::Guest for OrderApi {
         ServiceInfo {
             name: "order-api".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            // The one origin this service calls; the host grants it and
+            // nothing else. A request cannot change it: it comes from the
+            // environment the operator passed with `--env`.
+            outbound: vec![payment_url()],
         }
     }
 }
@@ -163,9 +167,13 @@ fn save_order(order: &Order) -> String {
     order_id
 }
 
+/// The Payment Service's base URL: `PAYMENT_URL`, else the default.
+fn payment_url() -> String {
+    std::env::var("PAYMENT_URL").unwrap_or_else(|_| DEFAULT_PAYMENT_URL.to_string())
+}
+
 fn charge(order_id: &str, order: &Order) -> Result<String, Failure> {
-    let payment_url =
-        std::env::var("PAYMENT_URL").unwrap_or_else(|_| DEFAULT_PAYMENT_URL.to_string());
+    let payment_url = payment_url();
     let timeout_ms = std::env::var("PAYMENT_TIMEOUT_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())

@@ -44,6 +44,8 @@ impl service_info::Guest for PaymentService {
         ServiceInfo {
             name: "payment-service".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            // It calls nothing.
+            outbound: Vec::new(),
         }
     }
 }

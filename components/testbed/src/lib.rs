@@ -150,6 +150,8 @@ impl service_info::Guest for Testbed {
         ServiceInfo {
             name: "testbed".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            // `/baggage` forwards to `FORWARD_URL` when the test sets it.
+            outbound: std::env::var("FORWARD_URL").into_iter().collect(),
         }
     }
 }

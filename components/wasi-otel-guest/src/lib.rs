@@ -56,6 +56,9 @@ impl service_info::Guest for Component {
         Info {
             name: "wasi-otel-guest".to_string(),
             version: "0.1.0".to_string(),
+            // The URL it fetches arrives in the request: the test grants it
+            // with `--allow-outbound`.
+            outbound: Vec::new(),
         }
     }
 }

@@ -582,7 +582,8 @@ pub async fn free_port() -> u16 {
 }
 
 /// Both services in one process (`host order.wasm:P payment.wasm:Q`), as
-/// the one-command mode runs them: order calls payment (and nothing else),
+/// the one-command mode runs them: order calls payment (the origin it
+/// declares, and nothing else),
 /// spans go to `endpoint`, with `extra_env` and `extra_args` added.
 pub async fn one_process(endpoint: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Host {
     let (order_port, payment_port) = (free_port().await, free_port().await);
@@ -591,8 +592,6 @@ pub async fn one_process(endpoint: &str, extra_env: &[(&str, &str)], extra_args:
         format!("{}:{payment_port}", component("payment").display()),
         "--env".to_string(),
         format!("PAYMENT_URL=http://127.0.0.1:{payment_port}"),
-        "--allow-outbound".to_string(),
-        format!("http://127.0.0.1:{payment_port}"),
     ];
     list.extend(extra_args.iter().map(|s| s.to_string()));
     let env: Vec<(String, String)> = extra_env
