@@ -101,6 +101,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         root.join(&options.out)
     };
 
+    crate::toolchain::ensure_target(crate::WASM_TARGET)?;
     crate::cargo(options.profile.host_build())?;
     let mut components = vec!["build", "--target", crate::WASM_TARGET, "--release"];
     for service in SERVICES {
