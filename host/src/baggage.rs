@@ -161,9 +161,32 @@ fn value_of(rest: &str) -> &str {
         .trim_matches([' ', '\t'])
 }
 
-/// Percent-decodes; an invalid escape or invalid UTF-8 is kept as it came.
+/// Percent-decodes a value. Octet sequences that are not UTF-8 become
+/// U+FFFD (W3C Baggage § value: "MUST be replaced with the replacement code
+/// point"); a `%` that does not start a two-hex-digit escape is kept as a
+/// `%`, since the specification says nothing of it.
 fn decode(value: &str) -> String {
-    crate::config::percent_decode(value).unwrap_or_else(|| value.to_string())
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = (bytes[i] == b'%')
+            .then(|| value.get(i + 1..i + 3))
+            .flatten()
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Percent-encodes everything outside `baggage-octet`, and `%` itself.
@@ -183,6 +206,26 @@ fn percent_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// W3C Baggage § value: escapes that are not UTF-8 decode to U+FFFD;
+    /// the header itself travels on unchanged.
+    #[rustfmt::skip]
+    #[test]
+    fn invalid_utf8_decodes_to_replacement() {
+        let cases = [
+            ("a=%FF", "\u{FFFD}"),
+            ("a=%C3%A9%FF%41", "\u{e9}\u{FFFD}A"),
+            ("a=%C3", "\u{FFFD}"),
+            ("a=100%", "100%"),
+            ("a=%zz", "%zz"),
+            ("a=Am%C3%A9lie", "Am\u{e9}lie"),
+        ];
+        for (header, decoded) in cases {
+            let b = Baggage::parse([header]);
+            assert_eq!(b.get("a").as_deref(), Some(decoded), "{header}");
+            assert_eq!(b.header(), header);
+        }
+    }
 
     /// Members, their encoding and their properties are kept as received;
     /// headers are combined in order; OWS is trimmed.

@@ -109,7 +109,8 @@ impl SpanProcessor for CountedBatch {
         self.inner.on_start(span, cx);
     }
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
+        crate::telemetry::random_root(&mut span);
         // The batch processor ignores unsampled spans; so does the count.
         if !span.span_context.is_sampled() {
             return;

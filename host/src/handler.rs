@@ -25,7 +25,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 use crate::client::Client;
 use crate::component;
 use crate::egress::Egress;
-use crate::propagation::{Extracted, Propagator};
+use crate::linger::Linger;
+use crate::propagation::{self, Extracted, Propagator};
 use crate::spans::{AttributeLimits, Failure, Outcome, RequestSpans, error_type_name};
 use crate::state::{Limits, RequestState};
 use crate::telemetry::HostTracer;
@@ -65,6 +66,10 @@ pub struct RequestLimits {
     /// How long a connection may take to send a request's headers, and how
     /// long an idle keep-alive connection stays open (slow-loris defence).
     pub header_timeout: Duration,
+    /// How long and how much a connection answered before its body was
+    /// read is drained before it is closed, so that the client gets the
+    /// response (see [`linger`](crate::linger)).
+    pub linger: Linger,
 }
 
 /// The default request deadline.
@@ -87,6 +92,7 @@ impl Default for RequestLimits {
             concurrent: DEFAULT_CONCURRENCY,
             queue: DEFAULT_QUEUE,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            linger: Linger::default(),
         }
     }
 }
@@ -318,24 +324,30 @@ impl Service {
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .is_some_and(|length| length > self.limits.body as u64);
         let body = if too_large {
-            None
+            Err(BodyRefused::TooLarge)
         } else {
-            Limited::new(body, self.limits.body).collect().await.ok()
+            Limited::new(body, self.limits.body)
+                .collect()
+                .await
+                .map_err(BodyRefused::from)
         };
-        let Some(body) = body else {
-            let limit = self.limits.body;
-            let mut state = state;
-            state.spans.finish(Outcome {
-                status: 413,
-                failure: None,
-            });
-            return Ok(json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &serde_json::json!({
-                    "error": format!("request body larger than {limit} bytes (--max-body-bytes)"),
-                    "trace_id": trace_id,
-                }),
-            ));
+        let body = match body {
+            Ok(body) => body,
+            Err(refused) => {
+                let (status, error_type, message) = refused.describe(self.limits.body);
+                let mut state = state;
+                state
+                    .spans
+                    .set_server_attributes(vec![KeyValue::new("error.type", error_type)]);
+                state.spans.finish(Outcome {
+                    status: status.as_u16(),
+                    failure: None,
+                });
+                return Ok(json_response(
+                    status,
+                    &serde_json::json!({"error": message, "trace_id": trace_id}),
+                ));
+            }
         };
         let body = Full::new(body.to_bytes())
             .map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
@@ -500,20 +512,7 @@ impl Service {
         // A remote context means the host made no span (telemetry disabled):
         // there is nothing of ours to report.
         if span_context.is_valid() && !span_context.is_remote() {
-            // W3C Trace Context level 2: tell the caller which trace and
-            // span served it (kept if the guest set its own).
-            let value = format!(
-                "00-{}-{}-{:02x}",
-                span_context.trace_id(),
-                span_context.span_id(),
-                span_context.trace_flags().to_u8()
-            );
-            if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
-                response
-                    .headers_mut()
-                    .entry("traceresponse")
-                    .or_insert(value);
-            }
+            propagation::respond(&span_context, response.headers_mut());
         }
         if self.log_requests {
             let link = if span_context.is_sampled() {
@@ -654,6 +653,73 @@ fn failure(error: &wasmtime::Error, limit_hit: bool, deadline: Duration) -> Fail
         exception_type: exception_type.to_string(),
         message,
         stacktrace: backtrace.or_else(|| Some(format!("{error:?}"))),
+    }
+}
+
+/// `error.type` of a request whose body is over `--max-body-bytes` (413).
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+/// `error.type` of a request whose body is not valid HTTP/1.1 framing, such
+/// as a malformed chunk size (400).
+pub const MALFORMED_BODY: &str = "malformed_body";
+/// `error.type` of a request whose body ended before its announced length
+/// (the client went; 400, which it will not read).
+pub const INCOMPLETE_BODY: &str = "incomplete_body";
+
+/// Why a request body was not read whole before the guest ran.
+#[derive(Debug)]
+enum BodyRefused {
+    /// Over the limit, by its `Content-Length` or as read.
+    TooLarge,
+    /// Malformed framing (hyper's body error wraps the decoder's
+    /// `InvalidInput`/`InvalidData` I/O error, with its message).
+    Malformed(String),
+    /// Ended early, or the connection failed while it was read.
+    Incomplete(String),
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for BodyRefused {
+    fn from(error: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return BodyRefused::TooLarge;
+        }
+        // hyper reports a body it cannot decode as an error "reading a body
+        // from connection" whose source is the decoder's I/O error.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                        BodyRefused::Malformed(io.to_string())
+                    }
+                    _ => BodyRefused::Incomplete(io.to_string()),
+                };
+            }
+            source = cause.source();
+        }
+        BodyRefused::Incomplete(error.to_string())
+    }
+}
+
+impl BodyRefused {
+    /// The status, `error.type` and message of the response.
+    fn describe(self, limit: usize) -> (StatusCode, &'static str, String) {
+        match self {
+            BodyRefused::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                BODY_TOO_LARGE,
+                format!("request body larger than {limit} bytes (--max-body-bytes)"),
+            ),
+            BodyRefused::Malformed(why) => (
+                StatusCode::BAD_REQUEST,
+                MALFORMED_BODY,
+                format!("malformed request body: {why}"),
+            ),
+            BodyRefused::Incomplete(why) => (
+                StatusCode::BAD_REQUEST,
+                INCOMPLETE_BODY,
+                format!("request body not received whole: {why}"),
+            ),
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! # Layout
 //! Follow a request top to bottom; no module reaches back up.
 //! - [`server`]: the accept loop, connections, graceful shutdown.
+//! - [`linger`]: the lingering close of a connection answered before its
+//!   request body was read.
 //! - [`health`]: liveness and readiness probes, and the drain at SIGTERM.
 //! - [`handler`]: one request: store, instance, server span, guest call, response.
 //! - [`state`]: what a request's store holds.
@@ -48,6 +50,7 @@ pub mod fuzzing;
 pub mod handler;
 pub mod health;
 pub mod language;
+pub mod linger;
 pub mod outgoing;
 pub mod propagation;
 pub mod server;

@@ -12,6 +12,7 @@ use host::component::{self, EngineOptions};
 use host::config::OtelConfig;
 use host::egress::{Egress, OutboundFlag};
 use host::handler::{self, RequestLimits, Service};
+use host::linger::{self, Linger};
 use host::spans::AttributeLimits;
 use host::telemetry::{self, ServiceIdentity, Telemetry};
 use wasmtime::error::Context as _;
@@ -110,6 +111,18 @@ struct Cli {
     /// idle keep-alive connection may stay open.
     #[arg(long, value_name = "MS", default_value_t = handler::DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
     header_timeout_ms: u64,
+
+    /// Milliseconds a connection answered before its request body was read
+    /// (413, 400) keeps reading and discarding what the client still sends
+    /// before it is closed, so that a client that writes its whole body
+    /// before reading gets the response instead of a reset.
+    #[arg(long, value_name = "MS", default_value_t = linger::DEFAULT_LINGER_TIME.as_millis() as u64)]
+    linger_ms: u64,
+
+    /// The most bytes discarded while lingering (see `--linger-ms`); a
+    /// client sending more is cut off.
+    #[arg(long, value_name = "BYTES", default_value_t = linger::DEFAULT_LINGER_BYTES)]
+    linger_bytes: u64,
 
     /// Instance slots of the pooling allocator, shared by every component of
     /// the process (virtual address space only until used); 0 allocates per
@@ -316,6 +329,10 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
             concurrent: cli.max_concurrent,
             queue: cli.max_queue,
             header_timeout: std::time::Duration::from_millis(cli.header_timeout_ms),
+            linger: Linger {
+                time: std::time::Duration::from_millis(cli.linger_ms),
+                bytes: cli.linger_bytes,
+            },
         })
         .egress(egress)
         .client(client.clone());

@@ -1,9 +1,14 @@
-//! The accept loop: HTTP/1.1 connections with keep-alive, and a graceful
-//! shutdown that finishes every request in flight.
+//! The accept loop: HTTP/1.1 connections with keep-alive, a lingering close
+//! for a connection answered before its request body was read (see
+//! [`linger`](crate::linger)), and a graceful shutdown that finishes every
+//! request in flight.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -11,6 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::handler::{Connection, Service};
+use crate::linger::{Lingering, Unread};
 
 /// How long shutdown waits for requests in flight before giving up on them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,6 +55,12 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
         let _ = stream.set_nodelay(true);
         let connection = Connection { local, peer };
         let service = service.clone();
+        // hyper closes a connection whose request body was dropped unread,
+        // and closing over unread data resets the response away: the body is
+        // tracked so that such a response says `Connection: close` and the
+        // stream lingers when hyper shuts it down.
+        let unread = Unread::default();
+        let stream = Lingering::new(stream, unread.clone(), service.request_limits().linger);
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             // Also bounds how long an idle keep-alive connection is kept:
@@ -56,9 +68,15 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
             .header_read_timeout(service.request_limits().header_timeout)
             .serve_connection(
                 TokioIo::new(stream),
-                service_fn(move |request| {
-                    let response = service.clone().handle(request, connection);
-                    async move { response.await.map(crate::health::close_if_draining) }
+                service_fn(move |request: Request<Incoming>| {
+                    let service = service.clone();
+                    let unread = unread.clone();
+                    async move {
+                        let request = request.map(|body| unread.track(body));
+                        let mut response = service.handle(request, connection).await?;
+                        unread.close_if_unread(&mut response);
+                        Ok::<_, Infallible>(crate::health::close_if_draining(response))
+                    }
                 }),
             );
         let conn = graceful.watch(conn);

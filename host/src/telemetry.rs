@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{
     Event, Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
-    TraceId, TracerProvider as _,
+    TraceFlags, TraceId, TracerProvider as _,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
@@ -27,7 +27,7 @@ use wasmtime::error::Context as _;
 use crate::config::{self, Exporter, OtelConfig, Protocol};
 use crate::console::Console;
 use crate::export_queue::{self, QueueStats};
-use crate::propagation::Propagator;
+use crate::propagation::{Propagator, RANDOM};
 use crate::traces_file::TracesFile;
 
 /// How long shutdown may take to flush the last spans of each service.
@@ -108,7 +108,11 @@ impl HostTracer {
     pub fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
         match self {
             HostTracer::Sdk { tracer, .. } => {
-                parent.with_span(builder.start_with_context(tracer, parent))
+                let span = builder.start_with_context(tracer, parent);
+                match RandomTrace::of(parent, &span) {
+                    Some(context) => parent.with_span(RandomTrace { span, context }),
+                    None => parent.with_span(span),
+                }
             }
             HostTracer::Disabled => parent.clone(),
         }
@@ -142,6 +146,107 @@ impl HostTracer {
         REPORTED_IDS.set(None);
         recorded.set_status(span.status);
         recorded.end_with_timestamp(span.end);
+    }
+}
+
+/// The scope of the host's own spans.
+pub const HOST_SCOPE: &str = "wasm-otel-host";
+
+/// An SDK span whose context carries the random trace-id flag (`0x02`) the
+/// SDK left off. W3C Trace Context § "Random Trace ID Flag": a trace this
+/// host starts has random ids (the SDK's `RandomIdGenerator`: all 16 bytes),
+/// so the flag SHOULD be set; a continued trace keeps the incoming flag on
+/// every outgoing `traceparent` with its trace id (MUST). The SDK (0.33,
+/// `SdkTracer::build_with_context`) takes a span's flags from its parent
+/// only and zeroes them on a dropped span, and has no way to set a root's
+/// flags, so the host puts the flag on the context it hands on: children
+/// then inherit it (the SDK copies a sampled parent's flags), and the
+/// `traceparent` and `traceresponse` formatted from it carry it.
+struct RandomTrace {
+    span: opentelemetry_sdk::trace::Span,
+    /// The SDK span's context with the random flag set.
+    context: SpanContext,
+}
+
+impl RandomTrace {
+    /// `span`'s context with the random flag, when its trace has one and
+    /// the SDK left it off; `None` when the SDK's context is already right.
+    fn of(parent: &Context, span: &opentelemetry_sdk::trace::Span) -> Option<SpanContext> {
+        let parent_span = parent.span();
+        let parent = parent_span.span_context();
+        let random = !parent.is_valid() || parent.trace_flags().to_u8() & RANDOM != 0;
+        let sc = span.span_context();
+        (random && sc.is_valid() && sc.trace_flags().to_u8() & RANDOM == 0).then(|| {
+            SpanContext::new(
+                sc.trace_id(),
+                sc.span_id(),
+                TraceFlags::new(sc.trace_flags().to_u8() | RANDOM),
+                sc.is_remote(),
+                sc.trace_state().clone(),
+            )
+        })
+    }
+}
+
+impl opentelemetry::trace::Span for RandomTrace {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) where
+        T: Into<std::borrow::Cow<'static, str>>,
+    {
+        self.span
+            .add_event_with_timestamp(name, timestamp, attributes);
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.span.is_recording()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.span.set_attribute(attribute);
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.span.set_status(status);
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<std::borrow::Cow<'static, str>>,
+    {
+        self.span.update_name(new_name);
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        self.span.add_link(span_context, attributes);
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        self.span.end_with_timestamp(timestamp);
+    }
+}
+
+/// Sets the random flag on the exported copy of a root span of this host's
+/// scope: the trace is one the host started (its ids random, see
+/// [`RandomTrace`]), but the SDK records the root with its own flags. OTLP
+/// writes the low byte of a span's `flags` from these trace flags.
+pub fn random_root(span: &mut opentelemetry_sdk::trace::SpanData) {
+    if span.parent_span_id == SpanId::INVALID && span.instrumentation_scope.name() == HOST_SCOPE {
+        let sc = &span.span_context;
+        span.span_context = SpanContext::new(
+            sc.trace_id(),
+            sc.span_id(),
+            TraceFlags::new(sc.trace_flags().to_u8() | RANDOM),
+            sc.is_remote(),
+            sc.trace_state().clone(),
+        );
     }
 }
 
@@ -329,7 +434,7 @@ impl Telemetry {
                 builder.with_span_processor(BatchSpanProcessor::builder(file.exporter()).build());
         }
         let provider = builder.build();
-        let tracer = provider.tracer("wasm-otel-host");
+        let tracer = provider.tracer(HOST_SCOPE);
         if let Ok(mut providers) = self.providers.lock() {
             providers.push((identity.name.clone(), provider.clone()));
         }
@@ -541,6 +646,39 @@ impl export_queue::Delivery for Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flags of the context a host span hands on: the SDK's sampled
+    /// decision, with the random flag of the trace (incoming, or set on a
+    /// trace the host starts), on the span and on its children.
+    #[rustfmt::skip]
+    #[test]
+    fn host_spans_carry_the_random_flag_of_their_trace() {
+        use opentelemetry_sdk::trace::Sampler;
+        let parent = |flags: u8| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(1u128), SpanId::from(1u64), TraceFlags::new(flags), true, Default::default(),
+            ))
+        };
+        // (sampler, parent, flags handed on)
+        let cases = [
+            (Sampler::AlwaysOn, Context::new(), 0x03),
+            (Sampler::AlwaysOff, Context::new(), 0x02),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x00), 0x00),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x01), 0x01),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x02), 0x02),
+            (Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), parent(0x03), 0x03),
+            (Sampler::AlwaysOn, parent(0x02), 0x03),
+        ];
+        for (sampler, parent, expected) in cases {
+            let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
+            let tracer = HostTracer::Sdk { tracer: provider.tracer(HOST_SCOPE), provider };
+            let cx = tracer.start(SpanBuilder::from_name("s"), &parent);
+            let child = tracer.start(SpanBuilder::from_name("c"), &cx);
+            for cx in [cx, child] {
+                assert_eq!(cx.span().span_context().trace_flags().to_u8(), expected, "{:?}", parent.span().span_context());
+            }
+        }
+    }
 
     /// Flag, then OTEL_SERVICE_NAME, then OTEL_RESOURCE_ATTRIBUTES, then the
     /// component's declaration, then the file name.

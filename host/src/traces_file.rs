@@ -66,7 +66,9 @@ pub struct FileExporter {
 }
 
 impl SpanExporter for FileExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+    async fn export(&self, mut batch: Vec<SpanData>) -> OTelSdkResult {
+        // The same flags as the OTLP export (see `export_queue`).
+        batch.iter_mut().for_each(crate::telemetry::random_root);
         let request = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
         };

@@ -28,19 +28,22 @@ use crate::bindings::wasi::otel::tracing::{
     Event, Host, Link, SpanContext, SpanData, SpanKind, Status, TraceFlags as WitFlags,
 };
 use crate::bindings::wasi::otel::types::{InstrumentationScope as WitScope, KeyValue as WitKv};
+use crate::propagation::RANDOM;
 use crate::spans::{AttributeLimits, RequestSpans};
 use crate::telemetry::ReportedSpan;
 
 impl Host for RequestSpans {
     fn on_start(&mut self, context: SpanContext) -> wasmtime::Result<()> {
-        if let Some(context) = span_context(context) {
+        let trace = self.current().span().span_context().clone();
+        if let Some(context) = span_context(context, &trace) {
             self.announce(context);
         }
         Ok(())
     }
 
     fn on_end(&mut self, span: SpanData) -> wasmtime::Result<()> {
-        if let Some(span) = reported(span, self.attribute_limits) {
+        let trace = self.current().span().span_context().clone();
+        if let Some(span) = reported(span, self.attribute_limits, &trace) {
             self.report(span);
         }
         Ok(())
@@ -86,14 +89,23 @@ fn hex_id<const N: usize>(text: &str) -> Option<[u8; N]> {
 
 /// The guest's span context, if its ids are valid; an invalid
 /// `trace-state` is taken as empty, as the interface says.
-fn span_context(context: SpanContext) -> Option<OtelSpanContext> {
+///
+/// `wasi:otel`'s `trace-flags` name only `sampled`, so the random trace-id
+/// flag cannot come from the guest. It belongs to the trace id (W3C Trace
+/// Context § "Random Trace ID Flag": set on every `traceparent` that uses
+/// the same `trace-id`), so a context in the trace of `trace` (the host's
+/// innermost open span) takes `trace`'s random flag.
+fn span_context(context: SpanContext, trace: &OtelSpanContext) -> Option<OtelSpanContext> {
     let trace_id = TraceId::from_bytes(hex_id::<16>(&context.trace_id)?);
     let span_id = SpanId::from_bytes(hex_id::<8>(&context.span_id)?);
-    let flags = if context.trace_flags.contains(WitFlags::SAMPLED) {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    };
+    let mut flags = 0;
+    if context.trace_flags.contains(WitFlags::SAMPLED) {
+        flags |= TraceFlags::SAMPLED.to_u8();
+    }
+    if trace.is_valid() && trace.trace_id() == trace_id {
+        flags |= trace.trace_flags().to_u8() & RANDOM;
+    }
+    let flags = TraceFlags::new(flags);
     let trace_state = TraceState::from_key_value(context.trace_state).unwrap_or_default();
     Some(OtelSpanContext::new(
         trace_id,
@@ -182,8 +194,12 @@ fn scope(scope: WitScope, limits: AttributeLimits) -> InstrumentationScope {
 
 /// The span the guest reported, if its ids are valid. A parent id that is
 /// not a valid span id makes the span a root of its trace.
-fn reported(span: SpanData, limits: AttributeLimits) -> Option<ReportedSpan> {
-    let context = span_context(span.span_context)?;
+fn reported(
+    span: SpanData,
+    limits: AttributeLimits,
+    trace: &OtelSpanContext,
+) -> Option<ReportedSpan> {
+    let context = span_context(span.span_context, trace)?;
     let parent = hex_id::<8>(&span.parent_span_id).map(SpanId::from_bytes);
     Some(ReportedSpan {
         context,
@@ -211,7 +227,7 @@ fn reported(span: SpanData, limits: AttributeLimits) -> Option<ReportedSpan> {
             .into_iter()
             .filter_map(|link: Link| {
                 Some(otel::Link::new(
-                    span_context(link.span_context)?,
+                    span_context(link.span_context, trace)?,
                     attributes(link.attributes, limits),
                     0,
                 ))

@@ -274,6 +274,48 @@ async fn both_interfaces_share_one_stack_of_open_spans() {
     assert_eq!(theirs.scope.0, "wasi-otel-guest");
 }
 
+/// The random trace-id flag (W3C Trace Context § "Random Trace ID Flag")
+/// survives every path a span context takes: `wasi:otel` span contexts
+/// (whose `trace-flags` name only `sampled`) take it from their trace, spans
+/// of our tracing interface inherit it, the CLIENT span's injected
+/// `traceparent` carries it, and every exported span has it in OTLP
+/// `flags`: for an incoming `03` and for a trace the host starts.
+#[tokio::test]
+async fn the_random_flag_survives_both_interfaces() {
+    let (recorder, url) = Recorder::start().await;
+    let (receiver, host) = wasi_otel_guest(vec!["--allow-outbound".to_string(), url.clone()]).await;
+    let continued = "1bf92f3577b34da6a3ce929d0e0e4736";
+    let mixed = "2bf92f3577b34da6a3ce929d0e0e4736";
+    let work = format!("/work?to={url}/stock");
+    for (path, trace) in [(work.as_str(), continued), ("/mixed", mixed)] {
+        let incoming = format!("00-{trace}-{PARENT}-03");
+        let reply = send("GET", &host.url(path), &[("traceparent", &incoming)], "").await;
+        assert_eq!(reply.status, 200);
+        for span in receiver.trace(trace, 4).await {
+            assert_eq!(span.span.flags & 0xff, 0x03, "{path}: {}", span.span.name);
+        }
+    }
+    let reply = send("GET", &host.url(&work), &[], "").await;
+    let started = reply.json()["trace_id"].as_str().unwrap().to_string();
+    for span in receiver.trace(&started, 4).await {
+        assert_eq!(
+            span.span.flags & 0xff,
+            0x03,
+            "new trace: {}",
+            span.span.name
+        );
+    }
+    let sent = recorder.headers();
+    assert_eq!(sent.len(), 2);
+    for (headers, trace) in sent.iter().zip([continued, started.as_str()]) {
+        let traceparent = headers["traceparent"].to_str().unwrap();
+        assert!(
+            traceparent.starts_with(&format!("00-{trace}-")) && traceparent.ends_with("-03"),
+            "{traceparent}"
+        );
+    }
+}
+
 /// Spans reported with ids that are not valid W3C ids (not hex, all zero,
 /// uppercase) are ignored; the request is served as if they were not sent.
 #[tokio::test]

@@ -13,8 +13,8 @@ fn replay(target: &str, check: fn(&[u8])) {
     corpus::replay(&fuzz, target, check);
 }
 
-/// `traceparent` and `tracestate`: accepted exactly by the grammar,
-/// re-serialised canonically, at most 32 valid members.
+/// `traceparent` and `tracestate`: accepted exactly by the draft's grammar,
+/// re-serialised canonically, at most 32 valid members, duplicates kept.
 #[test]
 fn trace_context_corpus() {
     replay("trace_context", host::fuzzing::trace_context);

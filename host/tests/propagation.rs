@@ -154,8 +154,8 @@ async fn hostile_headers_never_leak() {
             None,
         ),
         (
-            "duplicate tracestate key",
-            vec![("traceparent", TP), ("tracestate", "a=1,a=2")],
+            "a tracestate key starting with `@`",
+            vec![("traceparent", TP), ("tracestate", "@a=1,b=2")],
             true,
             None,
         ),
@@ -179,15 +179,180 @@ async fn hostile_headers_never_leak() {
             traceparent.starts_with(&format!("00-{trace_id}-")),
             "{rule}: {traceparent}"
         );
+        // Continued: sampled, unknown flags zeroed; restarted: a trace of
+        // the host's own, sampled and random.
+        let flags = if continued { "-01" } else { "-03" };
         assert!(
-            traceparent.ends_with("-01"),
-            "{rule}: unknown flags zeroed: {traceparent}"
+            traceparent.ends_with(flags),
+            "{rule}: flags {flags}: {traceparent}"
         );
         assert_eq!(
             header(&sent[0], "tracestate").as_deref(),
             tracestate,
             "{rule}"
         );
+    }
+}
+
+/// A conformance host calling a recorder once per request: one host for a
+/// table of cases whose spans need not be waited for.
+struct Conformance {
+    host: Host,
+    recorder: Recorder,
+    url: String,
+}
+
+impl Conformance {
+    async fn start(endpoint: &str, env: &[(&str, &str)]) -> Conformance {
+        let (recorder, url) = Recorder::start().await;
+        let host = Host::start(
+            "conformance",
+            endpoint,
+            HostOptions {
+                args: vec!["--allow-outbound".into(), url.clone()],
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+        )
+        .await;
+        Conformance {
+            host,
+            recorder,
+            url,
+        }
+    }
+
+    /// Sends one request with `headers`; returns the headers of the call
+    /// that left for it and the response's headers.
+    async fn call(&self, headers: &[(&str, &str)]) -> (hyper::HeaderMap, hyper::HeaderMap) {
+        let before = self.recorder.headers().len();
+        let body = serde_json::json!([{"url": format!("{}/call", self.url), "arguments": {}}]);
+        let reply = send("POST", &self.host.url("/"), headers, &body.to_string()).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let sent = self.recorder.headers();
+        assert_eq!(sent.len(), before + 1, "one call per request");
+        (sent[before].clone(), reply.headers)
+    }
+}
+
+/// The `tracestate` that leaves follows the current draft's key grammar
+/// (§ "tracestate Header Field Values", Key: up to 256 characters, the first
+/// a lowercase letter or digit, any number of `@`) and keeps duplicate keys
+/// as they came (§ "Mutating the tracestate Field"); a list it refuses is
+/// dropped whole while the trace continues.
+#[rustfmt::skip]
+#[tokio::test]
+async fn tracestate_leaves_by_the_current_draft() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let conformance = Conformance::start(&endpoint, &[]).await;
+    let tenant_242 = format!("foo=1,{}@v=1", "t".repeat(242));
+    let key_256 = format!("foo=1,{}=1", "z".repeat(256));
+    let key_257 = format!("foo=1,{}=1", "z".repeat(257));
+    let at_key_256 = format!("foo=1,{}@{}=1", "t".repeat(241), "v".repeat(14));
+    let at_key_257 = format!("foo=1,{}@{}=1", "t".repeat(241), "v".repeat(15));
+    // (rule, tracestate fields in, tracestate out)
+    let cases: Vec<(&str, Vec<&str>, Option<&str>)> = vec![
+        ("a key ending in `@`", vec!["foo@=1,bar=2"], Some("foo@=1,bar=2")),
+        ("a key with `@@`", vec!["foo@@bar=1,bar=2"], Some("foo@@bar=1,bar=2")),
+        ("a key with two `@`", vec!["foo@bar@baz=1,bar=2"], Some("foo@bar@baz=1,bar=2")),
+        ("242 characters before `@`, 244 in all", vec![&tenant_242], Some(&tenant_242)),
+        ("a key starting with `@`", vec!["@foo=1,bar=2"], None),
+        ("a 256-character key", vec![&key_256], Some(&key_256)),
+        ("a 257-character key", vec![&key_257], None),
+        ("a 256-character key with `@`", vec![&at_key_256], Some(&at_key_256)),
+        ("a 257-character key with `@`", vec![&at_key_257], None),
+        ("a duplicate key, same value", vec!["foo=1,foo=1"], Some("foo=1,foo=1")),
+        ("a duplicate key, another value", vec!["foo=1,foo=2"], Some("foo=1,foo=2")),
+        ("a duplicate key across fields", vec!["foo=1", "foo=1"], Some("foo=1,foo=1")),
+    ];
+    for (rule, fields, expected) in cases {
+        let mut headers = vec![("traceparent", TP)];
+        headers.extend(fields.iter().map(|field| ("tracestate", *field)));
+        let (sent, _) = conformance.call(&headers).await;
+        let traceparent = header(&sent, "traceparent").unwrap();
+        assert!(traceparent.starts_with(&format!("00-{TRACE}-")) && traceparent.ends_with("-01"), "{rule}: {traceparent}");
+        assert_eq!(header(&sent, "tracestate").as_deref(), expected, "{rule}");
+        assert_eq!(sent.get_all("tracestate").iter().count(), usize::from(expected.is_some()), "{rule}: one field");
+    }
+}
+
+/// Incoming flags `00`/`01`/`02`/`03` leave as they came on the outgoing
+/// `traceparent` (with a new parent id), on `traceresponse` and on the
+/// Server-Timing `trace` metric (§ "Random Trace ID Flag": the random flag
+/// MUST stay set, or unset, on every `traceparent` with the same trace id;
+/// § "Trace Context Server Timing Metric Format"). Sampled traces export
+/// their spans with the same flags in OTLP's `flags`.
+#[tokio::test]
+async fn flags_leave_as_they_came() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let conformance = Conformance::start(&endpoint, &[]).await;
+    for flags in ["00", "01", "02", "03"] {
+        // A trace of its own per case, so that each has its own spans.
+        let trace = format!("{flags}{}", &TRACE[2..]);
+        let trace = trace.as_str();
+        let incoming = format!("00-{trace}-00f067aa0ba902b7-{flags}");
+        let (sent, response) = conformance.call(&[("traceparent", &incoming)]).await;
+        let out = header(&sent, "traceparent").unwrap();
+        let parts: Vec<&str> = out.split('-').collect();
+        assert_eq!(
+            (parts[0], parts[1], parts[3]),
+            ("00", trace, flags),
+            "{out}"
+        );
+        assert_ne!(parts[2], "00f067aa0ba902b7", "a new parent id: {out}");
+        let traceresponse = header(&response, "traceresponse").unwrap();
+        let parts: Vec<&str> = traceresponse.split('-').collect();
+        assert_eq!(
+            (parts[0], parts[1], parts[3]),
+            ("00", trace, flags),
+            "{traceresponse}"
+        );
+        assert_eq!(
+            header(&response, "server-timing"),
+            Some(format!("trace;desc={traceresponse}"))
+        );
+        let byte = u32::from_str_radix(flags, 16).unwrap();
+        if byte & 0x01 != 0 {
+            for span in receiver.trace(trace, 2).await {
+                assert_eq!(span.span.flags & 0xff, byte, "{}", span.span.name);
+            }
+        }
+    }
+}
+
+/// A trace the host starts has random ids (the SDK's random generator), so
+/// it is flagged random (§ "Random Trace ID Flag": SHOULD be set): `03` when
+/// sampled, `02` when not, on the outgoing `traceparent` and the
+/// `traceresponse`, and in every exported span's OTLP `flags`.
+#[tokio::test]
+async fn new_traces_are_flagged_random() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let sampled = Conformance::start(&endpoint, &[]).await;
+    let unsampled = Conformance::start(&endpoint, &[("OTEL_TRACES_SAMPLER", "always_off")]).await;
+    for (conformance, flags) in [(&sampled, "03"), (&unsampled, "02")] {
+        let (sent, response) = conformance.call(&[]).await;
+        let out = header(&sent, "traceparent").unwrap();
+        let traceresponse = header(&response, "traceresponse").unwrap();
+        assert_eq!(out.len(), 55, "{out}");
+        assert!(out.ends_with(&format!("-{flags}")), "{out}");
+        assert_eq!(traceresponse[..36], out[..36], "the same trace");
+        assert!(
+            traceresponse.ends_with(&format!("-{flags}")),
+            "{traceresponse}"
+        );
+        if flags == "03" {
+            let spans = receiver.trace(&out[3..35], 2).await;
+            for span in spans {
+                assert_eq!(span.span.flags & 0xff, 0x03, "{}", span.span.name);
+            }
+        }
     }
 }
 

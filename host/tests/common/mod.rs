@@ -662,3 +662,132 @@ impl Recorder {
         self.requests.lock().unwrap().clone()
     }
 }
+
+/// A response read off a plain blocking socket (see [`write_whole_then_read`]).
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    /// Names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// A blocking loopback connection that gives up on any read or write after
+/// [`PATIENCE`], so that a hang fails the test instead of stalling it.
+pub fn blocking_connect(addr: &str) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Sends `head` (request line and headers, ending in the blank line) and
+/// then all of `body` before reading anything, as Python's `urllib` and
+/// `requests` do, then reads the final response (skipping any `100
+/// Continue`). Blocking std sockets, like theirs. An `Err` is what such a
+/// client's user sees: a broken pipe or a reset instead of the response.
+pub fn write_whole_then_read(addr: &str, head: &str, body: &[u8]) -> std::io::Result<RawReply> {
+    use std::io::Write;
+    let mut stream = blocking_connect(addr);
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
+    let mut reader = std::io::BufReader::new(stream);
+    loop {
+        let reply = read_response(&mut reader)?;
+        if reply.status != 100 {
+            return Ok(reply);
+        }
+    }
+}
+
+/// Sends `head` (which carries `Expect: 100-continue`) and waits, as curl
+/// does: on `100 Continue` sends `body` and reads the final response; on a
+/// final response sends nothing and returns it.
+pub fn expect_continue_then_send(addr: &str, head: &str, body: &[u8]) -> std::io::Result<RawReply> {
+    use std::io::Write;
+    let mut stream = blocking_connect(addr);
+    stream.write_all(head.as_bytes())?;
+    let mut reader = std::io::BufReader::new(stream.try_clone()?);
+    let first = read_response(&mut reader)?;
+    if first.status != 100 {
+        return Ok(first);
+    }
+    stream.write_all(body)?;
+    read_response(&mut reader)
+}
+
+/// Reads one HTTP/1.1 response: status line, headers, and a body of its
+/// `Content-Length` (the host's responses always have one).
+pub fn read_response(reader: &mut impl std::io::BufRead) -> std::io::Result<RawReply> {
+    use std::io::{Error, ErrorKind};
+    let mut line = String::new();
+    let mut next_line = |reader: &mut dyn std::io::BufRead| -> std::io::Result<String> {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                "connection closed before a whole response",
+            ));
+        }
+        Ok(line.trim_end().to_string())
+    };
+    let status_line = next_line(reader)?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| Error::new(ErrorKind::InvalidData, status_line.clone()))?;
+    let mut headers = Vec::new();
+    loop {
+        let header = next_line(reader)?;
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(RawReply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// `body` in HTTP/1.1 chunked encoding, `chunk` bytes a chunk.
+pub fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut encoded = Vec::with_capacity(body.len() + body.len() / chunk * 8 + 8);
+    for piece in body.chunks(chunk) {
+        encoded.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        encoded.extend_from_slice(piece);
+        encoded.extend_from_slice(b"\r\n");
+    }
+    encoded.extend_from_slice(b"0\r\n\r\n");
+    encoded
+}
