@@ -32,15 +32,15 @@ enum Profile {
 impl Profile {
     /// The cargo command that builds the host binary in this profile.
     ///
-    /// The dev host is the very binary the test suite runs, built by the
-    /// same command `cargo xtask test` uses, so that after the tests (in CI)
-    /// it is already there: a `cargo build -p host` would resolve features
-    /// without the tests' dev-dependencies and the rest of the workspace,
-    /// and compile wasmtime and the OpenTelemetry SDK a second time.
+    /// The dev host is the very binary the host's tests run, built by the
+    /// command `cargo xtask test` starts with (`cargo test -p host`), so
+    /// that after the tests (in CI) it is already there: a `cargo build -p
+    /// host` would resolve features without the tests' dev-dependencies and
+    /// compile wasmtime and the OpenTelemetry SDK a second time.
     fn host_build(self) -> &'static [&'static str] {
         match self {
             Profile::Release => &["build", "-p", "host", "--release"],
-            Profile::Dev => &["test", "--workspace", "--no-run"],
+            Profile::Dev => &["test", "-p", "host", "--no-run"],
         }
     }
 

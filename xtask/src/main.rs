@@ -338,7 +338,15 @@ fn ci() -> Result<(), String> {
     toolchain::ensure_target(WASM_TARGET)?;
     cargo(&["fmt", "--all", "--check"])?;
     // Per package, for the reason `test` gives.
-    cargo(&["clippy", "-p", "host", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "-p",
+        "host",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&[
         "clippy",
         "--workspace",
