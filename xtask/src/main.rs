@@ -182,9 +182,11 @@ fn target_dir() -> PathBuf {
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
-/// Runs the host with both components; extra arguments go to the host.
-/// Unless `OTEL_TRACES_EXPORTER` says otherwise, traces are drawn in the
-/// terminal and also sent over OTLP (to Jaeger, when it runs). The order
+/// Runs the host with both components and the trace explorer (`--ui`);
+/// extra arguments go to the host. Unless `OTEL_TRACES_EXPORTER` says
+/// otherwise, traces are drawn in the terminal and also sent over OTLP (to
+/// Jaeger when it runs and holds the explorer's ports; otherwise the spans
+/// reach the explorer in process). The order
 /// component declares the payment service's origin itself, so no
 /// `--allow-outbound` is needed.
 fn up(extra: Vec<String>) -> Result<(), String> {
@@ -198,13 +200,16 @@ fn up(extra: Vec<String>) -> Result<(), String> {
         "--",
         "order.wasm:8000",
         "payment.wasm:8001",
+        // The trace explorer on the Jaeger UI's port, where every printed
+        // trace link points (it says so and carries on if Jaeger has it).
+        "--ui",
     ]);
     command.args(&extra);
     if std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |v| v.trim().is_empty()) {
         command.env("OTEL_TRACES_EXPORTER", "console,otlp");
     }
     let shown = format!(
-        "cargo run -p host -- order.wasm:8000 payment.wasm:8001 {}",
+        "cargo run -p host -- order.wasm:8000 payment.wasm:8001 --ui {}",
         extra.join(" ")
     );
     run(&mut command, shown.trim_end())
