@@ -416,6 +416,7 @@ async function comparePage(a, b) {
   form.addEventListener("submit", (e) => { e.preventDefault(); const x = ia.value.trim().toLowerCase(), y = ib.value.trim().toLowerCase(); if (isHex(x) && isHex(y)) navigate(`/compare/${x}/${y}`); });
   const out = el("div", { id: "comparison" });
   app.replaceChildren(el("h1", {}, "Compare two traces"), el("p", { class: "muted" }, "Pick two traces on the search page, or paste their ids. Spans are matched by their path of service and name from the root."), form, out);
+  refreshStats();
   if (!isHex(a) || !isHex(b)) return;
   let ma, mb;
   try {
