@@ -13,6 +13,8 @@
 //!   (all, or one) for a bounded time each, then minimise their corpus.
 //! - `cargo xtask soak [N]`: N orders through both services, traces audited,
 //!   then a SIGTERM mid-run; prints the summary.
+//! - `cargo xtask browser`: the trace explorer's pages in headless Chromium
+//!   (installs Debian's `chromium` and `chromium-driver` if missing).
 //! - `cargo xtask ci`: what CI runs: formatting, clippy (host and components,
 //!   `-D warnings`), then `test`.
 
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         "up" => build_services().and_then(|()| up(std::env::args().skip(2).collect())),
         "test" => build_components().and_then(|()| test()),
         "ci" => ci(),
+        "browser" => build_services().and_then(|()| browser()),
         "fuzz" => fuzz(std::env::args().nth(2), std::env::args().nth(3)),
         "soak" => build_components().and_then(|()| soak(std::env::args().nth(2))),
         "scenarios" => {
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <up [HOST FLAGS…]|build|test|scenarios [ORDER_URL]|fuzz [TARGET] [SECONDS]|soak [N]|ci>"
+                "usage: cargo xtask <up [HOST FLAGS…]|build|test|scenarios [ORDER_URL]|fuzz [TARGET] [SECONDS]|soak [N]|browser|ci>"
             );
             return ExitCode::from(2);
         }
@@ -224,6 +227,43 @@ fn up(extra: Vec<String>) -> Result<(), String> {
 fn test() -> Result<(), String> {
     cargo(&["test", "-p", "host"])?;
     cargo(&["test", "-p", "otel-guest", "-p", "xtask"])
+}
+
+/// The explorer's browser test (ignored by plain `cargo test`: it needs
+/// Chromium), after installing Chromium and chromedriver from the Debian
+/// packages when they are missing. `EXPLORER_SCREENSHOTS=docs` refreshes
+/// the screenshots in docs/images.
+fn browser() -> Result<(), String> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+    };
+    if !(on_path("chromium") && on_path("chromedriver")) {
+        let mut install = Command::new("apt-get");
+        install
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "chromium",
+                "chromium-driver",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut install, "apt-get install -y chromium chromium-driver").map_err(|error| {
+            format!(
+                "{error}: install Chromium and chromedriver (Debian: chromium, chromium-driver)"
+            )
+        })?;
+    }
+    cargo(&[
+        "test",
+        "-p",
+        "host",
+        "--test",
+        "explorer",
+        "--",
+        "--ignored",
+    ])
 }
 
 /// Runs `cargo fuzz`, from the workspace root, with the environment it needs

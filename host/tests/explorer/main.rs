@@ -56,10 +56,14 @@ impl Explorer {
                 .to_string(),
             None => String::new(),
         };
+        let url = |prefix: &str| match field(prefix) {
+            addr if addr.is_empty() => addr,
+            addr => format!("http://{addr}"),
+        };
         Explorer {
-            ui: format!("http://{}", field("explorer: http://")),
-            grpc: format!("http://{}", field("grpc ")),
-            http: format!("http://{}", field("http ")),
+            ui: url("explorer: http://"),
+            grpc: url("grpc "),
+            http: url("http "),
             host,
         }
     }

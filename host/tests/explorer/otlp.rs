@@ -196,3 +196,92 @@ async fn hostile_otlp_grpc_and_the_bound() {
     );
     assert_eq!(stats["otlp_rejected"], 1, "{stats}");
 }
+
+/// OTLP/gRPC: a request that is not an `ExportTraceServiceRequest` gets a
+/// gRPC error status (tonic's decode error) and is counted.
+#[tokio::test]
+async fn malformed_grpc_is_refused_and_counted() {
+    use http_body_util::{BodyExt, Full};
+    let explorer = Explorer::one_process("http://127.0.0.1:9", &[]).await;
+    let authority = explorer.grpc.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // A gRPC frame (uncompressed, 6 bytes) that is not valid protobuf.
+    let mut frame = vec![0, 0, 0, 0, 6];
+    frame.extend_from_slice(b"\xff\xff\xff\xff\xff\xff");
+    let request = hyper::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{authority}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(bytes::Bytes::from(frame)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let mut status = response.headers().get("grpc-status").cloned();
+    let body = response.into_body().collect().await.unwrap();
+    if status.is_none() {
+        status = body.trailers().and_then(|t| t.get("grpc-status").cloned());
+    }
+    let status = status.expect("a grpc-status");
+    assert_ne!(status, "0", "malformed protobuf accepted");
+    assert_eq!(explorer.stats().await["otlp_rejected"], 1);
+}
+
+/// A taken port is said in one line and the host carries on: without the
+/// explorer when its own port is taken, without a receiver when that one is.
+#[tokio::test]
+async fn taken_ports_are_said_and_skipped() {
+    let held = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let taken = held.local_addr().unwrap().to_string();
+    let ui = format!("--ui={taken}");
+    let host = one_process("http://127.0.0.1:9", &[], &[&ui]).await;
+    let reply = send("POST", &host.url("/orders"), &[], VALID_ORDER).await;
+    assert_eq!(reply.status, 201, "serves without the explorer");
+    stderr_shows(&host, &format!("explorer: `{taken}` is taken")).await;
+    let host = one_process(
+        "http://127.0.0.1:9",
+        &[],
+        &[
+            "--ui=127.0.0.1:0",
+            "--ui-otlp-grpc",
+            &taken,
+            "--ui-otlp-http",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    let explorer = Explorer::of(host);
+    assert!(
+        explorer.grpc.is_empty() && !explorer.http.is_empty(),
+        "{} / {}",
+        explorer.grpc,
+        explorer.http
+    );
+    let id = order(&explorer.host.url(""), VALID_ORDER).await;
+    explorer.trace(&id, 6).await;
+    stderr_shows(&explorer.host, "receiving no OTLP/gRPC").await;
+}
+
+async fn stderr_shows(host: &Host, text: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let err = host.stderr.lock().unwrap().clone();
+        if err.contains(text) {
+            assert_eq!(err.matches(text).count(), 1, "said once: {err}");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stderr never showed `{text}`: {err}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
