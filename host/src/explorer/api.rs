@@ -94,7 +94,19 @@ pub fn route<B>(store: &Store, request: &Request<B>) -> Reply {
         },
         ["api", "v3", "traces", id] => match lookup(store, id) {
             Ok((_, spans)) => json_reply(StatusCode::OK, &jaeger::v3_trace(&spans)),
-            Err(reply) => *reply,
+            // api/v3 reports errors as grpc-gateway does.
+            Err(reply) => {
+                let status = reply.status();
+                let message = if status == StatusCode::NOT_FOUND {
+                    "trace not found".to_string()
+                } else {
+                    format!("parameter 'traceID': `{id}` is not a trace id of up to 32 hex digits")
+                };
+                json_reply(
+                    status,
+                    &json!({"error": {"httpCode": status.as_u16(), "message": message}}),
+                )
+            }
         },
         ["api", "explorer", "stats"] => {
             let limits = store.limits();

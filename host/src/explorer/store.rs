@@ -146,9 +146,15 @@ impl Store {
     ) -> Inserted {
         let resource_cost = resource.encoded_len();
         let scope_cost = scope.encoded_len();
+        // Sizes are computed before taking the lock, which every span of
+        // every service in the process passes through.
+        let sized: Vec<(usize, Span)> = spans
+            .into_iter()
+            .map(|span| (span.encoded_len() + SPAN_OVERHEAD, span))
+            .collect();
         let mut inner = self.lock();
         let mut inserted = Inserted::default();
-        for span in spans {
+        for (span_cost, span) in sized {
             let (Ok(key), 8) = (TraceKey::try_from(&span.trace_id[..]), span.span_id.len()) else {
                 inserted.rejected += 1;
                 continue;
@@ -157,7 +163,7 @@ impl Store {
                 inserted.rejected += 1;
                 continue;
             }
-            let mut cost = span.encoded_len() + SPAN_OVERHEAD;
+            let mut cost = span_cost;
             let existing = inner.traces.get(&key);
             let charged = existing.map_or(&[][..], |t| &t.charged[..]);
             let resource_at = Arc::as_ptr(&resource) as usize;

@@ -188,7 +188,6 @@ async fn bad_parameters_are_named() {
         ("/api/traces/not-hex", 400, "traceID"),
         ("/api/operations", 400, "service"),
         ("/api/traces/0123456789abcdef0123456789abcdef", 404, "trace not found"),
-        ("/api/v3/traces/0123456789abcdef0123456789abcdef", 404, "trace not found"),
     ];
     for (path, status, named) in cases {
         let reply = explorer.get(path).await;
@@ -198,6 +197,12 @@ async fn bad_parameters_are_named() {
         assert!(message.contains(named), "{path}: {message}");
         assert_eq!(body["errors"][0]["code"], status);
     }
+    // api/v3 answers in grpc-gateway's shape, as Jaeger's does.
+    let reply = explorer
+        .get("/api/v3/traces/0123456789abcdef0123456789abcdef")
+        .await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.json()["error"]["httpCode"], 404);
 }
 
 /// Past `--ui-max-traces`, the oldest traces are evicted first and counted.

@@ -236,12 +236,14 @@ async function searchPage() {
 
 function showResults(where, models, compareButton) {
   if (!models.length) { where.replaceChildren(el("p", { class: "muted" }, "No traces match. Send a request (POST /orders) and they appear here.")); return; }
+  // Live updates re-render the list: keep what was ticked for comparing.
+  const picked = new Set([...where.querySelectorAll("input.pick:checked")].map((c) => c.value));
   const longest = Math.max(...models.map((m) => m.duration), 1);
   const rows = models.map((m) => {
     const root = m.root;
     const id = m.trace.traceID;
     return el("tr", { class: m.errors ? "result error" : "result", "data-trace": id },
-      el("td", {}, el("input", { type: "checkbox", class: "pick", value: id, onchange: () => {
+      el("td", {}, el("input", { type: "checkbox", class: "pick", value: id, checked: picked.has(id), onchange: () => {
         const picked = where.querySelectorAll("input.pick:checked").length;
         compareButton.disabled = picked !== 2;
       } })),
@@ -253,6 +255,7 @@ function showResults(where, models, compareButton) {
       el("td", { class: "num" }, fmtDuration(m.duration), durationBar(m.duration / longest)),
       el("td", { title: fmtTime(m.start) }, ago(m.start)));
   });
+  compareButton.disabled = models.filter((m) => picked.has(m.trace.traceID)).length !== 2;
   where.replaceChildren(el("p", { class: "muted" }, `${models.length} trace${models.length > 1 ? "s" : ""}`),
     el("table", { class: "results" }, el("thead", {}, el("tr", {}, ["", "Root span", "Services", "Spans", "Errors", "Duration", "Started"].map((h) => el("th", {}, h)))), el("tbody", {}, rows)));
 }
