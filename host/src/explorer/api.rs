@@ -33,6 +33,8 @@ pub async fn serve(listener: tokio::net::TcpListener, store: Arc<Store>) {
         });
         tokio::spawn(
             hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(super::HEADER_TIMEOUT)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
         );
     }

@@ -44,6 +44,11 @@ pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:4317";
 /// The OTLP/HTTP receiver's address unless `--ui-otlp-http` says otherwise.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:4318";
 
+/// How long a client of the pages or of OTLP/HTTP may take to send a
+/// request's headers, and an idle connection may stay open: a client that
+/// holds connections open without sending cannot pile them up.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where to serve and what to keep.
 #[derive(Debug, Clone)]
 pub struct Options {

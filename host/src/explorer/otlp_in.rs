@@ -127,6 +127,8 @@ pub async fn start_http(addr: SocketAddr, store: Arc<Store>) -> Option<SocketAdd
             });
             tokio::spawn(
                 hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(super::HEADER_TIMEOUT)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
             );
         }
