@@ -186,3 +186,126 @@ pub fn v3_trace(records: &[Record]) -> Value {
     let data = json!({"resourceSpans": resource_spans(records)});
     json!({"result": data})
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
+
+    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            key_strindex: 0,
+        }
+    }
+
+    /// An OTLP span in Jaeger's shape: typed tags, the parent as CHILD_OF,
+    /// a link as FOLLOWS_FROM, an event as a log, the derived tags, times
+    /// in microseconds, the resource as the process.
+    #[test]
+    fn otlp_span_in_jaeger_shape() {
+        use any_value::Value as V;
+        let resource = Arc::new(Resource {
+            attributes: vec![
+                kv("service.name", V::StringValue("svc".into())),
+                kv("host", V::StringValue("h".into())),
+            ],
+            ..Default::default()
+        });
+        let scope = Arc::new(InstrumentationScope {
+            name: "lib".into(),
+            version: "1".into(),
+            ..Default::default()
+        });
+        let span = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            parent_span_id: vec![3; 8],
+            name: "op".into(),
+            kind: 2,
+            start_time_unix_nano: 5_000_000,
+            end_time_unix_nano: 7_500_000,
+            attributes: vec![
+                kv("s", V::StringValue("<b>".into())),
+                kv("i", V::IntValue(7)),
+                kv("f", V::DoubleValue(1.5)),
+                kv("b", V::BoolValue(true)),
+            ],
+            events: vec![span::Event {
+                time_unix_nano: 6_000_000,
+                name: "exception".into(),
+                ..Default::default()
+            }],
+            links: vec![span::Link {
+                trace_id: vec![9; 16],
+                span_id: vec![8; 8],
+                ..Default::default()
+            }],
+            status: Some(Status {
+                code: 2,
+                message: "bad".into(),
+            }),
+            flags: 0x301,
+            ..Default::default()
+        };
+        let trace = trace(
+            &[1; 16],
+            &[Record {
+                resource,
+                scope,
+                span,
+            }],
+        );
+        let s = &trace["spans"][0];
+        assert_eq!(s["processID"], "p1");
+        assert_eq!(
+            trace["processes"]["p1"],
+            json!({"serviceName": "svc", "tags": [{"key": "host", "type": "string", "value": "h"}]})
+        );
+        assert_eq!(
+            (
+                s["startTime"].as_u64(),
+                s["duration"].as_u64(),
+                s["flags"].as_u64()
+            ),
+            (Some(5000), Some(2500), Some(1))
+        );
+        assert_eq!(
+            s["references"][0],
+            json!({"refType": "CHILD_OF", "traceID": hex(&[1; 16]), "spanID": hex(&[3; 8])})
+        );
+        assert_eq!(s["references"][1]["refType"], "FOLLOWS_FROM");
+        assert_eq!(
+            s["logs"][0],
+            json!({"timestamp": 6000, "fields": [{"key": "event", "type": "string", "value": "exception"}]})
+        );
+        let tags: Vec<(String, String)> = s["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["key"].as_str().unwrap().to_string(),
+                    t["type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("s", "string"),
+            ("i", "int64"),
+            ("f", "float64"),
+            ("b", "bool"),
+            ("span.kind", "string"),
+            ("otel.scope.name", "string"),
+            ("otel.scope.version", "string"),
+            ("otel.status_code", "string"),
+            ("error", "bool"),
+            ("otel.status_description", "string"),
+        ];
+        assert_eq!(tags, expected.map(|(k, t)| (k.to_string(), t.to_string())));
+    }
+}

@@ -383,6 +383,39 @@ async fn pages_show_what_a_person_needs() {
     );
     browser.screenshot("explorer-compare.png").await;
 
+    // An invalid order: fewer spans (no payment), so the compare view
+    // marks the valid order's extra spans as only in A; its exception
+    // event shows type and message.
+    let invalid = order(&url, INVALID_ORDER).await;
+    browser
+        .goto(&format!("{}/compare/{valid}/{invalid}", explorer.ui))
+        .await;
+    browser.wait_for("table.compare tbody tr", 6).await;
+    let only_a = browser.texts("table.compare tr.only-a").await;
+    assert!(only_a.concat().contains("process_payment"), "{only_a:?}");
+    assert!(browser.find_all("table.compare tr.only-b").await.is_empty());
+    browser
+        .goto(&format!("{}/trace/{invalid}", explorer.ui))
+        .await;
+    for element in browser.wait_for(".row.span.error", 1).await {
+        if browser.text(&element).await.contains("validate_order") {
+            browser
+                .call("POST", &format!("/element/{element}/click"), json!({}))
+                .await;
+        }
+    }
+    let exception = browser
+        .wait_for_text("#events .exception-line", "quantity")
+        .await;
+    assert!(exception.contains("must be at least 1"), "{exception}");
+    // What *Download OTLP/JSON* saves: the trace as OTLP/JSON.
+    let downloaded = browser
+        .run(&format!(
+            "return fetch('/api/v3/traces/{valid}').then(r => r.json()).then(j => j.result.resourceSpans.length)"
+        ))
+        .await;
+    assert_eq!(downloaded, 2);
+
     // Services: rates, error rates and percentiles per service.
     browser.goto(&format!("{}/services", explorer.ui)).await;
     let figures = browser
