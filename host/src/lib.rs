@@ -28,6 +28,7 @@
 //! - [`export_queue`]: the bounded export queue and its exact drop count.
 //! - [`config`]: the standard `OTEL_*` variables.
 //! - [`console`] and [`waterfall`]: the terminal trace view.
+//! - [`explorer`]: `--ui`, the trace explorer on the Jaeger UI's port.
 //! - [`traces_file`]: `--traces-file`, OTLP/JSON lines.
 //! - [`watch`]: `--watch`, reloading a rebuilt component.
 //! - [`component`]: finding, compiling and pre-instantiating a component.
@@ -44,6 +45,7 @@ pub mod component;
 pub mod config;
 pub mod console;
 pub mod egress;
+pub mod explorer;
 pub mod export_queue;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -11,6 +11,7 @@ use host::cache::CompileCache;
 use host::component::{self, EngineOptions};
 use host::config::OtelConfig;
 use host::egress::{Egress, OutboundFlag};
+use host::explorer;
 use host::handler::{self, RequestLimits, Service};
 use host::linger::{self, Linger};
 use host::spans::AttributeLimits;
@@ -160,6 +161,33 @@ struct Cli {
     #[arg(long, value_name = "MS", default_value_t = host::health::DEFAULT_SHUTDOWN_DELAY.as_millis() as u64)]
     shutdown_delay_ms: u64,
 
+    /// Serve the trace explorer (pages and Jaeger's query API) on ADDR
+    /// [default: 127.0.0.1:16686, the Jaeger UI's port], and receive the
+    /// OTLP of other processes (--ui-otlp-grpc, --ui-otlp-http). Write
+    /// `--ui=ADDR` to choose the address. This process's own spans reach it
+    /// in process; an OTLP exporter pointed at its own receiver is skipped.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = explorer::DEFAULT_UI_ADDR)]
+    ui: Option<SocketAddr>,
+
+    /// With --ui: where OTLP/gRPC is received, or `none`.
+    #[arg(long, value_name = "ADDR|none", default_value = explorer::DEFAULT_GRPC_ADDR,
+          value_parser = explorer::Receiving::parse)]
+    ui_otlp_grpc: explorer::Receiving,
+
+    /// With --ui: where OTLP/HTTP (`POST /v1/traces`) is received, or `none`.
+    #[arg(long, value_name = "ADDR|none", default_value = explorer::DEFAULT_HTTP_ADDR,
+          value_parser = explorer::Receiving::parse)]
+    ui_otlp_http: explorer::Receiving,
+
+    /// With --ui: the most traces kept; the oldest is evicted first.
+    #[arg(long, value_name = "N", default_value_t = explorer::store::DEFAULT_MAX_TRACES)]
+    ui_max_traces: usize,
+
+    /// With --ui: the most MiB of spans kept; the oldest trace is evicted first.
+    #[arg(long, value_name = "MIB", default_value_t = explorer::store::DEFAULT_MAX_MIB)]
+    ui_max_mib: usize,
+
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -275,7 +303,26 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
         loaded.push((plan.port, component));
     }
 
-    let telemetry = Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?);
+    let explorer = match cli.ui {
+        Some(ui) => {
+            explorer::Explorer::start(explorer::Options {
+                ui,
+                grpc: cli.ui_otlp_grpc.0,
+                http: cli.ui_otlp_http.0,
+                limits: explorer::Limits {
+                    max_traces: cli.ui_max_traces,
+                    max_bytes: cli.ui_max_mib << 20,
+                },
+            })
+            .await?
+        }
+        None => None,
+    };
+    if let Some(explorer) = &explorer {
+        println!("{}", explorer.summary());
+    }
+    let telemetry =
+        Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?.with_explorer(explorer));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     // One client for every service: a component calling another in the same
