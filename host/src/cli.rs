@@ -1,11 +1,11 @@
 //! The command line: one clap struct, every flag documented (its `///`
 //! is the `--help` text), and the plan of what to serve that it makes.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
-use host::OutboundFlag;
+use host::{OutboundFlag, explorer};
 
 /// The port served unless `--port` says otherwise.
 const DEFAULT_PORT: u16 = 8000;
@@ -130,6 +130,47 @@ pub struct Cli {
     /// `perf report` name the guests' own functions instead of `[JIT]`.
     #[arg(long)]
     pub perfmap: bool,
+
+    /// Serve the probes of a replica on this address, apart from the
+    /// components' ports: `/livez` (200 while the process answers) and
+    /// `/readyz` (200 once every component listens, 503 while starting and
+    /// from the moment a SIGTERM arrives), such as `0.0.0.0:9090`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub health_addr: Option<SocketAddr>,
+
+    /// After SIGTERM, keep serving for this many milliseconds with readiness
+    /// 503 (and `connection: close` on every response), so that load
+    /// balancers stop routing here before the listeners close; then finish
+    /// the requests in flight and exit. A second SIGTERM cuts it short.
+    #[arg(long, value_name = "MS", default_value_t = host::health::DEFAULT_SHUTDOWN_DELAY.as_millis() as u64)]
+    pub shutdown_delay_ms: u64,
+
+    /// Serve the trace explorer (pages and Jaeger's query API) on ADDR
+    /// [default: 127.0.0.1:16686, the Jaeger UI's port], and receive the
+    /// OTLP of other processes (--ui-otlp-grpc, --ui-otlp-http). Write
+    /// `--ui=ADDR` to choose the address. This process's own spans reach it
+    /// in process; an OTLP exporter pointed at its own receiver is skipped.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = explorer::DEFAULT_UI_ADDR)]
+    pub ui: Option<SocketAddr>,
+
+    /// With --ui: where OTLP/gRPC is received, or `none`.
+    #[arg(long, value_name = "ADDR|none", default_value = explorer::DEFAULT_GRPC_ADDR,
+          value_parser = explorer::Receiving::parse)]
+    pub ui_otlp_grpc: explorer::Receiving,
+
+    /// With --ui: where OTLP/HTTP (`POST /v1/traces`) is received, or `none`.
+    #[arg(long, value_name = "ADDR|none", default_value = explorer::DEFAULT_HTTP_ADDR,
+          value_parser = explorer::Receiving::parse)]
+    pub ui_otlp_http: explorer::Receiving,
+
+    /// With --ui: the most traces kept; the oldest is evicted first.
+    #[arg(long, value_name = "N", default_value_t = explorer::store::DEFAULT_MAX_TRACES)]
+    pub ui_max_traces: usize,
+
+    /// With --ui: the most MiB of spans kept; the oldest trace is evicted first.
+    #[arg(long, value_name = "MIB", default_value_t = explorer::store::DEFAULT_MAX_MIB)]
+    pub ui_max_mib: usize,
 
     /// Do not log a line per request.
     #[arg(long)]

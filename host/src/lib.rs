@@ -11,8 +11,9 @@
 //!
 //! Follow a request top to bottom; a module uses only those below it.
 //!
-//! - `serve`: the accept loop and the lingering close of a connection
-//!   answered before its body was read; one request as a pipeline of named
+//! - `serve`: the accept loop, the lingering close of a connection
+//!   answered before its body was read, the replica's health probes and
+//!   drain; one request as a pipeline of named
 //!   steps (SERVER span, body limit, admission, guest task, response); the
 //!   per-request limits.
 //! - `runtime`: the engine, loading and compiling components, the compile
@@ -24,7 +25,7 @@
 //!   span's contents, the keep-alive client.
 //! - `telemetry`: SDK set-up, every `OTEL_*` variable, the export queue,
 //!   delivery reports, the traces file, semantic conventions, the console
-//!   view.
+//!   view and the trace explorer (`--ui`).
 //! - `propagation`: W3C Trace Context, W3C Baggage, the percent codec.
 //!
 //! The modules are private; what the binary, the benchmarks and the fuzz
@@ -50,9 +51,11 @@ pub use runtime::{
     Allocation, CompileCache, DEFAULT_POOL_INSTANCES, EngineOptions, Loaded, RequestState,
     describe, engine, linker, load, resolve, watch,
 };
+pub use serve::health;
 pub use serve::{
     Connection, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_HEADER_TIMEOUT,
     DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE,
     DEFAULT_SPAN_LIMIT, Linger, RequestLimits, Service, run,
 };
+pub use telemetry::explorer;
 pub use telemetry::{OtelConfig, ServiceIdentity, ServiceTracer, Telemetry, service_name};

@@ -17,7 +17,7 @@ use clap::Parser;
 use cli::{Cli, plan};
 use host::{
     Allocation, AttributeLimits, Client, CompileCache, Egress, EngineOptions, Linger, Loaded,
-    OtelConfig, RequestLimits, RequestState, Service, ServiceIdentity, Telemetry,
+    OtelConfig, RequestLimits, RequestState, Service, ServiceIdentity, Telemetry, explorer,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -56,13 +56,18 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     let config = OtelConfig::from_process_env()?;
     let plans = plan(&cli)?;
     let shutdown = shutdown_signal()?;
+    if let Some(addr) = cli.health_addr {
+        host::health::serve(addr).await?;
+    }
     let runtime = runtime(&cli)?;
     let mut loaded = Vec::new();
     for plan in &plans {
         loaded.push((plan.port, load(&cli, &runtime, &plan.arg).await?));
     }
 
-    let telemetry = Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?);
+    let explorer = explorer(&cli).await?;
+    let telemetry =
+        Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?.with_explorer(explorer));
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
     // One client for every service: a component calling another in the same
@@ -78,8 +83,10 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
         ));
     }
     println!("{}", telemetry.summary());
+    host::health::ready();
 
     shutdown.await;
+    host::health::drain(Duration::from_millis(cli.shutdown_delay_ms)).await;
     let _ = stop.send(true);
     stop_in_order(servers).await;
     flush(telemetry).await
@@ -132,6 +139,27 @@ async fn load(cli: &Cli, runtime: &Runtime, arg: &Path) -> wasmtime::Result<Load
     // before its tracer provider (whose resource carries the name) exists.
     host::describe(&mut component, RequestState::scratch(&cli.env)).await?;
     Ok(component)
+}
+
+/// `--ui`: the trace explorer, started and said on a line.
+async fn explorer(cli: &Cli) -> wasmtime::Result<Option<explorer::Explorer>> {
+    let Some(ui) = cli.ui else {
+        return Ok(None);
+    };
+    let explorer = explorer::Explorer::start(explorer::Options {
+        ui,
+        grpc: cli.ui_otlp_grpc.0,
+        http: cli.ui_otlp_http.0,
+        limits: explorer::Limits {
+            max_traces: cli.ui_max_traces,
+            max_bytes: cli.ui_max_mib << 20,
+        },
+    })
+    .await?;
+    if let Some(explorer) = &explorer {
+        println!("{}", explorer.summary());
+    }
+    Ok(explorer)
 }
 
 /// Binds `port` for `component` and says where it listens.

@@ -13,12 +13,17 @@
 //!   (all, or one) for a bounded time each, then minimise their corpus.
 //! - `cargo xtask soak [N]`: N orders through both services, traces audited,
 //!   then a SIGTERM mid-run; prints the summary.
+//! - `cargo xtask dist [--out DIR] [--profile release|dev]`: the runtime
+//!   tree a container image ships (see [`dist`]).
+//! - `cargo xtask browser`: the trace explorer's pages in headless Chromium
+//!   (installs Debian's `chromium` and `chromium-driver` if missing).
 //! - `cargo xtask ci`: what CI runs: formatting, clippy (host and components,
 //!   `-D warnings`), then `test`.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+mod dist;
 mod python;
 mod scenarios;
 mod toolchain;
@@ -62,6 +67,8 @@ fn main() -> ExitCode {
         "up" => build_services().and_then(|()| up(std::env::args().skip(2).collect())),
         "test" => build_components().and_then(|()| test()),
         "ci" => ci(),
+        "dist" => dist::run(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "browser" => build_services().and_then(|()| browser()),
         "fuzz" => fuzz(std::env::args().nth(2), std::env::args().nth(3)),
         "soak" => build_components().and_then(|()| soak(std::env::args().nth(2))),
         "scenarios" => {
@@ -70,7 +77,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <up [HOST FLAGS…]|build|test|scenarios [ORDER_URL]|fuzz [TARGET] [SECONDS]|soak [N]|ci>"
+                "usage: cargo xtask <up [HOST FLAGS…]|build|test|dist [--out DIR] [--profile release|dev]|scenarios [ORDER_URL]|fuzz [TARGET] [SECONDS]|soak [N]|browser|ci>"
             );
             return ExitCode::from(2);
         }
@@ -182,9 +189,11 @@ fn target_dir() -> PathBuf {
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
-/// Runs the host with both components; extra arguments go to the host.
-/// Unless `OTEL_TRACES_EXPORTER` says otherwise, traces are drawn in the
-/// terminal and also sent over OTLP (to Jaeger, when it runs). The order
+/// Runs the host with both components and the trace explorer (`--ui`);
+/// extra arguments go to the host. Unless `OTEL_TRACES_EXPORTER` says
+/// otherwise, traces are drawn in the terminal and also sent over OTLP (to
+/// Jaeger when it runs and holds the explorer's ports; otherwise the spans
+/// reach the explorer in process). The order
 /// component declares the payment service's origin itself, so no
 /// `--allow-outbound` is needed.
 fn up(extra: Vec<String>) -> Result<(), String> {
@@ -198,13 +207,16 @@ fn up(extra: Vec<String>) -> Result<(), String> {
         "--",
         "order.wasm:8000",
         "payment.wasm:8001",
+        // The trace explorer on the Jaeger UI's port, where every printed
+        // trace link points (it says so and carries on if Jaeger has it).
+        "--ui",
     ]);
     command.args(&extra);
     if std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |v| v.trim().is_empty()) {
         command.env("OTEL_TRACES_EXPORTER", "console,otlp");
     }
     let shown = format!(
-        "cargo run -p host -- order.wasm:8000 payment.wasm:8001 {}",
+        "cargo run -p host -- order.wasm:8000 payment.wasm:8001 --ui {}",
         extra.join(" ")
     );
     run(&mut command, shown.trim_end())
@@ -219,6 +231,44 @@ fn up(extra: Vec<String>) -> Result<(), String> {
 fn test() -> Result<(), String> {
     cargo(&["test", "-p", "host"])?;
     cargo(&["test", "-p", "otel-guest", "-p", "xtask"])
+}
+
+/// The explorer's browser test (ignored by plain `cargo test`: it needs
+/// Chromium), after installing Chromium and chromedriver from the Debian
+/// packages when they are missing. `EXPLORER_SCREENSHOTS=docs` refreshes
+/// the screenshots in docs/images.
+fn browser() -> Result<(), String> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+    };
+    if !(on_path("chromium") && on_path("chromedriver")) {
+        let mut install = Command::new("apt-get");
+        install
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "chromium",
+                "chromium-driver",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut install, "apt-get install -y chromium chromium-driver").map_err(|error| {
+            format!(
+                "{error}: install Chromium and chromedriver (Debian: chromium, chromium-driver)"
+            )
+        })?;
+    }
+    cargo(&[
+        "test",
+        "-p",
+        "host",
+        "--test",
+        "all",
+        "--",
+        "explorer::",
+        "--ignored",
+    ])
 }
 
 /// Runs `cargo fuzz`, from the workspace root, with the environment it needs

@@ -75,7 +75,7 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
                         let request = request.map(|body| unread.track(body));
                         let mut response = service.handle(request, connection).await?;
                         unread.close_if_unread(&mut response);
-                        Ok::<_, Infallible>(response)
+                        Ok::<_, Infallible>(super::health::close_if_draining(response))
                     }
                 }),
             );

@@ -2,7 +2,7 @@
 //! connection answered before its body was read (`linger`), and one request as a short pipeline
 //! of named steps (`handler`): SERVER span, body within its limit,
 //! admission, the guest task (`guest_task`), the response (`response`).
-//! `service` holds what every request of a component shares, `limits`
+//! `health` serves a replica's probes and its drain at SIGTERM. `service` holds what every request of a component shares, `limits`
 //! what one request may use, `server_span` the SERVER span's semantic
 //! conventions, `failure` what a failed guest means for its status.
 //!
@@ -12,6 +12,7 @@ mod accept;
 mod failure;
 mod guest_task;
 mod handler;
+pub mod health;
 mod limits;
 mod linger;
 mod response;

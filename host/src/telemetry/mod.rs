@@ -14,6 +14,9 @@
 //!   collector.
 //! - `traces_file`: `--traces-file`, OTLP/JSON lines.
 //! - `console`, `waterfall`, `display`: the terminal view of traces.
+//! - [`explorer`]: `--ui`, the trace explorer: a bounded store of the last
+//!   traces fed by every tracer provider and by OTLP receivers, Jaeger's
+//!   query API and pages.
 //!
 //! May use: [`crate::propagation`] (the propagators `OTEL_PROPAGATORS`
 //! selects, the percent codec). Nothing above it: the request, the guest
@@ -23,6 +26,7 @@ pub mod config;
 mod console;
 mod delivery;
 mod display;
+pub mod explorer;
 mod export_queue;
 mod random_flag;
 mod sdk;
@@ -34,4 +38,4 @@ mod waterfall;
 pub use config::OtelConfig;
 pub use display::{JAEGER_TRACE_URL, duration};
 pub use sdk::{ServiceIdentity, Telemetry, service_name};
-pub use tracer::{ReportedSpan, ServiceTracer};
+pub use tracer::{ReportedSpan, ServiceTracer, random_root};

@@ -20,6 +20,7 @@ use wasmtime::error::Context as _;
 use super::config::{self, Exporter, OtelConfig, Protocol};
 use super::console::Console;
 use super::delivery::{Reporter, report_drops};
+use super::explorer::Explorer;
 use super::export_queue::{self, QueueStats};
 use super::semconv;
 use super::tracer::{HOST_SCOPE, Ids, ServiceTracer};
@@ -72,6 +73,8 @@ pub struct Telemetry {
     queue: Arc<QueueStats>,
     providers: Mutex<Vec<(String, SdkTracerProvider)>>,
     propagator: Arc<Propagator>,
+    /// `--ui`: the explorer every provider feeds in process.
+    explorer: Option<Explorer>,
 }
 
 impl Telemetry {
@@ -112,7 +115,24 @@ impl Telemetry {
             queue,
             providers: Mutex::new(Vec::new()),
             propagator,
+            explorer: None,
         })
+    }
+
+    /// Feeds every service's spans to `explorer` in process; an OTLP
+    /// exporter whose endpoint is the explorer's own receiver is then
+    /// skipped (see [`Explorer::receives`]).
+    pub fn with_explorer(mut self, explorer: Option<Explorer>) -> Telemetry {
+        self.explorer = explorer;
+        self
+    }
+
+    /// Whether the OTLP exporter is skipped: its endpoint is this process's
+    /// own explorer, which gets the spans in process.
+    fn exports_to_self(&self) -> bool {
+        self.explorer
+            .as_ref()
+            .is_some_and(|e| e.receives(&self.config))
     }
 
     /// The configuration in effect.
@@ -136,11 +156,14 @@ impl Telemetry {
             .exporters
             .iter()
             .map(|exporter| match exporter {
+                Exporter::Otlp if self.exports_to_self() => {
+                    format!("explorer (in process; {} is its own receiver)", c.endpoint)
+                }
                 Exporter::Otlp => format!("otlp ({} to {})", c.protocol, c.endpoint),
                 Exporter::Console => "console (waterfall)".to_string(),
             })
             .collect();
-        if !c.exporters_chosen && self.console.is_some() {
+        if !c.exporters_chosen && self.console.is_some() && !self.exports_to_self() {
             exporters.push("console while the collector is unreachable".to_string());
         }
         if let Some(file) = &self.traces_file {
@@ -179,7 +202,10 @@ impl Telemetry {
                 max_attributes_per_event: limits.event_attribute_count,
                 ..Default::default()
             });
-        if self.config.exporters.contains(&Exporter::Otlp) {
+        if let Some(explorer) = &self.explorer {
+            builder = builder.with_span_processor(explorer.processor());
+        }
+        if self.config.exporters.contains(&Exporter::Otlp) && !self.exports_to_self() {
             let delivery = Reporter {
                 endpoint: self.config.endpoint.clone(),
                 failing: self.failing.clone(),

@@ -9,12 +9,14 @@ mod common;
 
 mod any_component;
 mod collector_faults;
+mod explorer;
 mod fuzz_corpus;
 mod guest_spans;
 mod limits;
 mod order_system;
 mod payment_py;
 mod propagation;
+mod replica;
 mod soak;
 mod startup;
 mod telemetry;
