@@ -180,71 +180,11 @@ async fn http_export(
         "application/json" => Encoding::Json,
         _ => Encoding::Protobuf,
     };
-    let fail = |status: StatusCode, message: String| {
-        store.count_rejected_request();
-        error_response(encoding, status, message)
-    };
-    if request.uri().path() != "/v1/traces" {
-        return fail(
-            StatusCode::NOT_FOUND,
-            "OTLP/HTTP traces are POSTed to /v1/traces".into(),
-        );
-    }
-    if request.method() != hyper::Method::POST {
-        return fail(StatusCode::METHOD_NOT_ALLOWED, "use POST".into());
-    }
-    if !matches!(
-        content_type.as_str(),
-        "application/x-protobuf" | "application/json"
-    ) {
-        return fail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "content-type `{content_type}` is neither application/x-protobuf nor application/json"
-            ),
-        );
-    }
-    if request
-        .headers()
-        .get(hyper::header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes() != b"identity")
-    {
-        return fail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "compressed requests are not accepted: send them uncompressed".into(),
-        );
-    }
-    let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES)
-        .collect()
-        .await
-    {
-        Ok(body) => body.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
-            );
-        }
-        Err(error) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {error}"),
-            );
-        }
-    };
-    let decoded = match encoding {
-        Encoding::Protobuf => {
-            ExportTraceServiceRequest::decode(body).map_err(|error| error.to_string())
-        }
-        Encoding::Json => serde_json::from_slice(&body).map_err(|error| error.to_string()),
-    };
-    let export = match decoded {
+    let export = match read_export(request, &content_type, encoding).await {
         Ok(export) => export,
-        Err(error) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                format!("not an ExportTraceServiceRequest: {error}"),
-            );
+        Err((status, message)) => {
+            store.count_rejected_request();
+            return error_response(encoding, status, message);
         }
     };
     let reply = store_request(store, export);
@@ -253,6 +193,80 @@ async fn http_export(
         Encoding::Json => serde_json::to_vec(&reply).unwrap_or_else(|_| b"{}".to_vec()),
     };
     respond(StatusCode::OK, encoding.content_type(), body)
+}
+
+/// Why an OTLP/HTTP request is refused: its status and message.
+type Refusal = (StatusCode, String);
+
+/// The export a request carries, read within [`MAX_REQUEST_BYTES`].
+async fn read_export(
+    request: Request<hyper::body::Incoming>,
+    content_type: &str,
+    encoding: Encoding,
+) -> Result<ExportTraceServiceRequest, Refusal> {
+    check_request(&request, content_type)?;
+    let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
+            ));
+        }
+        Err(error) => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {error}"),
+            ));
+        }
+    };
+    let decoded = match encoding {
+        Encoding::Protobuf => {
+            ExportTraceServiceRequest::decode(body).map_err(|error| error.to_string())
+        }
+        Encoding::Json => serde_json::from_slice(&body).map_err(|error| error.to_string()),
+    };
+    decoded.map_err(|error| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("not an ExportTraceServiceRequest: {error}"),
+        )
+    })
+}
+
+/// The path, method, content type and encoding OTLP/HTTP asks for.
+fn check_request<B>(request: &Request<B>, content_type: &str) -> Result<(), Refusal> {
+    if request.uri().path() != "/v1/traces" {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "OTLP/HTTP traces are POSTed to /v1/traces".into(),
+        ));
+    }
+    if request.method() != hyper::Method::POST {
+        return Err((StatusCode::METHOD_NOT_ALLOWED, "use POST".into()));
+    }
+    if !matches!(content_type, "application/x-protobuf" | "application/json") {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "content-type `{content_type}` is neither application/x-protobuf nor application/json"
+            ),
+        ));
+    }
+    if request
+        .headers()
+        .get(hyper::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() != b"identity")
+    {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "compressed requests are not accepted: send them uncompressed".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn error_response(

@@ -144,8 +144,82 @@ fn duration(name: &'static str, value: &str) -> Result<u64, BadParameter> {
     })
 }
 
+/// `tags`: a JSON object of tag values (Jaeger's UI sends strings).
+fn tags(value: &str) -> Result<Vec<(String, String)>, BadParameter> {
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(value).map_err(|_| {
+        bad(
+            "tags",
+            format!(
+                "`{value}` is not a JSON object such as {{\"http.response.status_code\":\"201\"}}"
+            ),
+        )
+    })?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
+}
+
+/// `tag`: one `key:value` (or `key=value`).
+fn tag(value: &str) -> Result<(String, String), BadParameter> {
+    let (k, v) = value
+        .split_once(':')
+        .or_else(|| value.split_once('='))
+        .ok_or_else(|| bad("tag", format!("`{value}` is not key:value")))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// `limit`: a positive number of traces.
+fn limit(value: &str) -> Result<usize, BadParameter> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|limit| *limit > 0)
+        .ok_or_else(|| bad("limit", format!("`{value}` is not a positive whole number")))
+}
+
+/// `status`: `error`, `ok` or `any`.
+fn status(value: &str) -> Result<Option<bool>, BadParameter> {
+    match value {
+        "error" => Ok(Some(true)),
+        "ok" => Ok(Some(false)),
+        "any" => Ok(None),
+        _ => Err(bad("status", format!("`{value}` is not error, ok or any"))),
+    }
+}
+
+/// `sort`: `recent`, `longest` or `spans`.
+fn sort(value: &str) -> Result<Sort, BadParameter> {
+    match value {
+        "recent" => Ok(Sort::Recent),
+        "longest" => Ok(Sort::Longest),
+        "spans" => Ok(Sort::Spans),
+        _ => Err(bad(
+            "sort",
+            format!("`{value}` is not recent, longest or spans"),
+        )),
+    }
+}
+
+/// `traceID`: a trace id of up to 32 hex digits (repeatable).
+fn trace_id(value: &str) -> Result<TraceKey, BadParameter> {
+    parse_trace_id(value).ok_or_else(|| {
+        bad(
+            "traceID",
+            format!("`{value}` is not a trace id of up to 32 hex digits"),
+        )
+    })
+}
+
 impl Query {
-    /// Parses a query string (`service=order&limit=20`).
+    /// Parses a query string (`service=order&limit=20`), one function per
+    /// parameter below.
     pub fn parse(query: &str) -> Result<Query, BadParameter> {
         let mut q = Query {
             limit: DEFAULT_LIMIT,
@@ -157,24 +231,8 @@ impl Query {
             match &*key {
                 "service" if !value.is_empty() => q.service = Some(value.to_string()),
                 "operation" if !value.is_empty() => q.operation = Some(value.to_string()),
-                "tags" if !value.is_empty() => {
-                    let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(value)
-                        .map_err(|_| bad("tags", format!("`{value}` is not a JSON object such as {{\"http.response.status_code\":\"201\"}}")))?;
-                    for (k, v) in map {
-                        let v = match v {
-                            serde_json::Value::String(s) => s,
-                            other => other.to_string(),
-                        };
-                        q.tags.push((k, v));
-                    }
-                }
-                "tag" if !value.is_empty() => {
-                    let (k, v) = value
-                        .split_once(':')
-                        .or_else(|| value.split_once('='))
-                        .ok_or_else(|| bad("tag", format!("`{value}` is not key:value")))?;
-                    q.tags.push((k.trim().to_string(), v.trim().to_string()));
-                }
+                "tags" if !value.is_empty() => q.tags.extend(tags(value)?),
+                "tag" if !value.is_empty() => q.tags.push(tag(value)?),
                 "minDuration" if !value.is_empty() => {
                     q.min_duration = Some(duration("minDuration", value)?)
                 }
@@ -186,64 +244,32 @@ impl Query {
                 "lookback" if !value.is_empty() && value != "custom" => {
                     lookback = Some(duration("lookback", value)?)
                 }
-                "limit" if !value.is_empty() => {
-                    q.limit = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|limit| *limit > 0)
-                        .ok_or_else(|| {
-                            bad("limit", format!("`{value}` is not a positive whole number"))
-                        })?
-                }
-                "status" if !value.is_empty() => {
-                    q.error = match value {
-                        "error" => Some(true),
-                        "ok" => Some(false),
-                        "any" => None,
-                        _ => {
-                            return Err(bad(
-                                "status",
-                                format!("`{value}` is not error, ok or any"),
-                            ));
-                        }
-                    }
-                }
-                "sort" if !value.is_empty() => {
-                    q.sort = match value {
-                        "recent" => Sort::Recent,
-                        "longest" => Sort::Longest,
-                        "spans" => Sort::Spans,
-                        _ => {
-                            return Err(bad(
-                                "sort",
-                                format!("`{value}` is not recent, longest or spans"),
-                            ));
-                        }
-                    }
-                }
-                "traceID" => q.trace_ids.push(parse_trace_id(value).ok_or_else(|| {
-                    bad(
-                        "traceID",
-                        format!("`{value}` is not a trace id of up to 32 hex digits"),
-                    )
-                })?),
+                "limit" if !value.is_empty() => q.limit = limit(value)?,
+                "status" if !value.is_empty() => q.error = status(value)?,
+                "sort" if !value.is_empty() => q.sort = sort(value)?,
+                "traceID" => q.trace_ids.push(trace_id(value)?),
                 _ => {}
             }
         }
-        if let (Some(min), Some(max)) = (q.min_duration, q.max_duration)
+        q.check(lookback)
+    }
+
+    /// The checks across parameters, and `lookback` turned into a start.
+    fn check(mut self, lookback: Option<u64>) -> Result<Query, BadParameter> {
+        if let (Some(min), Some(max)) = (self.min_duration, self.max_duration)
             && min > max
         {
             return Err(bad("maxDuration", "is less than minDuration"));
         }
-        if let (Some(start), Some(end)) = (q.start, q.end)
+        if let (Some(start), Some(end)) = (self.start, self.end)
             && start > end
         {
             return Err(bad("end", "is before start"));
         }
-        if let (Some(lookback), None) = (lookback, q.start) {
-            q.start = Some(now_nanos().saturating_sub(lookback));
+        if let (Some(lookback), None) = (lookback, self.start) {
+            self.start = Some(now_nanos().saturating_sub(lookback));
         }
-        Ok(q)
+        Ok(self)
     }
 
     fn span_matches(&self, record: &Record) -> bool {
