@@ -1,10 +1,12 @@
-//! Serving: the accept loop (`accept`) with its lingering close of a
-//! connection answered before its body was read (`linger`), and one request as a short pipeline
+//! Serving: the accept loop (`accept`), with the lingering close of a
+//! connection answered before its body was read (`linger`) and a replica's
+//! probes and drain at SIGTERM (`health`); one request as a short pipeline
 //! of named steps (`handler`): SERVER span, body within its limit,
 //! admission, the guest task (`guest_task`), the response (`response`).
-//! `health` serves a replica's probes and its drain at SIGTERM. `service` holds what every request of a component shares, `limits`
-//! what one request may use, `server_span` the SERVER span's semantic
-//! conventions, `failure` what a failed guest means for its status.
+//! `service` holds what every request of a component shares, `limits` what
+//! one request may use, `server_span` the SERVER span's semantic
+//! conventions, `failure` what a failed guest or a refused body means for
+//! the status.
 //!
 //! The top of the host: it may use every other module; none uses it.
 
