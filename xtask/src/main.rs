@@ -253,11 +253,17 @@ fn browser() -> Result<(), String> {
                 "chromium-driver",
             ])
             .env("DEBIAN_FRONTEND", "noninteractive");
-        run(&mut install, "apt-get install -y chromium chromium-driver").map_err(|error| {
+        let hint = |error: String| {
             format!(
                 "{error}: install Chromium and chromedriver (Debian: chromium, chromium-driver)"
             )
-        })?;
+        };
+        println!("xtask: installing chromium and chromium-driver for the browser test");
+        if run(&mut install, "apt-get install -y chromium chromium-driver").is_err() {
+            // A fresh machine's package lists may be missing or stale.
+            run(Command::new("apt-get").arg("update"), "apt-get update").map_err(hint)?;
+            run(&mut install, "apt-get install -y chromium chromium-driver").map_err(hint)?;
+        }
     }
     cargo(&[
         "test",
