@@ -217,6 +217,7 @@ fn service(
         memory: cli.memory_limit_mib << 20,
         body: cli.max_body_bytes,
         spans: cli.max_spans,
+        log_lines: cli.max_log_lines,
         attributes: AttributeLimits {
             count: telemetry.config().limits.attribute_count as usize,
             value_length: telemetry.config().limits.attribute_value_length,
@@ -229,6 +230,7 @@ fn service(
             bytes: cli.linger_bytes,
         },
     };
+    let metrics = telemetry.metrics(identity);
     let service = Service::new(
         identity.name.clone(),
         component.pre.clone(),
@@ -240,7 +242,9 @@ fn service(
     .baggage_attributes(cli.baggage_attributes.clone())
     .limits(limits)
     .egress(egress)
-    .client(client.clone());
+    .client(client.clone())
+    .metrics(metrics.clone())
+    .logs(telemetry.logs(identity, metrics));
     Ok(Arc::new(service))
 }
 
