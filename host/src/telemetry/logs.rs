@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::console::Console;
 use super::metrics::{EXPORT_QUEUE, ServiceMetrics};
 use super::push::{Payload, Source};
 
@@ -202,6 +203,8 @@ pub struct ServiceLogs {
     logs: Arc<Logs>,
     /// Where dropped guest lines are counted.
     metrics: Option<Arc<ServiceMetrics>>,
+    /// The terminal view, which draws a guest's lines under their span.
+    console: Option<Arc<Console>>,
 }
 
 /// The `log.iostream` attribute of a guest's line.
@@ -214,12 +217,14 @@ impl ServiceLogs {
         resource: Resource,
         logs: Arc<Logs>,
         metrics: Option<Arc<ServiceMetrics>>,
+        console: Option<Arc<Console>>,
     ) -> ServiceLogs {
         ServiceLogs {
             name,
             resource,
             logs,
             metrics,
+            console,
         }
     }
 
@@ -244,6 +249,11 @@ impl ServiceLogs {
                 .map(|s| format!(" trace={} span={}", s.trace_id(), s.span_id()))
                 .unwrap_or_default();
             println!("log {} {}{ids} {body}", self.name, severity.text());
+        }
+        if let (Origin::Guest, Some(console), Some(span)) =
+            (origin, &self.console, span.filter(|s| s.is_valid()))
+        {
+            console.log(span.span_id(), format!("{} {body}", severity.text()));
         }
         let now = super::metrics::now_nanos();
         let (trace_id, span_id, flags) = match span.filter(|s| s.is_valid()) {

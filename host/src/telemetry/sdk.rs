@@ -168,6 +168,7 @@ impl Telemetry {
             self.proto_resource(identity),
             logs.clone(),
             metrics,
+            self.console.clone(),
         )))
     }
 

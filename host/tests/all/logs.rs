@@ -162,3 +162,21 @@ async fn logs_exporter_none_keeps_plain_output() {
     assert!(host.terminate().await.success());
     assert!(receiver.logs().is_empty());
 }
+
+/// With the terminal view (`OTEL_TRACES_EXPORTER=console`), a request's
+/// lines are drawn under the span that wrote them.
+#[tokio::test]
+async fn the_waterfall_draws_lines_under_their_span() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let host = testbed(&endpoint, &[("OTEL_TRACES_EXPORTER", "console")]).await;
+    assert_eq!(send("GET", &host.url("/print"), &[], "").await.status, 200);
+    let out = host.wait_for_stdout("▸ WARN warned in work").await;
+    let lines: Vec<&str> = out.lines().collect();
+    let row = |text: &str| lines.iter().position(|l| l.contains(text)).unwrap();
+    let server = row("GET /print");
+    let work = lines.iter().rposition(|l| l.contains(" work ")).unwrap();
+    assert_eq!(row("▸ INFO printed before any span"), server + 1, "{out}");
+    assert_eq!(row("▸ INFO unfinished line"), server + 2, "{out}");
+    assert_eq!(row("▸ INFO printed in work"), work + 1, "{out}");
+    assert_eq!(row("▸ WARN warned in work"), work + 2, "{out}");
+}
