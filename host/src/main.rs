@@ -66,8 +66,11 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     }
 
     let explorer = explorer(&cli).await?;
-    let telemetry =
-        Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?.with_explorer(explorer));
+    let telemetry = Arc::new(Telemetry::new(
+        config,
+        cli.traces_file.as_deref(),
+        explorer,
+    )?);
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
     // One client for every service: a component calling another in the same

@@ -92,8 +92,16 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Sets up what `config` asks for, and `--traces-file` when given.
-    pub fn new(config: OtelConfig, traces_file: Option<&Path>) -> wasmtime::Result<Telemetry> {
+    /// Sets up what `config` asks for, and `--traces-file` when given;
+    /// feeds every service's spans to `explorer` (`--ui`) in process, when
+    /// given, skipping any OTLP exporter whose endpoint is the explorer's
+    /// own receiver (see [`Explorer::receives`]): spans reach it in
+    /// process, and it takes no metrics or logs.
+    pub fn new(
+        config: OtelConfig,
+        traces_file: Option<&Path>,
+        explorer: Option<Explorer>,
+    ) -> wasmtime::Result<Telemetry> {
         let failing = Arc::new(AtomicBool::new(false));
         let console = if config.disabled {
             None
@@ -120,11 +128,11 @@ impl Telemetry {
         if !config.disabled && config.exporters.contains(&Exporter::Otlp) {
             report_drops(Arc::downgrade(&queue), config.endpoint.clone())?;
         }
-        let (metrics, metrics_pusher) = match start_metrics(&config)? {
+        let (metrics, metrics_pusher) = match start_metrics(&config, explorer.as_ref())? {
             Some((metrics, pusher)) => (Some(metrics), Some(pusher)),
             None => (None, None),
         };
-        let (logs, logs_pusher) = match start_logs(&config)? {
+        let (logs, logs_pusher) = match start_logs(&config, explorer.as_ref())? {
             Some((logs, pusher)) => (Some(logs), pusher),
             None => (None, None),
         };
@@ -137,7 +145,7 @@ impl Telemetry {
             queue,
             providers: Mutex::new(Vec::new()),
             propagator,
-            explorer: None,
+            explorer,
             metrics,
             metrics_pusher,
             logs,
@@ -197,14 +205,6 @@ impl Telemetry {
         ))
     }
 
-    /// Feeds every service's spans to `explorer` in process; an OTLP
-    /// exporter whose endpoint is the explorer's own receiver is then
-    /// skipped (see [`Explorer::receives`]).
-    pub fn with_explorer(mut self, explorer: Option<Explorer>) -> Telemetry {
-        self.explorer = explorer;
-        self
-    }
-
     /// Whether the OTLP exporter is skipped: its endpoint is this process's
     /// own explorer, which gets the spans in process.
     fn exports_to_self(&self) -> bool {
@@ -260,8 +260,8 @@ impl Telemetry {
             } else {
                 propagators.join(",")
             },
-            signal_summary(c, &c.metrics.exporters, &c.metrics.otlp),
-            signal_summary(c, &c.logs.exporters, &c.logs.otlp),
+            self.signal_summary(&c.metrics.exporters, &c.metrics.otlp),
+            self.signal_summary(&c.logs.exporters, &c.logs.otlp),
         )
     }
 
@@ -450,40 +450,59 @@ impl Telemetry {
     }
 }
 
-/// Where a signal goes, in words: its OTLP destination only when it is not
-/// the spans' (over HTTP, the same base with the signal's own path).
-fn signal_summary(c: &OtelConfig, exporters: &[Exporter], otlp: &config::OtlpSettings) -> String {
-    let base = |url: &str| {
-        url.trim_end_matches("/v1/traces")
-            .trim_end_matches("/v1/metrics")
-            .trim_end_matches("/v1/logs")
-            .to_string()
-    };
-    let same = otlp.protocol == c.protocol && base(&otlp.endpoint) == base(&c.endpoint);
-    let named: Vec<String> = exporters
-        .iter()
-        .map(|exporter| match exporter {
-            Exporter::Otlp if same => "otlp".to_string(),
-            Exporter::Otlp => format!("otlp ({} to {})", otlp.protocol, otlp.endpoint),
-            Exporter::Console => "console".to_string(),
-        })
-        .collect();
-    if named.is_empty() {
-        "none".to_string()
-    } else {
-        named.join(", ")
+impl Telemetry {
+    /// Where a signal goes, in words: its OTLP destination only when it is not
+    /// the spans' (over HTTP, the same base with the signal's own path).
+    fn signal_summary(&self, exporters: &[Exporter], otlp: &config::OtlpSettings) -> String {
+        let c = &self.config;
+        let base = |url: &str| {
+            url.trim_end_matches("/v1/traces")
+                .trim_end_matches("/v1/metrics")
+                .trim_end_matches("/v1/logs")
+                .to_string()
+        };
+        let same = otlp.protocol == c.protocol && base(&otlp.endpoint) == base(&c.endpoint);
+        let named: Vec<String> = exporters
+            .iter()
+            .map(|exporter| match exporter {
+                Exporter::Otlp if skipped(self.explorer.as_ref(), otlp) => {
+                    format!(
+                        "not exported ({} is the explorer's, which takes spans only)",
+                        otlp.endpoint
+                    )
+                }
+                Exporter::Otlp if same => "otlp".to_string(),
+                Exporter::Otlp => format!("otlp ({} to {})", otlp.protocol, otlp.endpoint),
+                Exporter::Console => "console".to_string(),
+            })
+            .collect();
+        if named.is_empty() {
+            "none".to_string()
+        } else {
+            named.join(", ")
+        }
     }
+}
+
+/// Whether a signal's OTLP export is skipped: its endpoint is this
+/// process's own explorer, which takes spans only.
+fn skipped(explorer: Option<&Explorer>, otlp: &config::OtlpSettings) -> bool {
+    explorer.is_some_and(|e| e.receives_at(otlp.protocol, &otlp.endpoint))
 }
 
 /// The log queue and, for OTLP, its pusher, when `OTEL_LOGS_EXPORTER`
 /// asks for any (`console` prints each record as it is written).
-fn start_logs(config: &OtelConfig) -> wasmtime::Result<Option<(Arc<Logs>, Option<Pusher>)>> {
+fn start_logs(
+    config: &OtelConfig,
+    explorer: Option<&Explorer>,
+) -> wasmtime::Result<Option<(Arc<Logs>, Option<Pusher>)>> {
     let settings = &config.logs;
     if config.disabled || settings.exporters.is_empty() {
         return Ok(None);
     }
     let console = settings.exporters.contains(&Exporter::Console);
-    let exports = settings.exporters.contains(&Exporter::Otlp);
+    let exports =
+        settings.exporters.contains(&Exporter::Otlp) && !skipped(explorer, &settings.otlp);
     let logs = Arc::new(Logs::new(settings.max_queue_size, console, exports));
     if !exports {
         return Ok(Some((logs, None)));
@@ -500,13 +519,17 @@ fn start_logs(config: &OtelConfig) -> wasmtime::Result<Option<(Arc<Logs>, Option
 }
 
 /// The metrics and their pusher, when `OTEL_METRICS_EXPORTER` asks for any.
-fn start_metrics(config: &OtelConfig) -> wasmtime::Result<Option<(Arc<Metrics>, Pusher)>> {
+fn start_metrics(
+    config: &OtelConfig,
+    explorer: Option<&Explorer>,
+) -> wasmtime::Result<Option<(Arc<Metrics>, Pusher)>> {
     let settings = &config.metrics;
     if config.disabled || settings.exporters.is_empty() {
         return Ok(None);
     }
     let metrics = Arc::new(Metrics::new(settings.temporality));
-    let otlp = if settings.exporters.contains(&Exporter::Otlp) {
+    let otlp = if settings.exporters.contains(&Exporter::Otlp) && !skipped(explorer, &settings.otlp)
+    {
         Some(Destination::new(settings.otlp.clone())?)
     } else {
         None

@@ -132,12 +132,18 @@ impl Explorer {
     /// endpoint (a Jaeger, a collector, another host) is exported to as
     /// configured.
     pub fn receives(&self, config: &OtelConfig) -> bool {
-        let bound = match config.protocol {
+        self.receives_at(config.protocol, &config.endpoint)
+    }
+
+    /// Whether `endpoint` over `protocol` is one of this explorer's own
+    /// receivers (see [`Explorer::receives`]).
+    pub fn receives_at(&self, protocol: Protocol, endpoint: &str) -> bool {
+        let bound = match protocol {
             Protocol::Grpc => self.grpc,
             Protocol::HttpProtobuf => self.http,
         };
         let Some(bound) = bound else { return false };
-        let Some((host, port)) = host_and_port(&config.endpoint) else {
+        let Some((host, port)) = host_and_port(endpoint) else {
             return false;
         };
         if port != bound.port() {

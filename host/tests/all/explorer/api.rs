@@ -231,7 +231,8 @@ async fn oldest_traces_are_evicted() {
 
 /// With the exporter's endpoint at the explorer's own receiver (the
 /// default `localhost:4317` when the explorer holds 4317), the OTLP
-/// exporter is skipped: each span is stored once, in process.
+/// exporter is skipped: each span is stored once, in process; metrics and
+/// logs, which the explorer does not take, are not sent there either.
 #[tokio::test]
 async fn own_receiver_is_not_exported_to() {
     let port = free_port().await;
@@ -250,6 +251,8 @@ async fn own_receiver_is_not_exported_to() {
     .await;
     let out = host.wait_for_stdout("telemetry:").await;
     assert!(out.contains("explorer (in process;"), "{out}");
+    assert!(out.contains("· metrics not exported ("), "{out}");
+    assert!(out.contains("· logs not exported ("), "{out}");
     let explorer = Explorer::of(host);
     let id = order(&explorer.host.url(""), VALID_ORDER).await;
     explorer.trace(&id, 6).await;
@@ -257,4 +260,9 @@ async fn own_receiver_is_not_exported_to() {
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     explorer.trace(&id, 6).await;
     assert_eq!(explorer.stats().await["spans_received"], 6);
+    let mut host = explorer.host;
+    assert!(host.terminate().await.success());
+    host.wait_for_stdout("stopped").await;
+    let stderr = host.stderr.lock().unwrap().clone();
+    assert!(!stderr.contains("export to"), "{stderr}");
 }
