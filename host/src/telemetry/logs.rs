@@ -19,6 +19,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, S
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::console::Console;
+use super::explorer::SpanLogs;
 use super::metrics::{EXPORT_QUEUE, ServiceMetrics};
 use super::push::{Payload, Source};
 
@@ -205,6 +206,8 @@ pub struct ServiceLogs {
     metrics: Option<Arc<ServiceMetrics>>,
     /// The terminal view, which draws a guest's lines under their span.
     console: Option<Arc<Console>>,
+    /// The explorer (`--ui`), which shows them under their span too.
+    explorer: Option<Arc<SpanLogs>>,
 }
 
 /// The `log.iostream` attribute of a guest's line.
@@ -218,6 +221,7 @@ impl ServiceLogs {
         logs: Arc<Logs>,
         metrics: Option<Arc<ServiceMetrics>>,
         console: Option<Arc<Console>>,
+        explorer: Option<Arc<SpanLogs>>,
     ) -> ServiceLogs {
         ServiceLogs {
             name,
@@ -225,6 +229,7 @@ impl ServiceLogs {
             logs,
             metrics,
             console,
+            explorer,
         }
     }
 
@@ -250,12 +255,15 @@ impl ServiceLogs {
                 .unwrap_or_default();
             println!("log {} {}{ids} {body}", self.name, severity.text());
         }
-        if let (Origin::Guest, Some(console), Some(span)) =
-            (origin, &self.console, span.filter(|s| s.is_valid()))
-        {
-            console.log(span.span_id(), format!("{} {body}", severity.text()));
-        }
         let now = super::metrics::now_nanos();
+        if let (Origin::Guest, Some(span)) = (origin, span.filter(|s| s.is_valid())) {
+            if let Some(console) = &self.console {
+                console.log(span.span_id(), format!("{} {body}", severity.text()));
+            }
+            if let Some(explorer) = &self.explorer {
+                explorer.log(span.span_id(), now, severity.text(), &body);
+            }
+        }
         let (trace_id, span_id, flags) = match span.filter(|s| s.is_valid()) {
             Some(span) => (
                 span.trace_id().to_bytes().to_vec(),

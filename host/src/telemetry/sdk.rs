@@ -177,6 +177,7 @@ impl Telemetry {
             logs.clone(),
             metrics,
             self.console.clone(),
+            self.explorer.as_ref().map(Explorer::span_logs),
         )))
     }
 

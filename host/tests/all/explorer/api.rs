@@ -266,3 +266,54 @@ async fn own_receiver_is_not_exported_to() {
     let stderr = host.stderr.lock().unwrap().clone();
     assert!(!stderr.contains("export to"), "{stderr}");
 }
+
+/// A guest's log lines are on the trace as Jaeger logs of the span that
+/// wrote them (`event` `log`, `level`, `message`), in the explorer's store.
+#[tokio::test]
+async fn guest_log_lines_are_logs_of_their_span() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let mut args = vec![
+        component("testbed").display().to_string(),
+        "--port".to_string(),
+        "0".to_string(),
+    ];
+    args.extend(super::ui_args().iter().map(|s| s.to_string()));
+    let explorer = Explorer::of(Host::start_with(&args, 1, &endpoint, &[]).await);
+    let reply = send("GET", &explorer.host.url("/print"), &[], "").await;
+    assert_eq!(reply.status, 200);
+    let id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let trace = explorer.trace(&id, 2).await;
+    let lines = |name: &str| -> Vec<(String, String)> {
+        span(&trace, name)["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|log| tag(&log["fields"], "event").is_some_and(|e| e == "log"))
+            .map(|log| {
+                let field = |key| {
+                    tag(&log["fields"], key)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                };
+                (field("level"), field("message"))
+            })
+            .collect()
+    };
+    let line = |level: &str, message: &str| (level.to_string(), message.to_string());
+    assert_eq!(
+        lines("work"),
+        vec![
+            line("INFO", "printed in work"),
+            line("WARN", "warned in work")
+        ]
+    );
+    assert_eq!(
+        lines("GET /print"),
+        vec![
+            line("INFO", "printed before any span"),
+            line("INFO", "unfinished line")
+        ]
+    );
+}
