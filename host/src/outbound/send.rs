@@ -144,8 +144,27 @@ pub fn client_span<B>(request: &Request<B>) -> (String, Vec<KeyValue>) {
 fn measure<B>(request: &Request<B>) -> ClientRequest {
     let uri = request.uri();
     let https = uri.scheme_str() == Some("https");
+    use hyper::Method;
+    // The HTTP semantic conventions' known methods; any other is `_OTHER`,
+    // so that a guest cannot grow the metric's cardinality with methods.
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    let method = if known.contains(request.method()) {
+        request.method().as_str()
+    } else {
+        "_OTHER"
+    };
     ClientRequest {
-        method: request.method().as_str().to_string(),
+        method: method.to_string(),
         address: uri.host().map(str::to_string),
         port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
         status: None,
