@@ -84,6 +84,12 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = host::DEFAULT_SPAN_LIMIT)]
     pub max_spans: usize,
 
+    /// The most lines a guest's stdout and stderr record per request (as
+    /// log records, and on the host's own output); more are dropped and
+    /// counted in the server span's `wasm.logs.dropped`.
+    #[arg(long, value_name = "N", default_value_t = host::DEFAULT_LOG_LINE_LIMIT)]
+    pub max_log_lines: usize,
+
     /// Requests run at once per component; more wait for a turn.
     #[arg(long, value_name = "N", default_value_t = host::DEFAULT_CONCURRENCY)]
     pub max_concurrent: usize,

@@ -54,8 +54,11 @@ pub use runtime::{
 pub use serve::health;
 pub use serve::{
     Connection, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE,
-    DEFAULT_SPAN_LIMIT, Linger, RequestLimits, Service, run,
+    DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, DEFAULT_LOG_LINE_LIMIT, DEFAULT_MEMORY_LIMIT,
+    DEFAULT_QUEUE, DEFAULT_SPAN_LIMIT, Linger, RequestLimits, Service, run,
 };
 pub use telemetry::explorer;
-pub use telemetry::{OtelConfig, ServiceIdentity, ServiceTracer, Telemetry, service_name};
+pub use telemetry::{
+    OtelConfig, ServiceIdentity, ServiceLogs, ServiceMetrics, ServiceTracer, Telemetry,
+    service_name,
+};

@@ -66,8 +66,11 @@ async fn serve(cli: Cli) -> wasmtime::Result<()> {
     }
 
     let explorer = explorer(&cli).await?;
-    let telemetry =
-        Arc::new(Telemetry::new(config, cli.traces_file.as_deref())?.with_explorer(explorer));
+    let telemetry = Arc::new(Telemetry::new(
+        config,
+        cli.traces_file.as_deref(),
+        explorer,
+    )?);
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
     // One client for every service: a component calling another in the same
@@ -217,6 +220,7 @@ fn service(
         memory: cli.memory_limit_mib << 20,
         body: cli.max_body_bytes,
         spans: cli.max_spans,
+        log_lines: cli.max_log_lines,
         attributes: AttributeLimits {
             count: telemetry.config().limits.attribute_count as usize,
             value_length: telemetry.config().limits.attribute_value_length,
@@ -229,6 +233,7 @@ fn service(
             bytes: cli.linger_bytes,
         },
     };
+    let metrics = telemetry.metrics(identity);
     let service = Service::new(
         identity.name.clone(),
         component.pre.clone(),
@@ -240,7 +245,9 @@ fn service(
     .baggage_attributes(cli.baggage_attributes.clone())
     .limits(limits)
     .egress(egress)
-    .client(client.clone());
+    .client(client.clone())
+    .metrics(metrics.clone())
+    .logs(telemetry.logs(identity, metrics));
     Ok(Arc::new(service))
 }
 

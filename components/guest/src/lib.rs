@@ -10,6 +10,8 @@
 //!   when dropped) and the request-level calls (route, server attributes).
 //! - [`http`]: reading an incoming request, writing a JSON response, and a
 //!   blocking JSON `POST` over `wasi:http/outgoing-handler`.
+//! - [`metrics`]: counters and histograms over the host's `metrics`
+//!   interface.
 //! - [`json`]: strict validation of JSON request bodies into clear messages.
 //! - [`requests`]: the Order API's and the Payment Service's request bodies,
 //!   decoded and validated (pure, so tested and fuzzed natively).
@@ -19,6 +21,7 @@
 pub mod fuzzing;
 pub mod http;
 pub mod json;
+pub mod metrics;
 pub mod requests;
 pub mod trace;
 

@@ -10,6 +10,11 @@
 //! host adds the CLIENT span of the call to the Payment Service. Every
 //! failure maps to its status in [`Failure::into_response`], the one place
 //! that does.
+//!
+//! Metrics (through the host's `metrics` interface): `orders` by
+//! `order.outcome` (`confirmed`, `fraud_rejected`, `invalid`,
+//! `payment_failed`) and `order.amount`, the amount of every valid order,
+//! by the same outcome.
 
 use otel_guest::ServiceInfo;
 use otel_guest::bindings::exports::wasi::http::incoming_handler::Guest;
@@ -17,6 +22,7 @@ use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
 use otel_guest::http::{BaseUrl, Refusal, Request, post_json, respond_json};
+use otel_guest::metrics;
 use otel_guest::requests::{Order, decode_order, exception_type};
 use otel_guest::trace::{Span, kv, set_route, set_server_attributes, trace_id};
 use serde_json::{Value, json};
@@ -118,10 +124,20 @@ fn route(request: &mut Request) -> Result<(u16, Value), Failure> {
 }
 
 fn create_order(request: &mut Request) -> Result<(u16, Value), Failure> {
-    let body = request.read_body(MAX_ORDER_BODY).map_err(Refusal::from)?;
-    let order = validate_order(&body, request.header("content-type"))?;
+    let order = request
+        .read_body(MAX_ORDER_BODY)
+        .map_err(|refusal| Failure::from(Refusal::from(refusal)))
+        .and_then(|body| validate_order(&body, request.header("content-type")))
+        .inspect_err(|_| count_order(OUTCOME_INVALID, None))?;
     let order_id = save_order(&order);
-    let payment_id = charge(&order_id, &order)?;
+    let charged = charge(&order_id, &order);
+    let outcome = match &charged {
+        Ok(_) => OUTCOME_CONFIRMED,
+        Err(Failure::Declined { .. }) => OUTCOME_FRAUD_REJECTED,
+        Err(_) => OUTCOME_PAYMENT_FAILED,
+    };
+    count_order(outcome, Some(order.amount));
+    let payment_id = charged?;
     Ok((
         201,
         json!({
@@ -142,6 +158,36 @@ fn validate_order(body: &[u8], content_type: Option<&str>) -> Result<Order, Fail
         span.fail(exception_type(&refusal), &refusal.message());
         Failure::from(refusal)
     })
+}
+
+/// `order.outcome` of an order charged.
+const OUTCOME_CONFIRMED: &str = "confirmed";
+/// `order.outcome` of an order the payment service declined as fraud.
+const OUTCOME_FRAUD_REJECTED: &str = "fraud_rejected";
+/// `order.outcome` of an order refused before it was saved.
+const OUTCOME_INVALID: &str = "invalid";
+/// `order.outcome` of an order whose payment failed (not declined).
+const OUTCOME_PAYMENT_FAILED: &str = "payment_failed";
+
+/// Counts an order by `outcome`, and records its amount when it was valid.
+fn count_order(outcome: &str, amount: Option<f64>) {
+    let attributes = [kv("order.outcome", outcome)];
+    metrics::add(
+        "orders",
+        "{order}",
+        "Orders received, by outcome.",
+        1,
+        &attributes,
+    );
+    if let Some(amount) = amount {
+        metrics::record(
+            "order.amount",
+            "{USD}",
+            "The amount of each valid order, by outcome.",
+            amount,
+            &attributes,
+        );
+    }
 }
 
 /// Stands in for a database write: the span is what a real one would record.

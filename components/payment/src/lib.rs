@@ -15,6 +15,7 @@ use otel_guest::bindings::exports::wasm_otel::host::service_info;
 use otel_guest::bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 use otel_guest::bindings::wasi::random::random::get_random_u64;
 use otel_guest::http::{Refusal, Request, respond_json};
+use otel_guest::metrics;
 use otel_guest::requests::{decode_payment, exception_type};
 use otel_guest::trace::{Span, kv, set_route, trace_id};
 use serde_json::{Value, json};
@@ -94,6 +95,18 @@ fn route(request: &mut Request) -> Result<(u16, Value), Failure> {
     }
 }
 
+/// Counts a payment by `payment.outcome` (`authorized`, `fraud_declined`)
+/// through the host's `metrics` interface.
+fn count_payment(outcome: &str) {
+    metrics::add(
+        "payments",
+        "{payment}",
+        "Payments processed, by outcome.",
+        1,
+        &[kv("payment.outcome", outcome)],
+    );
+}
+
 fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
     let body = request.read_body(MAX_PAYMENT_BODY).map_err(Refusal::from)?;
     let span = Span::start("process_payment", &[]);
@@ -109,8 +122,10 @@ fn process_payment(request: &mut Request) -> Result<(u16, Value), Failure> {
     if amount > FRAUD_THRESHOLD {
         span.set_attribute("payment.fraud_threshold", FRAUD_THRESHOLD);
         span.fail("FraudSuspected", FRAUD_MESSAGE);
+        count_payment("fraud_declined");
         return Err(Failure::Fraud);
     }
+    count_payment("authorized");
     let payment_id = format!("pay_{:016x}", get_random_u64());
     span.set_attribute("payment.id", payment_id.as_str());
     span.add_event(

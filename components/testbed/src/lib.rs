@@ -13,6 +13,8 @@
 //! | `/alloc` | allocates without bound: the memory cap must stop it |
 //! | `/flood` | starts 5000 spans: the span cap must hold |
 //! | `/many` | one span with 20 attributes of 8 characters and 5 events: the `OTEL_*` limits must hold |
+//! | `/print` | writes a line on stdout, then in span `work` one on stdout and one on stderr, then an unfinished line: each must become a log record in its span |
+//! | `/shout` | writes one line of 20000 bytes and 5000 more on stdout: the line limits must hold |
 //! | `/baggage` | adds `added.by=testbed` to the baggage, calls `FORWARD_URL` if set, returns the entries |
 
 use otel_guest::ServiceInfo;
@@ -113,6 +115,25 @@ impl Guest for Testbed {
                     span.add_event("tick", &[kv("i", i)]);
                 }
                 json!({"attributes": 20, "events": 5})
+            }
+            "/print" => {
+                println!("printed before any span");
+                let work = Span::start("work", &[]);
+                println!("printed in work");
+                eprintln!("warned in work");
+                work.end();
+                print!("unfinished line");
+                // Written now, without its newline: the host ends the line
+                // when the request finishes.
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                json!({"lines": 4})
+            }
+            "/shout" => {
+                println!("{}", "x".repeat(20_000));
+                for i in 0..5000 {
+                    println!("shout {i}");
+                }
+                json!({"lines": 5001})
             }
             "/flood" => {
                 for i in 0..5000i64 {

@@ -21,4 +21,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::wasm_otel::host::service_info::{GuestIndices as ServiceInfoIndices, Info};
-pub use wasm_otel::host::tracing;
+pub use wasm_otel::host::{metrics, tracing};

@@ -8,7 +8,10 @@
 //! - `convert`: every WIT → OpenTelemetry conversion, once, as `From`.
 //! - `wasm_otel`: the host side of our `wasm-otel:host/tracing`.
 //! - `wasi_otel`: the host side of `wasi:otel/tracing`.
+//! - `wasm_metrics`: the host side of our `wasm-otel:host/metrics`.
 //! - `outgoing`: where a guest's outgoing request's CLIENT span opens.
+//! - `output`: the guest's stdout and stderr, as log records in the span
+//!   that was innermost when each line was written.
 //!
 //! A new guest interface: its WIT in `wit/`, a file here with its `impl
 //! Host`, a line in [`add_to_linker`].
@@ -21,23 +24,28 @@ mod attributes;
 mod bindings;
 mod convert;
 mod outgoing;
+mod output;
 mod spans;
 mod wasi_otel;
+mod wasm_metrics;
 mod wasm_otel;
 
 use wasmtime::component::{HasSelf, Linker};
 
 pub use attributes::AttributeLimits;
 pub use bindings::{Info, ServiceInfoIndices};
+pub use output::{GuestOutput, Stream};
 pub use spans::{Failure, Outcome, RequestSpans};
 
-/// Adds our tracing interface and `wasi:otel/tracing` to `linker`, both
-/// served by the request's spans, which `spans` finds in the store's data.
+/// Adds our tracing and metrics interfaces and `wasi:otel/tracing` to
+/// `linker`, all served by the request's spans, which `spans` finds in the
+/// store's data.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     spans: fn(&mut T) -> &mut RequestSpans,
 ) -> wasmtime::Result<()> {
     bindings::tracing::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
+    bindings::metrics::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
     bindings::wasi::otel::tracing::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
     Ok(())
 }

@@ -17,11 +17,14 @@
 use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::attributes::{self, AttributeLimits, Attributes};
+use super::output::GuestOutput;
 use crate::outbound::Outbound;
 use crate::propagation::Baggage;
-use crate::telemetry::{ReportedSpan, ServiceTracer, semconv};
+use crate::telemetry::metrics::{ActiveRequest, Value, value_of};
+use crate::telemetry::{ReportedSpan, ServiceMetrics, ServiceTracer, semconv};
 
 /// One guest span's place in the slab.
 enum Slot {
@@ -67,6 +70,15 @@ pub struct RequestSpans {
     dropped_spans: u64,
     /// The attribute limits of every span of the request.
     pub attribute_limits: AttributeLimits,
+    /// The service's instruments, when metrics are on.
+    metrics: Option<Arc<ServiceMetrics>>,
+    /// When the request started, for `http.server.request.duration`.
+    started: Instant,
+    /// Counts the request in `http.server.active_requests` until it ends.
+    active: Option<ActiveRequest>,
+    /// The guest's stdout and stderr, when they become log records; told
+    /// the innermost open span whenever it changes.
+    output: Option<Arc<GuestOutput>>,
 }
 
 /// An open guest span.
@@ -134,7 +146,57 @@ impl RequestSpans {
             span_limit: usize::MAX,
             dropped_spans: 0,
             attribute_limits: AttributeLimits::default(),
+            metrics: None,
+            started: Instant::now(),
+            active: None,
+            output: None,
         }
+    }
+
+    /// Makes the guest's stdout and stderr lines log records through
+    /// `output`, each in the span innermost when it was written.
+    pub fn with_output(mut self, output: Option<Arc<GuestOutput>>) -> Self {
+        self.output = output;
+        self.publish_current();
+        self
+    }
+
+    /// The request's guest output, when it becomes log records.
+    pub fn output(&self) -> Option<&Arc<GuestOutput>> {
+        self.output.as_ref()
+    }
+
+    /// Tells the guest output which span is innermost now.
+    fn publish_current(&self) {
+        if let Some(output) = &self.output {
+            output.set_current(self.current().span().span_context().clone());
+        }
+    }
+
+    /// Records the request in `metrics` (active now, its duration when it
+    /// finishes).
+    pub fn with_metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Self {
+        if let Some(metrics) = &metrics {
+            let held = |key: &str| {
+                self.server_attributes
+                    .kvs
+                    .iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .and_then(|kv| value_of(&kv.value))
+            };
+            let method = held(semconv::HTTP_REQUEST_METHOD).unwrap_or(Value::from("_OTHER"));
+            let scheme = held(semconv::URL_SCHEME).unwrap_or(Value::from("http"));
+            self.active = Some(metrics.request_started(method, scheme));
+        }
+        self.metrics = metrics;
+        self
+    }
+
+    /// The service's instruments and the SERVER span's identity (the
+    /// exemplar of what the request records), when metrics are on.
+    pub fn metrics(&self) -> Option<(&Arc<ServiceMetrics>, SpanContext)> {
+        let metrics = self.metrics.as_ref()?;
+        Some((metrics, self.server.span().span_context().clone()))
     }
 
     /// Applies `limits` to the request's spans.
@@ -211,6 +273,7 @@ impl RequestSpans {
         self.open.push(Open::Announced(
             Context::new().with_remote_span_context(span),
         ));
+        self.publish_current();
     }
 
     /// A span the guest ended and reported whole (`wasi:otel` `on-end`):
@@ -222,6 +285,7 @@ impl RequestSpans {
             matches!(open, Open::Announced(cx) if cx.span().span_context().span_id() == span_id)
         }) {
             self.open.remove(at);
+            self.publish_current();
         }
         if !span.context.is_sampled() {
             return;
@@ -250,6 +314,7 @@ impl RequestSpans {
             attributes: held,
         });
         self.open.push(Open::Slot(rep));
+        self.publish_current();
         rep
     }
 
@@ -301,6 +366,7 @@ impl RequestSpans {
             *slot = Slot::Ended(span.span_context().clone());
             self.open
                 .retain(|open| !matches!(open, Open::Slot(open) if *open == rep));
+            self.publish_current();
         }
     }
 
@@ -353,6 +419,18 @@ impl RequestSpans {
                 self.end_guest(rep);
             }
         }
+        if let Some(output) = &self.output {
+            let counts = output.finish();
+            for (key, count) in [
+                (semconv::WASM_LOGS_DROPPED, counts.dropped),
+                (semconv::WASM_LOGS_TRUNCATED, counts.truncated),
+            ] {
+                if count > 0 {
+                    self.server_attributes
+                        .set(KeyValue::new(key, i64::try_from(count).unwrap_or(i64::MAX)));
+                }
+            }
+        }
         let span = self.server.span();
         if let Some(failure) = &outcome.failure {
             let attributes = attributes::exception(
@@ -392,6 +470,17 @@ impl RequestSpans {
             };
             span.set_status(Status::error(description));
         }
+        if let Some(metrics) = &self.metrics {
+            if self.dropped_spans > 0 {
+                metrics.spans_over_limit(self.dropped_spans);
+            }
+            metrics.request_ended(
+                self.started.elapsed(),
+                &self.server_attributes.kvs,
+                span.span_context(),
+            );
+        }
+        self.active = None;
         self.server_attributes.write_to(&span);
         span.end();
     }

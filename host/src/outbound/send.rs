@@ -3,6 +3,7 @@
 //! headers, the send, and the response (or the error) on the CLIENT span.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use hyper::{Request, Response};
 use opentelemetry::trace::{Status, TraceContextExt};
@@ -12,7 +13,8 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 use super::client::{self, Client, Sent};
 use super::egress::Egress;
 use crate::propagation::{Baggage, Propagator};
-use crate::telemetry::semconv;
+use crate::telemetry::metrics::ClientRequest;
+use crate::telemetry::{ServiceMetrics, semconv};
 
 /// What `WasiHttpHooks::send_request` returns.
 pub type SendFuture = Box<dyn Future<Output = Result<Sent, Error>> + Send>;
@@ -28,6 +30,8 @@ pub struct Outbound {
     /// Sends the guest's outgoing requests, reusing connections; `None`
     /// sends each on a connection of its own.
     client: Option<Arc<Client>>,
+    /// Where `http.client.request.duration` is recorded, when metrics are on.
+    metrics: Option<Arc<ServiceMetrics>>,
 }
 
 impl Outbound {
@@ -38,7 +42,14 @@ impl Outbound {
             propagator,
             egress: None,
             client: None,
+            metrics: None,
         }
+    }
+
+    /// Records each request's duration in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Outbound {
+        self.metrics = metrics;
+        self
     }
 
     /// Restricts outgoing requests to what `egress` allows; `service` names
@@ -64,6 +75,11 @@ impl Outbound {
         mut request: Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> SendFuture {
+        let started = Instant::now();
+        let measured = self
+            .metrics
+            .clone()
+            .map(|metrics| (metrics, measure(&request)));
         if let Some((egress, service)) = &self.egress
             && let Err(why) = egress.check(service, request.uri())
         {
@@ -71,6 +87,10 @@ impl Outbound {
             let span = cx.span();
             span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type(&error)));
             span.set_status(Status::error(why));
+            if let Some((metrics, mut measured)) = measured {
+                measured.error_type = Some(error_type(&error));
+                metrics.client_request_ended(started.elapsed(), measured, span.span_context());
+            }
             span.end();
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
@@ -83,6 +103,18 @@ impl Outbound {
                 None => client::default_send(request, options).await,
             };
             record_response(&cx, &result);
+            if let Some((metrics, mut measured)) = measured {
+                match &result {
+                    Ok((response, _)) => {
+                        let status = response.status().as_u16();
+                        measured.status = Some(status);
+                        measured.error_type = (status >= 400).then(|| status.to_string());
+                    }
+                    Err(error) => measured.error_type = Some(error_type(error)),
+                }
+                let span = cx.span();
+                metrics.client_request_ended(started.elapsed(), measured, span.span_context());
+            }
             cx.span().end();
             result
         })
@@ -105,6 +137,39 @@ pub fn client_span<B>(request: &Request<B>) -> (String, Vec<KeyValue>) {
         attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_string()));
     }
     (method, attributes)
+}
+
+/// What `http.client.request.duration` is keyed by, as far as the request
+/// says (the outcome is filled in when it is known).
+fn measure<B>(request: &Request<B>) -> ClientRequest {
+    let uri = request.uri();
+    let https = uri.scheme_str() == Some("https");
+    use hyper::Method;
+    // The HTTP semantic conventions' known methods; any other is `_OTHER`,
+    // so that a guest cannot grow the metric's cardinality with methods.
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    let method = if known.contains(request.method()) {
+        request.method().as_str()
+    } else {
+        "_OTHER"
+    };
+    ClientRequest {
+        method: method.to_string(),
+        address: uri.host().map(str::to_string),
+        port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+        status: None,
+        error_type: None,
+    }
 }
 
 fn record_response<B, I>(cx: &Context, result: &Result<(Response<B>, I), Error>) {

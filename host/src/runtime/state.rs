@@ -10,7 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::engine::{DEFAULT_MEMORY_LIMIT, TABLE_ELEMENT_LIMIT};
-use crate::guest_api::RequestSpans;
+use crate::guest_api::{RequestSpans, Stream};
 use crate::outbound::Outbound;
 use crate::propagation::Propagator;
 use crate::telemetry::ServiceTracer;
@@ -35,7 +35,16 @@ impl RequestState {
     /// environment `env` and may grow its linear memory to `memory` bytes.
     pub fn new(env: &[(String, String)], spans: RequestSpans, memory: usize) -> RequestState {
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr().envs(env);
+        match spans.output() {
+            Some(output) => {
+                wasi.stdout(output.stream(Stream::Stdout))
+                    .stderr(output.stream(Stream::Stderr));
+            }
+            None => {
+                wasi.inherit_stdout().inherit_stderr();
+            }
+        }
+        wasi.envs(env);
         RequestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),

@@ -35,18 +35,29 @@ pub(super) async fn run(
     deadline: Duration,
     answered: Arc<AtomicU16>,
 ) -> Option<(u16, String)> {
+    let slot = store
+        .data()
+        .spans
+        .metrics()
+        .map(|(metrics, _)| metrics.slot_taken());
     let (result, instantiated) = call(&pre, &mut store, incoming, outparam, deadline).await;
     let failure = result
         .as_ref()
         .err()
         .map(|error| failure::failure(error, store.data().limits.hit, deadline));
     record_sandbox(&mut store, instantiated);
+    if let (Some(failure), Some((metrics, _))) = (&failure, store.data().spans.metrics()) {
+        metrics.guest_failed(&failure.error_type);
+    }
     let answered = answered.load(Ordering::Relaxed);
     let status = failure::status(failure.as_ref(), answered);
     store.data_mut().spans.finish(Outcome {
         status,
         failure: failure.clone(),
     });
+    // The instance's slot goes back to the pool with the store, at the end
+    // of this function; counted free a moment early.
+    drop(slot);
     match failure {
         Some(failure) if answered == 0 => Some((status, failure.message)),
         _ => None,
@@ -83,6 +94,9 @@ async fn call(
 
 /// What the sandbox cost this request, on its server span.
 fn record_sandbox(store: &mut Store<RequestState>, instantiated: Option<Duration>) {
+    if let Some((metrics, span)) = store.data().spans.metrics() {
+        metrics.sandbox(instantiated, store.data().limits.peak_memory, &span);
+    }
     let peak = i64::try_from(store.data().limits.peak_memory).unwrap_or(i64::MAX);
     let mut sandbox = vec![KeyValue::new(semconv::WASM_MEMORY_PEAK_BYTES, peak)];
     if let Some(took) = instantiated {

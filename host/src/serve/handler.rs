@@ -28,6 +28,7 @@ use super::server_span::server_span;
 use super::service::{Connection, Service};
 use crate::guest_api::Outcome;
 use crate::runtime::{RequestState, deadline_ticks};
+use crate::telemetry::logs::{Origin, Severity};
 use crate::telemetry::semconv::{self, OVERLOADED};
 
 /// The request body as the guest gets it: read whole, within its limit.
@@ -54,20 +55,28 @@ impl Service {
         let started = Instant::now();
         let target = format!("{} {}", request.method(), request.uri().path());
         let (state, server) = self.start_server_span(&request, connection);
-        let trace_id = server.trace_id().to_string();
         // A request refused before its guest runs (413, 503, 400) is
         // answered as it is: no `traceresponse`, no log line.
-        let mut response = match self.pipeline(request, state, &trace_id).await {
+        let mut response = match self.pipeline(request, state, &server).await {
             Ok(response) => response,
             Err(refused) => return Ok(refused),
         };
         add_traceresponse(&mut response, &server);
-        if self.log_requests {
-            let status = response.status();
-            println!(
-                "{}",
-                log_line(&self.name, &target, status, started.elapsed(), &server)
-            );
+        let status = response.status();
+        if self.log_requests || self.logs.is_some() {
+            let line = log_line(&self.name, &target, status, started.elapsed(), &server);
+            if let Some(logs) = &self.logs {
+                logs.emit(
+                    Origin::Host,
+                    Severity::Info,
+                    line.clone(),
+                    Some(&server),
+                    Vec::new(),
+                );
+            }
+            if self.log_requests {
+                println!("{line}");
+            }
         }
         Ok(response)
     }
@@ -77,16 +86,17 @@ impl Service {
         &self,
         request: Request<B>,
         mut state: RequestState,
-        trace_id: &str,
+        server: &SpanContext,
     ) -> Result<HostResponse, HostResponse>
     where
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let trace_id = &server.trace_id().to_string();
         let request = self.read_body(request, &mut state, trace_id).await?;
         let permit = self.admission(&mut state, trace_id).await?;
         let (guest, answer) = self.start_guest(request, state, permit, trace_id)?;
-        Ok(self.answer(guest, answer, trace_id).await)
+        Ok(self.answer(guest, answer, server).await)
     }
 
     /// Continues the caller's trace context in a new SERVER span, and makes
@@ -165,6 +175,9 @@ impl Service {
     ) -> Result<OwnedSemaphorePermit, HostResponse> {
         if let Some(permit) = self.admit().await {
             return Ok(permit);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.admission_refused();
         }
         state
             .spans
@@ -247,8 +260,9 @@ impl Service {
         &self,
         mut guest: Running,
         mut receiver: Answer,
-        trace_id: &str,
+        server: &SpanContext,
     ) -> HostResponse {
+        let trace_id = &server.trace_id().to_string();
         let (answer, guest) = tokio::select! {
             biased;
             answer = &mut receiver => (answer.ok(), guest),
@@ -275,6 +289,15 @@ impl Service {
                     ),
                 };
                 eprintln!("{}: {why} (trace {trace_id})", self.name);
+                if let Some(logs) = &self.logs {
+                    logs.emit(
+                        Origin::Host,
+                        Severity::Warn,
+                        why.clone(),
+                        Some(server),
+                        Vec::new(),
+                    );
+                }
                 let status =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 response::error(status, &why, trace_id)

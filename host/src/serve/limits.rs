@@ -19,6 +19,9 @@ pub struct RequestLimits {
     pub body: usize,
     /// Guest spans per request; more are silently not recorded.
     pub spans: usize,
+    /// Guest stdout and stderr lines recorded per request; more are
+    /// dropped and counted.
+    pub log_lines: usize,
     /// Attributes per span and string length (from the `OTEL_*` limits).
     pub attributes: AttributeLimits,
     /// Requests run at once; more wait in a queue.
@@ -40,6 +43,8 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// The default cap on guest spans per request.
 pub const DEFAULT_SPAN_LIMIT: usize = 1000;
+/// The default cap on guest output lines per request.
+pub const DEFAULT_LOG_LINE_LIMIT: usize = 1000;
 
 impl Default for RequestLimits {
     fn default() -> Self {
@@ -48,6 +53,7 @@ impl Default for RequestLimits {
             memory: DEFAULT_MEMORY_LIMIT,
             body: DEFAULT_BODY_LIMIT,
             spans: DEFAULT_SPAN_LIMIT,
+            log_lines: DEFAULT_LOG_LINE_LIMIT,
             attributes: AttributeLimits::default(),
             concurrent: DEFAULT_CONCURRENCY,
             queue: DEFAULT_QUEUE,

@@ -11,11 +11,11 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::guest_task::InFlight;
 use super::limits::{DEFAULT_CONCURRENCY, RequestLimits};
-use crate::guest_api::RequestSpans;
+use crate::guest_api::{GuestOutput, RequestSpans};
 use crate::outbound::{Client, Egress, Outbound};
 use crate::propagation::{Extracted, Propagator};
 use crate::runtime::RequestState;
-use crate::telemetry::ServiceTracer;
+use crate::telemetry::{ServiceLogs, ServiceMetrics, ServiceTracer};
 
 /// The addresses of the connection a request came in on.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +53,11 @@ pub struct Service {
     /// Turns to run a guest: a burst beyond them waits (bounded) or gets 503.
     admission: Arc<tokio::sync::Semaphore>,
     waiting: Arc<AtomicUsize>,
+    /// The service's instruments; `None` with metrics off.
+    pub(super) metrics: Option<Arc<ServiceMetrics>>,
+    /// Where the guest's output and the host's request log go as log
+    /// records; `None` with logs off.
+    pub(super) logs: Option<Arc<ServiceLogs>>,
 }
 
 impl Service {
@@ -79,7 +84,21 @@ impl Service {
             client: Client::new(),
             admission: Arc::new(tokio::sync::Semaphore::new(DEFAULT_CONCURRENCY)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            metrics: None,
+            logs: None,
         }
+    }
+
+    /// Makes the guest's output and the request log records in `logs`.
+    pub fn logs(mut self, logs: Option<Arc<ServiceLogs>>) -> Self {
+        self.logs = logs;
+        self
+    }
+
+    /// Records the service's requests in `metrics`.
+    pub fn metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sets what each request may use.
@@ -159,7 +178,9 @@ impl Service {
         method: String,
         incoming: Extracted,
     ) -> RequestState {
-        let mut outbound = Outbound::new(self.propagator.clone()).with_client(self.client.clone());
+        let mut outbound = Outbound::new(self.propagator.clone())
+            .with_client(self.client.clone())
+            .with_metrics(self.metrics.clone());
         if let Some((egress, name)) = &self.egress {
             outbound = outbound.with_egress(egress.clone(), name.clone());
         }
@@ -170,7 +191,13 @@ impl Service {
                 self.baggage_attributes.clone(),
             )
             .with_span_limit(self.limits.spans)
-            .with_attribute_limits(self.limits.attributes);
+            .with_attribute_limits(self.limits.attributes)
+            .with_metrics(self.metrics.clone())
+            .with_output(
+                self.logs
+                    .as_ref()
+                    .map(|logs| GuestOutput::new(logs.clone(), self.limits.log_lines)),
+            );
         RequestState::new(&self.env, spans, self.limits.memory)
     }
 

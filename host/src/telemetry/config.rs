@@ -24,6 +24,16 @@ use crate::propagation::{PropagatorName, percent};
 pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 /// Where OTLP/HTTP goes by default.
 pub const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+/// Where OTLP/HTTP metrics go by default.
+pub const DEFAULT_HTTP_METRICS_ENDPOINT: &str = "http://localhost:4318/v1/metrics";
+/// Where OTLP/HTTP logs go by default.
+pub const DEFAULT_HTTP_LOGS_ENDPOINT: &str = "http://localhost:4318/v1/logs";
+/// The specification's default `OTEL_METRIC_EXPORT_INTERVAL`.
+pub const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_millis(60_000);
+/// The specification's default `OTEL_BLRP_SCHEDULE_DELAY`.
+pub const DEFAULT_LOG_SCHEDULE_DELAY: Duration = Duration::from_millis(1_000);
+/// The specification's default `OTEL_BLRP_MAX_QUEUE_SIZE`.
+pub const DEFAULT_LOG_MAX_QUEUE_SIZE: usize = 2_048;
 /// How long one export may take by default (`OTEL_EXPORTER_OTLP_TIMEOUT`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The specification's default count limit.
@@ -87,6 +97,129 @@ impl fmt::Display for Protocol {
             Protocol::HttpProtobuf => "http/protobuf",
         })
     }
+}
+
+/// The three signals, each with its own `OTEL_EXPORTER_OTLP_{SIGNAL}_*`
+/// variables that win over the general ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL`.
+    fn protocol_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_ENDPOINT`.
+    fn endpoint_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`.
+    fn headers_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`.
+    fn timeout_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        }
+    }
+
+    /// The path OTLP/HTTP appends to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+
+    /// The OTLP/HTTP default URL.
+    fn default_http_endpoint(self) -> &'static str {
+        match self {
+            Signal::Traces => DEFAULT_HTTP_ENDPOINT,
+            Signal::Metrics => DEFAULT_HTTP_METRICS_ENDPOINT,
+            Signal::Logs => DEFAULT_HTTP_LOGS_ENDPOINT,
+        }
+    }
+}
+
+/// Where one signal's OTLP export goes, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpSettings {
+    /// The transport.
+    pub protocol: Protocol,
+    /// The URL (for HTTP, including the signal's path).
+    pub endpoint: String,
+    /// Extra request headers (gRPC metadata), percent-decoded.
+    pub headers: Vec<(String, String)>,
+    /// How long one export may take.
+    pub timeout: Duration,
+}
+
+/// What a metric point's value covers
+/// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemporalityPreference {
+    /// Every point since the process started (the default).
+    Cumulative,
+    /// Counters and histograms since the last export; up-down counters
+    /// stay cumulative, as the specification says.
+    Delta,
+    /// As `Delta` for synchronous counters and histograms; the observed
+    /// counters stay cumulative.
+    LowMemory,
+}
+
+/// The host's metrics (`OTEL_METRICS_EXPORTER` and the rest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSettings {
+    /// `OTEL_METRICS_EXPORTER`; empty for `none`.
+    pub exporters: Vec<Exporter>,
+    /// Where OTLP metrics go.
+    pub otlp: OtlpSettings,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`: the time between two exports.
+    pub interval: Duration,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+    pub temporality: TemporalityPreference,
+}
+
+/// The host's and the guests' log records (`OTEL_LOGS_EXPORTER` and the
+/// rest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogsSettings {
+    /// `OTEL_LOGS_EXPORTER`; empty for `none`.
+    pub exporters: Vec<Exporter>,
+    /// Where OTLP logs go.
+    pub otlp: OtlpSettings,
+    /// `OTEL_BLRP_SCHEDULE_DELAY`: the time between two exports.
+    pub schedule_delay: Duration,
+    /// `OTEL_BLRP_MAX_QUEUE_SIZE`: records waiting for export, at most;
+    /// more are dropped and counted.
+    pub max_queue_size: usize,
 }
 
 /// The sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
@@ -185,6 +318,10 @@ pub struct OtelConfig {
     pub limits: SpanLimitSettings,
     /// The batch span processor's settings.
     pub batch: BatchSettings,
+    /// The metrics' exporters, endpoint, interval and temporality.
+    pub metrics: MetricsSettings,
+    /// The logs' exporters, endpoint and batching.
+    pub logs: LogsSettings,
 }
 
 /// What an unparsable key=value list variable should look like.
@@ -203,10 +340,10 @@ impl OtelConfig {
         let disabled = sdk_disabled(&env)?;
         let resource_attributes = resource_attributes(&env)?;
         let exporters = traces_exporter(&env)?;
-        let protocol = protocol(&env)?;
-        let endpoint = endpoint(&env, protocol)?;
-        let headers = headers(&env)?;
-        let timeout = timeout(&env)?;
+        let protocol = protocol(&env, Signal::Traces)?;
+        let endpoint = endpoint(&env, Signal::Traces, protocol)?;
+        let headers = headers(&env, Signal::Traces)?;
+        let timeout = timeout(&env, Signal::Traces)?;
         let sampler = sampler(&env)?;
         let propagators = propagators(&env)?;
         let limits = SpanLimitSettings {
@@ -221,6 +358,18 @@ impl OtelConfig {
             max_export_batch_size: bsp_max_export_batch_size(&env)?,
         };
         bsp_export_timeout(&env)?;
+        let metrics = MetricsSettings {
+            exporters: metrics_exporter(&env)?,
+            otlp: otlp(&env, Signal::Metrics)?,
+            interval: metric_export_interval(&env)?,
+            temporality: metrics_temporality(&env)?,
+        };
+        let logs = LogsSettings {
+            exporters: logs_exporter(&env)?,
+            otlp: otlp(&env, Signal::Logs)?,
+            schedule_delay: blrp_schedule_delay(&env)?,
+            max_queue_size: blrp_max_queue_size(&env)?,
+        };
         Ok(OtelConfig {
             disabled,
             service_name: service_name(&env),
@@ -235,6 +384,8 @@ impl OtelConfig {
             propagators,
             limits,
             batch,
+            metrics,
+            logs,
         })
     }
 
@@ -314,7 +465,21 @@ fn resource_attributes(env: &Env) -> Result<Vec<(String, String)>, ConfigError> 
 
 /// `OTEL_TRACES_EXPORTER`: `otlp`, `console`, `none`, comma-separated.
 fn traces_exporter(env: &Env) -> Result<Vec<Exporter>, ConfigError> {
-    let variable = "OTEL_TRACES_EXPORTER";
+    exporters(env, "OTEL_TRACES_EXPORTER")
+}
+
+/// `OTEL_METRICS_EXPORTER`: `otlp`, `console`, `none`, comma-separated.
+fn metrics_exporter(env: &Env) -> Result<Vec<Exporter>, ConfigError> {
+    exporters(env, "OTEL_METRICS_EXPORTER")
+}
+
+/// `OTEL_LOGS_EXPORTER`: `otlp`, `console`, `none`, comma-separated.
+fn logs_exporter(env: &Env) -> Result<Vec<Exporter>, ConfigError> {
+    exporters(env, "OTEL_LOGS_EXPORTER")
+}
+
+/// An exporter list (`otlp` when unset).
+fn exporters(env: &Env, variable: &'static str) -> Result<Vec<Exporter>, ConfigError> {
     let Some(value) = env.get(variable) else {
         return Ok(vec![Exporter::Otlp]);
     };
@@ -335,12 +500,66 @@ fn traces_exporter(env: &Env) -> Result<Vec<Exporter>, ConfigError> {
     })
 }
 
-/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`.
-fn protocol(env: &Env) -> Result<Protocol, ConfigError> {
-    let (variable, value) = env.first([
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ]);
+/// One signal's OTLP endpoint, protocol, headers and timeout.
+fn otlp(env: &Env, signal: Signal) -> Result<OtlpSettings, ConfigError> {
+    let protocol = protocol(env, signal)?;
+    Ok(OtlpSettings {
+        protocol,
+        endpoint: endpoint(env, signal, protocol)?,
+        headers: headers(env, signal)?,
+        timeout: timeout(env, signal)?,
+    })
+}
+
+/// `OTEL_METRIC_EXPORT_INTERVAL`: a positive number of milliseconds.
+fn metric_export_interval(env: &Env) -> Result<Duration, ConfigError> {
+    let variable = "OTEL_METRIC_EXPORT_INTERVAL";
+    let value = env.get(variable);
+    match milliseconds(variable, value.clone())? {
+        None => Ok(DEFAULT_METRIC_EXPORT_INTERVAL),
+        Some(interval) if !interval.is_zero() => Ok(interval),
+        Some(_) => Err(error(
+            variable,
+            value.as_deref().unwrap_or_default(),
+            "expected a positive whole number of milliseconds",
+        )),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative`,
+/// `delta` or `lowmemory`, in any case.
+fn metrics_temporality(env: &Env) -> Result<TemporalityPreference, ConfigError> {
+    let variable = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    let Some(value) = env.get(variable) else {
+        return Ok(TemporalityPreference::Cumulative);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "cumulative" => Ok(TemporalityPreference::Cumulative),
+        "delta" => Ok(TemporalityPreference::Delta),
+        "lowmemory" => Ok(TemporalityPreference::LowMemory),
+        _ => Err(error(
+            variable,
+            &value,
+            "expected `cumulative`, `delta` or `lowmemory`",
+        )),
+    }
+}
+
+/// `OTEL_BLRP_SCHEDULE_DELAY`: milliseconds.
+fn blrp_schedule_delay(env: &Env) -> Result<Duration, ConfigError> {
+    let variable = "OTEL_BLRP_SCHEDULE_DELAY";
+    Ok(milliseconds(variable, env.get(variable))?.unwrap_or(DEFAULT_LOG_SCHEDULE_DELAY))
+}
+
+/// `OTEL_BLRP_MAX_QUEUE_SIZE`: a positive number of log records.
+fn blrp_max_queue_size(env: &Env) -> Result<usize, ConfigError> {
+    let variable = "OTEL_BLRP_MAX_QUEUE_SIZE";
+    Ok(positive(variable, env.get(variable))?.unwrap_or(DEFAULT_LOG_MAX_QUEUE_SIZE))
+}
+
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`.
+fn protocol(env: &Env, signal: Signal) -> Result<Protocol, ConfigError> {
+    let (variable, value) = env.first([signal.protocol_variable(), "OTEL_EXPORTER_OTLP_PROTOCOL"]);
     match value.as_deref().map(str::trim) {
         None | Some("grpc") => Ok(Protocol::Grpc),
         Some("http/protobuf") => Ok(Protocol::HttpProtobuf),
@@ -352,47 +571,43 @@ fn protocol(env: &Env) -> Result<Protocol, ConfigError> {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is, else
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_ENDPOINT` as it is, else
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` as a base (HTTP appends the signal's path),
 /// else the protocol's default.
-fn endpoint(env: &Env, protocol: Protocol) -> Result<String, ConfigError> {
-    let traces = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+fn endpoint(env: &Env, signal: Signal, protocol: Protocol) -> Result<String, ConfigError> {
+    let specific = signal.endpoint_variable();
     let general = "OTEL_EXPORTER_OTLP_ENDPOINT";
-    match (env.get(traces), env.get(general)) {
-        (Some(url), _) => check_url(traces, url),
+    match (env.get(specific), env.get(general)) {
+        (Some(url), _) => check_url(specific, url),
         (None, Some(base)) => {
             let base = check_url(general, base)?;
             Ok(match protocol {
                 Protocol::Grpc => base,
-                Protocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+                Protocol::HttpProtobuf => {
+                    format!("{}{}", base.trim_end_matches('/'), signal.http_path())
+                }
             })
         }
         (None, None) => Ok(match protocol {
             Protocol::Grpc => DEFAULT_GRPC_ENDPOINT.to_string(),
-            Protocol::HttpProtobuf => DEFAULT_HTTP_ENDPOINT.to_string(),
+            Protocol::HttpProtobuf => signal.default_http_endpoint().to_string(),
         }),
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.
-fn headers(env: &Env) -> Result<Vec<(String, String)>, ConfigError> {
-    let (variable, value) = env.first([
-        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        "OTEL_EXPORTER_OTLP_HEADERS",
-    ]);
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.
+fn headers(env: &Env, signal: Signal) -> Result<Vec<(String, String)>, ConfigError> {
+    let (variable, value) = env.first([signal.headers_variable(), "OTEL_EXPORTER_OTLP_HEADERS"]);
     match value {
         None => Ok(Vec::new()),
         Some(value) => parse_pairs(&value).ok_or_else(|| error(variable, &value, PAIRS)),
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`:
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`:
 /// milliseconds.
-fn timeout(env: &Env) -> Result<Duration, ConfigError> {
-    let (variable, value) = env.first([
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-    ]);
+fn timeout(env: &Env, signal: Signal) -> Result<Duration, ConfigError> {
+    let (variable, value) = env.first([signal.timeout_variable(), "OTEL_EXPORTER_OTLP_TIMEOUT"]);
     Ok(milliseconds(variable, value)?.unwrap_or(DEFAULT_TIMEOUT))
 }
 
@@ -891,6 +1106,57 @@ mod tests {
         );
     }
 
+    /// Metrics and logs: `otlp` by default, to the same collector as
+    /// traces (with their own path over HTTP); the per-signal variables win
+    /// over the general ones; the export interval is 60 s unless set;
+    /// cumulative unless a preference says otherwise.
+    #[test]
+    fn metrics_and_logs() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.metrics.exporters, vec![Exporter::Otlp]);
+        assert_eq!(c.metrics.otlp.endpoint, "http://localhost:4317");
+        assert_eq!(c.metrics.interval, Duration::from_secs(60));
+        assert_eq!(c.metrics.temporality, TemporalityPreference::Cumulative);
+        assert_eq!(c.logs.exporters, vec![Exporter::Otlp]);
+        assert_eq!(c.logs.schedule_delay, Duration::from_secs(1));
+        assert_eq!(c.logs.max_queue_size, 2048);
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-general=1"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-metrics=2"),
+            ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "250"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+            ("OTEL_METRICS_EXPORTER", "console,none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
+        ])
+        .unwrap();
+        assert_eq!(c.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(c.metrics.otlp.endpoint, "http://collector:4318/v1/metrics");
+        assert_eq!(c.logs.otlp.endpoint, "http://collector:4318/v1/logs");
+        assert_eq!(
+            c.metrics.otlp.headers,
+            vec![("x-metrics".into(), "2".into())]
+        );
+        assert_eq!(c.logs.otlp.headers, vec![("x-general".into(), "1".into())]);
+        assert_eq!(c.logs.otlp.timeout, Duration::from_millis(250));
+        assert_eq!(c.metrics.interval, Duration::from_millis(1500));
+        assert_eq!(c.metrics.exporters, vec![Exporter::Console]);
+        assert!(c.logs.exporters.is_empty());
+        assert_eq!(c.metrics.temporality, TemporalityPreference::Delta);
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:9/custom"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics.otlp.protocol, Protocol::HttpProtobuf);
+        assert_eq!(c.metrics.otlp.endpoint, "http://m:9/custom");
+        assert_eq!(c.protocol, Protocol::Grpc);
+        let c = config(&[("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf")]).unwrap();
+        assert_eq!(c.logs.otlp.endpoint, "http://localhost:4318/v1/logs");
+    }
+
     /// Each variable with a value the host cannot use is a start-up error
     /// that names the variable and shows the value (the other variables of
     /// a row only make the bad one matter).
@@ -928,6 +1194,22 @@ mod tests {
             ("OTEL_BSP_EXPORT_TIMEOUT", "30s", &[]),
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0", &[]),
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "all", &[]),
+            ("OTEL_METRICS_EXPORTER", "prometheus", &[]),
+            ("OTEL_METRICS_EXPORTER", "otlp,statsd", &[]),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "60s", &[]),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "0", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "collector:4317", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "novalue", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "5s", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes", &[]),
+            ("OTEL_LOGS_EXPORTER", "syslog", &[]),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "ftp://x", &[]),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "udp", &[]),
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "a=%zz", &[]),
+            ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "soon", &[]),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "1s", &[]),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "0", &[]),
         ];
         for &(variable, value, others) in cases {
             let mut env = others.to_vec();

@@ -31,6 +31,8 @@ use super::waterfall::{SpanLine, render};
 const MAX_PENDING_TRACES: usize = 1024;
 /// Drawn traces remembered, to recognise late spans.
 const MAX_DRAWN_TRACES: usize = 4096;
+/// Log lines drawn under one span; more are counted.
+const MAX_LOG_LINES_PER_SPAN: usize = 10;
 
 /// The terminal trace view shared by the services of one process.
 pub struct Console {
@@ -76,6 +78,9 @@ struct State {
     pending: HashMap<TraceId, Vec<SpanLine>>,
     /// Pending traces, oldest first.
     arrival: VecDeque<TraceId>,
+    /// The log lines of spans still open here (only those: bounded by the
+    /// open spans), and how many more were written.
+    logs: HashMap<SpanId, (Vec<String>, usize)>,
     drawn: HashSet<TraceId>,
     drawn_order: VecDeque<TraceId>,
 }
@@ -168,6 +173,23 @@ impl Console {
         }
     }
 
+    /// A log line written while `span_id` was innermost, drawn under it
+    /// when its trace is; ignored unless the span is open in this process.
+    pub fn log(&self, span_id: SpanId, line: String) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if !state.open.contains_key(&span_id) {
+            return;
+        }
+        let (lines, more) = state.logs.entry(span_id).or_default();
+        if lines.len() < MAX_LOG_LINES_PER_SPAN {
+            lines.push(line);
+        } else {
+            *more += 1;
+        }
+    }
+
     fn started(&self, span_id: SpanId, trace_id: TraceId) {
         if let Ok(mut state) = self.state.lock() {
             state.open.insert(span_id, trace_id);
@@ -194,12 +216,17 @@ impl Console {
                 .into_iter()
                 .map(|event| (event.name.into_owned(), event.attributes))
                 .collect(),
+            logs: (Vec::new(), 0),
         };
+        let mut line = line;
         let mut drawings = Vec::new();
         {
             let Ok(mut state) = self.state.lock() else {
                 return;
             };
+            if let Some(logs) = state.logs.remove(&line.span_id) {
+                line.logs = logs;
+            }
             if state.open.remove(&line.span_id).is_some()
                 && let Some(count) = state.open_per_trace.get_mut(&trace_id)
             {

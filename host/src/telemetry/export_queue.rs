@@ -57,10 +57,13 @@ pub trait Delivery: std::fmt::Debug + Send + Sync + 'static {
 
 /// A batch span processor exporting through `exporter`, configured by
 /// `batch` (the `OTEL_BSP_*` variables, read in [`super::config`]),
-/// counting into `stats` and telling `delivery` how each batch went.
+/// counting into `stats` (and this service's drops into `dropped`, which
+/// its `wasm.spans.dropped` reads) and telling `delivery` how each batch
+/// went.
 pub fn processor<E: SpanExporter + 'static, D: Delivery>(
     exporter: E,
     stats: Arc<QueueStats>,
+    dropped: Arc<AtomicU64>,
     delivery: D,
     batch: &BatchSettings,
 ) -> CountedBatch {
@@ -81,6 +84,7 @@ pub fn processor<E: SpanExporter + 'static, D: Delivery>(
     CountedBatch {
         inner,
         stats,
+        dropped,
         capacity: batch.max_queue_size as u64,
     }
 }
@@ -90,6 +94,8 @@ pub fn processor<E: SpanExporter + 'static, D: Delivery>(
 pub struct CountedBatch {
     inner: BatchSpanProcessor,
     stats: Arc<QueueStats>,
+    /// This service's spans dropped by the full queue.
+    dropped: Arc<AtomicU64>,
     capacity: u64,
 }
 
@@ -109,6 +115,7 @@ impl SpanProcessor for CountedBatch {
         if accepted - stats.settled.load(Ordering::Acquire) >= self.capacity {
             stats.accepted.fetch_sub(1, Ordering::AcqRel);
             stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.inner.on_end(span);

@@ -13,6 +13,12 @@
 //! - `delivery`: saying when spans stop, and start again, reaching the
 //!   collector.
 //! - `traces_file`: `--traces-file`, OTLP/JSON lines.
+//! - [`metrics`]: the host's instruments and the guests', aggregated here
+//!   with exemplars (see its doc for why not the SDK's).
+//! - [`logs`]: guest output and the host's request log as log records,
+//!   in a bounded queue.
+//! - `push`: the thread that exports metrics (and logs) over OTLP gRPC or
+//!   HTTP/protobuf every interval, and at shutdown.
 //! - `console`, `waterfall`, `display`: the terminal view of traces.
 //! - [`explorer`]: `--ui`, the trace explorer: a bounded store of the last
 //!   traces fed by every tracer provider and by OTLP receivers, Jaeger's
@@ -28,6 +34,9 @@ mod delivery;
 mod display;
 pub mod explorer;
 mod export_queue;
+pub mod logs;
+pub mod metrics;
+mod push;
 mod random_flag;
 mod sdk;
 pub mod semconv;
@@ -37,5 +46,7 @@ mod waterfall;
 
 pub use config::OtelConfig;
 pub use display::{JAEGER_TRACE_URL, duration};
+pub use logs::ServiceLogs;
+pub use metrics::ServiceMetrics;
 pub use sdk::{ServiceIdentity, Telemetry, service_name};
 pub use tracer::{ReportedSpan, ServiceTracer, random_root};

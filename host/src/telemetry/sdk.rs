@@ -22,6 +22,9 @@ use super::console::Console;
 use super::delivery::{Reporter, report_drops};
 use super::explorer::Explorer;
 use super::export_queue::{self, QueueStats};
+use super::logs::{Logs, ServiceLogs};
+use super::metrics::{Metrics, ServiceMetrics};
+use super::push::{Destination, Payload, Print, Pusher};
 use super::semconv;
 use super::tracer::{HOST_SCOPE, Ids, ServiceTracer};
 use super::traces_file::TracesFile;
@@ -75,11 +78,30 @@ pub struct Telemetry {
     propagator: Arc<Propagator>,
     /// `--ui`: the explorer every provider feeds in process.
     explorer: Option<Explorer>,
+    /// Every service's instruments, when metrics are exported.
+    metrics: Option<Arc<Metrics>>,
+    /// Exports `metrics` every `OTEL_METRIC_EXPORT_INTERVAL`.
+    metrics_pusher: Option<Pusher>,
+    /// Every service's log records, when logs are exported.
+    logs: Option<Arc<Logs>>,
+    /// Exports `logs` every `OTEL_BLRP_SCHEDULE_DELAY`.
+    logs_pusher: Option<Pusher>,
+    /// Each service's count of spans its export queue dropped, by service
+    /// name: its processor counts, its `wasm.spans.dropped` reads.
+    export_dropped: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
 
 impl Telemetry {
-    /// Sets up what `config` asks for, and `--traces-file` when given.
-    pub fn new(config: OtelConfig, traces_file: Option<&Path>) -> wasmtime::Result<Telemetry> {
+    /// Sets up what `config` asks for, and `--traces-file` when given;
+    /// feeds every service's spans to `explorer` (`--ui`) in process, when
+    /// given, skipping any OTLP exporter whose endpoint is the explorer's
+    /// own receiver (see [`Explorer::receives`]): spans reach it in
+    /// process, and it takes no metrics or logs.
+    pub fn new(
+        config: OtelConfig,
+        traces_file: Option<&Path>,
+        explorer: Option<Explorer>,
+    ) -> wasmtime::Result<Telemetry> {
         let failing = Arc::new(AtomicBool::new(false));
         let console = if config.disabled {
             None
@@ -106,6 +128,14 @@ impl Telemetry {
         if !config.disabled && config.exporters.contains(&Exporter::Otlp) {
             report_drops(Arc::downgrade(&queue), config.endpoint.clone())?;
         }
+        let (metrics, metrics_pusher) = match start_metrics(&config, explorer.as_ref())? {
+            Some((metrics, pusher)) => (Some(metrics), Some(pusher)),
+            None => (None, None),
+        };
+        let (logs, logs_pusher) = match start_logs(&config, explorer.as_ref())? {
+            Some((logs, pusher)) => (Some(logs), pusher),
+            None => (None, None),
+        };
         Ok(Telemetry {
             config,
             console,
@@ -115,16 +145,65 @@ impl Telemetry {
             queue,
             providers: Mutex::new(Vec::new()),
             propagator,
-            explorer: None,
+            explorer,
+            metrics,
+            metrics_pusher,
+            logs,
+            logs_pusher,
+            export_dropped: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Feeds every service's spans to `explorer` in process; an OTLP
-    /// exporter whose endpoint is the explorer's own receiver is then
-    /// skipped (see [`Explorer::receives`]).
-    pub fn with_explorer(mut self, explorer: Option<Explorer>) -> Telemetry {
-        self.explorer = explorer;
-        self
+    /// The count of spans the export queue dropped for `service`.
+    fn export_dropped(&self, service: &str) -> Arc<AtomicU64> {
+        match self.export_dropped.lock() {
+            Ok(mut counts) => counts.entry(service.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// The log records' way in for `identity`'s service, under the same
+    /// resource as its spans (counting what it drops in `metrics`); `None`
+    /// when logs are off.
+    pub fn logs(
+        &self,
+        identity: &ServiceIdentity,
+        metrics: Option<Arc<ServiceMetrics>>,
+    ) -> Option<Arc<ServiceLogs>> {
+        let logs = self.logs.as_ref()?;
+        Some(Arc::new(ServiceLogs::new(
+            identity.name.clone(),
+            self.proto_resource(identity),
+            logs.clone(),
+            metrics,
+            self.console.clone(),
+            self.explorer.as_ref().map(Explorer::span_logs),
+        )))
+    }
+
+    /// `identity`'s resource, as OTLP carries it.
+    fn proto_resource(
+        &self,
+        identity: &ServiceIdentity,
+    ) -> opentelemetry_proto::tonic::resource::v1::Resource {
+        let resource =
+            opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema::from(
+                &self.resource(identity),
+            );
+        opentelemetry_proto::tonic::resource::v1::Resource {
+            attributes: resource.attributes.0,
+            ..Default::default()
+        }
+    }
+
+    /// The instruments of `identity`'s service, under the same resource as
+    /// its spans; `None` when metrics are off.
+    pub fn metrics(&self, identity: &ServiceIdentity) -> Option<Arc<ServiceMetrics>> {
+        let metrics = self.metrics.as_ref()?;
+        Some(metrics.service(
+            self.proto_resource(identity),
+            self.export_dropped(&identity.name),
+        ))
     }
 
     /// Whether the OTLP exporter is skipped: its endpoint is this process's
@@ -174,14 +253,16 @@ impl Telemetry {
         }
         let propagators: Vec<&str> = c.propagators.iter().map(|p| p.as_str()).collect();
         format!(
-            "telemetry: exporters {} · sampler {} · propagators {}",
+            "telemetry: exporters {} · sampler {} · propagators {} · metrics {} · logs {}",
             exporters.join(", "),
             c.sampler,
             if propagators.is_empty() {
                 "none".to_string()
             } else {
                 propagators.join(",")
-            }
+            },
+            self.signal_summary(&c.metrics.exporters, &c.metrics.otlp),
+            self.signal_summary(&c.logs.exporters, &c.logs.otlp),
         )
     }
 
@@ -218,6 +299,7 @@ impl Telemetry {
             builder = builder.with_span_processor(export_queue::processor(
                 self.otlp_exporter()?,
                 self.queue.clone(),
+                self.export_dropped(&identity.name),
                 delivery,
                 &self.config.batch,
             ));
@@ -311,6 +393,27 @@ impl Telemetry {
     /// collector. Blocks: call it off the async workers.
     pub fn shutdown(&self) -> wasmtime::Result<()> {
         let flushed = self.flush_all();
+        if let Some(pusher) = &self.metrics_pusher
+            && !pusher.flush(SHUTDOWN_TIMEOUT)
+        {
+            eprintln!("warning: the last metrics were not exported within {SHUTDOWN_TIMEOUT:?}");
+        }
+        if let Some(pusher) = &self.logs_pusher
+            && !pusher.flush(SHUTDOWN_TIMEOUT)
+        {
+            eprintln!("warning: the last logs were not exported within {SHUTDOWN_TIMEOUT:?}");
+        }
+        if let Some(logs) = &self.logs {
+            let dropped = logs.dropped.load(Ordering::Relaxed);
+            let undelivered = logs.undelivered.load(Ordering::Relaxed);
+            if dropped + undelivered > 0 {
+                eprintln!(
+                    "warning: {dropped} log record(s) were dropped because the log queue was full \
+                     (OTEL_BLRP_MAX_QUEUE_SIZE), {undelivered} could not be delivered to `{}`",
+                    self.config.logs.otlp.endpoint
+                );
+            }
+        }
         let dropped = self.queue.dropped();
         if dropped > 0 {
             eprintln!(
@@ -346,6 +449,103 @@ impl Telemetry {
             wasmtime::bail!("failed to flush spans: {}", failures.join("; "))
         }
     }
+}
+
+impl Telemetry {
+    /// Where a signal goes, in words: its OTLP destination only when it is not
+    /// the spans' (over HTTP, the same base with the signal's own path).
+    fn signal_summary(&self, exporters: &[Exporter], otlp: &config::OtlpSettings) -> String {
+        let c = &self.config;
+        let base = |url: &str| {
+            url.trim_end_matches("/v1/traces")
+                .trim_end_matches("/v1/metrics")
+                .trim_end_matches("/v1/logs")
+                .to_string()
+        };
+        let same = otlp.protocol == c.protocol && base(&otlp.endpoint) == base(&c.endpoint);
+        let named: Vec<String> = exporters
+            .iter()
+            .map(|exporter| match exporter {
+                Exporter::Otlp if skipped(self.explorer.as_ref(), otlp) => {
+                    format!(
+                        "not exported ({} is the explorer's, which takes spans only)",
+                        otlp.endpoint
+                    )
+                }
+                Exporter::Otlp if same => "otlp".to_string(),
+                Exporter::Otlp => format!("otlp ({} to {})", otlp.protocol, otlp.endpoint),
+                Exporter::Console => "console".to_string(),
+            })
+            .collect();
+        if named.is_empty() {
+            "none".to_string()
+        } else {
+            named.join(", ")
+        }
+    }
+}
+
+/// Whether a signal's OTLP export is skipped: its endpoint is this
+/// process's own explorer, which takes spans only.
+fn skipped(explorer: Option<&Explorer>, otlp: &config::OtlpSettings) -> bool {
+    explorer.is_some_and(|e| e.receives_at(otlp.protocol, &otlp.endpoint))
+}
+
+/// The log queue and, for OTLP, its pusher, when `OTEL_LOGS_EXPORTER`
+/// asks for any (`console` prints each record as it is written).
+fn start_logs(
+    config: &OtelConfig,
+    explorer: Option<&Explorer>,
+) -> wasmtime::Result<Option<(Arc<Logs>, Option<Pusher>)>> {
+    let settings = &config.logs;
+    if config.disabled || settings.exporters.is_empty() {
+        return Ok(None);
+    }
+    let console = settings.exporters.contains(&Exporter::Console);
+    let exports =
+        settings.exporters.contains(&Exporter::Otlp) && !skipped(explorer, &settings.otlp);
+    let logs = Arc::new(Logs::new(settings.max_queue_size, console, exports));
+    if !exports {
+        return Ok(Some((logs, None)));
+    }
+    let otlp = Destination::new(settings.otlp.clone())?;
+    let pusher = Pusher::start(
+        "logs",
+        settings.schedule_delay,
+        logs.clone(),
+        Some(otlp),
+        None,
+    )?;
+    Ok(Some((logs, Some(pusher))))
+}
+
+/// The metrics and their pusher, when `OTEL_METRICS_EXPORTER` asks for any.
+fn start_metrics(
+    config: &OtelConfig,
+    explorer: Option<&Explorer>,
+) -> wasmtime::Result<Option<(Arc<Metrics>, Pusher)>> {
+    let settings = &config.metrics;
+    if config.disabled || settings.exporters.is_empty() {
+        return Ok(None);
+    }
+    let metrics = Arc::new(Metrics::new(settings.temporality));
+    let otlp = if settings.exporters.contains(&Exporter::Otlp) && !skipped(explorer, &settings.otlp)
+    {
+        Some(Destination::new(settings.otlp.clone())?)
+    } else {
+        None
+    };
+    let print: Option<Print> = settings.exporters.contains(&Exporter::Console).then(|| {
+        Arc::new(|payload: &Payload| {
+            if let Payload::Metrics(export) = payload {
+                for line in super::metrics::describe(export) {
+                    println!("{line}");
+                }
+            }
+        }) as Print
+    });
+    let pusher = Pusher::start("metrics", settings.interval, metrics.clone(), otlp, print)?;
+    Ok(Some((metrics, pusher)))
 }
 
 fn sampler(sampler: &config::Sampler) -> opentelemetry_sdk::trace::Sampler {

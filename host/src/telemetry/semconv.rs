@@ -67,3 +67,29 @@ pub fn error_type_name(debug: &str) -> String {
     }
     snake
 }
+
+pub use opentelemetry_semantic_conventions::metric::{
+    HTTP_CLIENT_REQUEST_DURATION, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
+};
+
+/// Histogram: the time to instantiate the component for a request, in s.
+pub const WASM_INSTANTIATE_DURATION: &str = "wasm.instantiate.duration";
+/// Histogram: an instance's peak linear memory per request, in bytes.
+pub const WASM_MEMORY_PEAK: &str = "wasm.memory.peak";
+/// UpDownCounter: pooling-allocator instances a service holds now.
+pub const WASM_POOL_SLOTS_USED: &str = "wasm.pool.slots.used";
+/// Counter: guests that trapped, hit the deadline or the memory cap.
+pub const WASM_GUEST_FAILURES: &str = "wasm.guest.failures";
+/// Counter: requests refused with 503 by admission.
+pub const WASM_ADMISSION_REFUSED: &str = "wasm.admission.refused";
+/// Counter: spans not exported, by `wasm.drop.reason`.
+pub const WASM_SPANS_DROPPED: &str = "wasm.spans.dropped";
+/// Counter: guest log lines not exported, by `wasm.drop.reason`.
+pub const WASM_LOGS_DROPPED: &str = "wasm.logs.dropped";
+/// Counter: guest log lines cut to the line length limit.
+pub const WASM_LOGS_TRUNCATED: &str = "wasm.logs.truncated";
+/// Counter: guest measurements not recorded (bad name or value, too many
+/// instruments).
+pub const WASM_GUEST_MEASUREMENTS_REFUSED: &str = "wasm.guest.measurements.refused";
+/// Why something was dropped: `span_limit`, `export_queue`, `request_limit`.
+pub const WASM_DROP_REASON: &str = "wasm.drop.reason";

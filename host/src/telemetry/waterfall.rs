@@ -37,6 +37,9 @@ pub struct SpanLine {
     pub attributes: Vec<KeyValue>,
     /// Events: name and attributes.
     pub events: Vec<(String, Vec<KeyValue>)>,
+    /// The log lines the guest wrote while this span was innermost
+    /// (`SEVERITY body`), and how many more there were.
+    pub logs: (Vec<String>, usize),
 }
 
 struct Style {
@@ -94,6 +97,7 @@ pub fn render(trace_id: TraceId, spans: &[SpanLine], color: bool, late: bool) ->
     for (prefix, span) in &rows {
         draw_span(&mut out, prefix, span, &layout, &ids, &style);
         draw_events(&mut out, prefix, span, &layout, &style);
+        draw_logs(&mut out, prefix, span, &layout, &style);
     }
     out
 }
@@ -222,6 +226,23 @@ fn draw_events(out: &mut String, prefix: &str, span: &SpanLine, layout: &Layout,
             style.dim(&text)
         };
         let _ = writeln!(out, "{indent}{text}");
+    }
+}
+
+/// The span's log lines, under its events.
+fn draw_logs(out: &mut String, prefix: &str, span: &SpanLine, layout: &Layout, style: &Style) {
+    let continuation = prefix.replace("├─ ", "│  ").replace("└─ ", "   ");
+    let indent = format!("{}{continuation}", " ".repeat(layout.service_width + 2));
+    let (lines, more) = &span.logs;
+    for line in lines {
+        let _ = writeln!(out, "{indent}{}", style.dim(&format!("▸ {line}")));
+    }
+    if *more > 0 {
+        let _ = writeln!(
+            out,
+            "{indent}{}",
+            style.dim(&format!("▸ … {more} more line(s)"))
+        );
     }
 }
 
@@ -379,10 +400,28 @@ mod tests {
             status: Status::Unset,
             attributes: Vec::new(),
             events: Vec::new(),
+            logs: (Vec::new(), 0),
         }
     }
 
     const TRACE: TraceId = TraceId::from_bytes([0x4b; 16]);
+
+    /// A span's log lines are drawn under it (after its events), in the
+    /// tree's indentation, with the count of those not drawn.
+    #[test]
+    fn log_lines_under_their_span() {
+        let root = span("testbed", "GET /print", SpanKind::Server, 1, 0, 0, 10);
+        let mut work = span("testbed", "work", SpanKind::Internal, 2, 1, 2, 5);
+        work.logs = (vec!["INFO printed in work".into()], 3);
+        let text = render(TRACE, &[work, root], false, false);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| l.contains("work")).unwrap();
+        assert!(
+            lines[at + 1].ends_with("   ▸ INFO printed in work"),
+            "{text}"
+        );
+        assert!(lines[at + 2].ends_with("   ▸ … 3 more line(s)"), "{text}");
+    }
 
     /// A whole cross-service trace, as drawn when both services share a
     /// process: tree glyphs, proportional bars, key attributes, events.

@@ -13,6 +13,8 @@ mod explorer;
 mod fuzz_corpus;
 mod guest_spans;
 mod limits;
+mod logs;
+mod metrics;
 mod order_system;
 mod payment_py;
 mod propagation;

@@ -370,6 +370,9 @@ async fn invalid_configuration_is_a_clear_startup_error() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
         ("OTEL_TRACES_EXPORTER", "zipkin"),
         ("OTEL_SDK_DISABLED", "yes"),
+        ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1m"),
+        ("OTEL_LOGS_EXPORTER", "syslog"),
     ] {
         let output = Host::command(
             &[

@@ -33,6 +33,7 @@ pub mod store;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+pub use feed::SpanLogs;
 pub use store::{Limits, Store};
 
 use crate::telemetry::config::{OtelConfig, Protocol};
@@ -66,6 +67,9 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Explorer {
     store: Arc<Store>,
+    /// The guests' log lines of spans still open in this process, attached
+    /// to their span (as Jaeger logs) when it is stored.
+    logs: Arc<feed::SpanLogs>,
     ui: SocketAddr,
     /// The receivers' bound addresses (`None`: not receiving).
     grpc: Option<SocketAddr>,
@@ -106,6 +110,7 @@ impl Explorer {
         };
         let explorer = Explorer {
             store,
+            logs: Arc::default(),
             ui: ui.local_addr()?,
             grpc,
             http,
@@ -122,7 +127,12 @@ impl Explorer {
     /// The span processor that copies a provider's finished spans into the
     /// store.
     pub fn processor(&self) -> feed::Feed {
-        feed::Feed::new(self.store.clone())
+        feed::Feed::new(self.store.clone(), self.logs.clone())
+    }
+
+    /// Where the guests' log lines go to be shown under their span.
+    pub fn span_logs(&self) -> Arc<feed::SpanLogs> {
+        self.logs.clone()
     }
 
     /// Whether an OTLP exporter configured by `config` would deliver to one
@@ -132,12 +142,18 @@ impl Explorer {
     /// endpoint (a Jaeger, a collector, another host) is exported to as
     /// configured.
     pub fn receives(&self, config: &OtelConfig) -> bool {
-        let bound = match config.protocol {
+        self.receives_at(config.protocol, &config.endpoint)
+    }
+
+    /// Whether `endpoint` over `protocol` is one of this explorer's own
+    /// receivers (see [`Explorer::receives`]).
+    pub fn receives_at(&self, protocol: Protocol, endpoint: &str) -> bool {
+        let bound = match protocol {
             Protocol::Grpc => self.grpc,
             Protocol::HttpProtobuf => self.http,
         };
         let Some(bound) = bound else { return false };
-        let Some((host, port)) = host_and_port(&config.endpoint) else {
+        let Some((host, port)) = host_and_port(endpoint) else {
             return false;
         };
         if port != bound.port() {
@@ -231,6 +247,7 @@ mod tests {
     fn self_export_rule() {
         let explorer = Explorer {
             store: Arc::new(Store::new(Limits::default())),
+            logs: Arc::default(),
             ui: "127.0.0.1:16686".parse().unwrap(),
             grpc: Some("127.0.0.1:4317".parse().unwrap()),
             http: Some("127.0.0.1:4318".parse().unwrap()),

@@ -9,6 +9,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -16,6 +28,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::{HistogramDataPoint, NumberDataPoint, metric};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -100,10 +114,41 @@ pub const SPAN_KIND_CLIENT: i32 = 3;
 pub const STATUS_UNSET: i32 = 0;
 pub const STATUS_ERROR: i32 = 2;
 
-/// A real OTLP/gRPC trace receiver on 127.0.0.1.
+/// One log record as received, with the `service.name` of its resource
+/// and its scope's name.
+#[derive(Debug, Clone)]
+pub struct ReceivedLog {
+    pub service: String,
+    pub scope: String,
+    pub record: LogRecord,
+}
+
+impl ReceivedLog {
+    pub fn trace_id(&self) -> String {
+        hex(&self.record.trace_id)
+    }
+    pub fn span_id(&self) -> String {
+        hex(&self.record.span_id)
+    }
+    pub fn body(&self) -> String {
+        match self.record.body.clone().and_then(|b| b.value) {
+            Some(any_value::Value::StringValue(s)) => s,
+            other => format!("{other:?}"),
+        }
+    }
+    pub fn str_attr(&self, key: &str) -> Option<String> {
+        str_of(&self.record.attributes, key)
+    }
+}
+
+/// A real OTLP receiver on 127.0.0.1 (traces, metrics and logs; gRPC, or
+/// HTTP/protobuf with [`Receiver::start_http`]).
 #[derive(Clone, Default)]
 pub struct Receiver {
     spans: Arc<Mutex<Vec<Received>>>,
+    /// Every metrics export, in the order received.
+    pub metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    logs: Arc<Mutex<Vec<ReceivedLog>>>,
     /// The request headers (gRPC metadata) of every export.
     pub headers: Arc<Mutex<Vec<hyper::HeaderMap>>>,
     /// While set, every export is refused with `UNAVAILABLE`.
@@ -128,7 +173,129 @@ impl TraceService for Receiver {
     }
 }
 
+#[tonic::async_trait]
+impl MetricsService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("receiver is unavailable (test)"));
+        }
+        self.metrics.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("receiver is unavailable (test)"));
+        }
+        self.record_logs(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+/// The last cumulative value of one metric of one service, as received.
+#[derive(Debug, Clone)]
+pub enum Points {
+    Histogram(Vec<HistogramDataPoint>),
+    Sum(Vec<NumberDataPoint>),
+}
+
 impl Receiver {
+    /// Stores the log records of one export request.
+    pub fn record_logs(&self, request: ExportLogsServiceRequest) {
+        let mut logs = self.logs.lock().unwrap();
+        for resource_logs in request.resource_logs {
+            let resource = resource_logs
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            let service = str_of(&resource, "service.name").unwrap_or_default();
+            for scope_logs in resource_logs.scope_logs {
+                let scope = scope_logs.scope.map(|s| s.name).unwrap_or_default();
+                for record in scope_logs.log_records {
+                    logs.push(ReceivedLog {
+                        service: service.clone(),
+                        scope: scope.clone(),
+                        record,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Every log record received so far.
+    pub fn logs(&self) -> Vec<ReceivedLog> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The points of metric `name` of `service` in the last export that
+    /// has it (cumulative: the totals so far).
+    pub fn last_points(&self, service: &str, name: &str) -> Option<Points> {
+        let exports = self.metrics.lock().unwrap();
+        for export in exports.iter().rev() {
+            for resource in &export.resource_metrics {
+                let attributes = resource
+                    .resource
+                    .as_ref()
+                    .map(|r| r.attributes.clone())
+                    .unwrap_or_default();
+                if str_of(&attributes, "service.name").as_deref() != Some(service) {
+                    continue;
+                }
+                for scope in &resource.scope_metrics {
+                    for metric in &scope.metrics {
+                        if metric.name != name {
+                            continue;
+                        }
+                        return match metric.data.clone() {
+                            Some(metric::Data::Histogram(h)) => {
+                                Some(Points::Histogram(h.data_points))
+                            }
+                            Some(metric::Data::Sum(s)) => Some(Points::Sum(s.data_points)),
+                            _ => None,
+                        };
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// [`Receiver::last_points`] of a histogram.
+    pub fn histogram(&self, service: &str, name: &str) -> Vec<HistogramDataPoint> {
+        match self.last_points(service, name) {
+            Some(Points::Histogram(points)) => points,
+            other => panic!("no histogram `{name}` of {service}: {other:?}"),
+        }
+    }
+
+    /// [`Receiver::last_points`] of a sum: each point's attributes and value.
+    pub fn sum(&self, service: &str, name: &str) -> Vec<(Vec<KeyValue>, i64)> {
+        use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+        match self.last_points(service, name) {
+            Some(Points::Sum(points)) => points
+                .into_iter()
+                .map(|p| {
+                    let value = match p.value {
+                        Some(Value::AsInt(n)) => n,
+                        other => panic!("not an int: {other:?}"),
+                    };
+                    (p.attributes, value)
+                })
+                .collect(),
+            None => Vec::new(),
+            other => panic!("`{name}` of {service} is not a sum: {other:?}"),
+        }
+    }
+
     /// Stores the spans of one export request.
     pub fn record(&self, request: ExportTraceServiceRequest) {
         let mut spans = self.spans.lock().unwrap();
@@ -166,9 +333,13 @@ impl Receiver {
     pub async fn start_on(listener: TcpListener, receiver: Receiver) -> (Receiver, String) {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let service = TraceServiceServer::new(receiver.clone());
+        let metrics = MetricsServiceServer::new(receiver.clone());
+        let logs = LogsServiceServer::new(receiver.clone());
         tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(metrics)
+                .add_service(logs)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await
                 .unwrap();
@@ -177,7 +348,7 @@ impl Receiver {
     }
 
     /// Starts an OTLP/HTTP (protobuf) receiver; returns it and its base URL
-    /// (the exporter appends `/v1/traces`).
+    /// (the exporters append `/v1/traces`, `/v1/metrics`, `/v1/logs`).
     pub async fn start_http() -> (Receiver, String) {
         use prost::Message as _;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -191,18 +362,42 @@ impl Receiver {
                     move |request: hyper::Request<hyper::body::Incoming>| {
                         let receiver = receiver.clone();
                         async move {
-                            let ok = request.uri().path() == "/v1/traces"
-                                && request.headers().get("content-type").map(|v| v.as_bytes())
-                                    == Some(b"application/x-protobuf");
+                            let path = request.uri().path().to_string();
+                            let ok = request.headers().get("content-type").map(|v| v.as_bytes())
+                                == Some(b"application/x-protobuf");
                             let headers = request.headers().clone();
                             let body = request.into_body().collect().await.unwrap().to_bytes();
-                            let status = match (ok, ExportTraceServiceRequest::decode(body)) {
-                                (true, Ok(export)) => {
-                                    receiver.headers.lock().unwrap().push(headers);
-                                    receiver.record(export);
-                                    200
+                            let status = match (ok, path.as_str()) {
+                                (false, _) => 400,
+                                (true, "/v1/traces") => {
+                                    match ExportTraceServiceRequest::decode(body) {
+                                        Ok(export) => {
+                                            receiver.headers.lock().unwrap().push(headers);
+                                            receiver.record(export);
+                                            200
+                                        }
+                                        Err(_) => 400,
+                                    }
                                 }
-                                _ => 400,
+                                (true, "/v1/metrics") => {
+                                    match ExportMetricsServiceRequest::decode(body) {
+                                        Ok(export) => {
+                                            receiver.metrics.lock().unwrap().push(export);
+                                            200
+                                        }
+                                        Err(_) => 400,
+                                    }
+                                }
+                                (true, "/v1/logs") => {
+                                    match ExportLogsServiceRequest::decode(body) {
+                                        Ok(export) => {
+                                            receiver.record_logs(export);
+                                            200
+                                        }
+                                        Err(_) => 400,
+                                    }
+                                }
+                                _ => 404,
                             };
                             let reply = ExportTraceServiceResponse::default().encode_to_vec();
                             Ok::<_, std::convert::Infallible>(
@@ -361,6 +556,13 @@ impl Host {
             "OTEL_TRACES_SAMPLER",
             "OTEL_TRACES_SAMPLER_ARG",
             "OTEL_PROPAGATORS",
+            "OTEL_METRICS_EXPORTER",
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            "OTEL_LOGS_EXPORTER",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
         ] {
             command.env_remove(key);
         }

@@ -231,7 +231,8 @@ async fn oldest_traces_are_evicted() {
 
 /// With the exporter's endpoint at the explorer's own receiver (the
 /// default `localhost:4317` when the explorer holds 4317), the OTLP
-/// exporter is skipped: each span is stored once, in process.
+/// exporter is skipped: each span is stored once, in process; metrics and
+/// logs, which the explorer does not take, are not sent there either.
 #[tokio::test]
 async fn own_receiver_is_not_exported_to() {
     let port = free_port().await;
@@ -250,6 +251,8 @@ async fn own_receiver_is_not_exported_to() {
     .await;
     let out = host.wait_for_stdout("telemetry:").await;
     assert!(out.contains("explorer (in process;"), "{out}");
+    assert!(out.contains("· metrics not exported ("), "{out}");
+    assert!(out.contains("· logs not exported ("), "{out}");
     let explorer = Explorer::of(host);
     let id = order(&explorer.host.url(""), VALID_ORDER).await;
     explorer.trace(&id, 6).await;
@@ -257,4 +260,60 @@ async fn own_receiver_is_not_exported_to() {
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     explorer.trace(&id, 6).await;
     assert_eq!(explorer.stats().await["spans_received"], 6);
+    let mut host = explorer.host;
+    assert!(host.terminate().await.success());
+    host.wait_for_stdout("stopped").await;
+    let stderr = host.stderr.lock().unwrap().clone();
+    assert!(!stderr.contains("export to"), "{stderr}");
+}
+
+/// A guest's log lines are on the trace as Jaeger logs of the span that
+/// wrote them (`event` `log`, `level`, `message`), in the explorer's store.
+#[tokio::test]
+async fn guest_log_lines_are_logs_of_their_span() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let mut args = vec![
+        component("testbed").display().to_string(),
+        "--port".to_string(),
+        "0".to_string(),
+    ];
+    args.extend(super::ui_args().iter().map(|s| s.to_string()));
+    let explorer = Explorer::of(Host::start_with(&args, 1, &endpoint, &[]).await);
+    let reply = send("GET", &explorer.host.url("/print"), &[], "").await;
+    assert_eq!(reply.status, 200);
+    let id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let trace = explorer.trace(&id, 2).await;
+    let lines = |name: &str| -> Vec<(String, String)> {
+        span(&trace, name)["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|log| tag(&log["fields"], "event").is_some_and(|e| e == "log"))
+            .map(|log| {
+                let field = |key| {
+                    tag(&log["fields"], key)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                };
+                (field("level"), field("message"))
+            })
+            .collect()
+    };
+    let line = |level: &str, message: &str| (level.to_string(), message.to_string());
+    assert_eq!(
+        lines("work"),
+        vec![
+            line("INFO", "printed in work"),
+            line("WARN", "warned in work")
+        ]
+    );
+    assert_eq!(
+        lines("GET /print"),
+        vec![
+            line("INFO", "printed before any span"),
+            line("INFO", "unfinished line")
+        ]
+    );
 }

@@ -1,0 +1,103 @@
+//! The host side of our WIT interface `wasm-otel:host/metrics`: a guest's
+//! counters and histograms, recorded with the service's instruments (see
+//! `telemetry::metrics`), each histogram point's exemplar the innermost
+//! open span. Calls never fail; what cannot be recorded is dropped.
+
+use std::borrow::Cow;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt;
+
+use super::bindings::metrics;
+use super::bindings::tracing::KeyValue as WitKeyValue;
+use super::spans::RequestSpans;
+use crate::telemetry::metrics::{Attributes, Kind, SpanRef, value_of};
+
+/// Attributes one measurement keeps, at most (the rest are dropped): a
+/// metric's attributes are its dimensions, and a few are plenty.
+const MAX_ATTRIBUTES: usize = 16;
+/// Characters of a string attribute value kept, at most.
+const MAX_VALUE_CHARS: usize = 256;
+
+/// A guest's attributes as a metric attribute set, bounded.
+fn attributes(attrs: Vec<WitKeyValue>) -> Attributes {
+    Attributes::new(
+        attrs
+            .into_iter()
+            .take(MAX_ATTRIBUTES)
+            .map(KeyValue::from)
+            .filter_map(|kv| {
+                let value = match value_of(&kv.value)? {
+                    crate::telemetry::metrics::Value::Str(s) => {
+                        crate::telemetry::metrics::Value::Str(Cow::Owned(
+                            s.chars().take(MAX_VALUE_CHARS).collect(),
+                        ))
+                    }
+                    other => other,
+                };
+                Some((Cow::Owned(kv.key.as_str().to_string()), value))
+            }),
+    )
+}
+
+impl RequestSpans {
+    /// Records a guest measurement in the service's instruments.
+    fn record_guest_metric(
+        &self,
+        kind: Kind,
+        name: &str,
+        unit: &str,
+        description: &str,
+        value: f64,
+        attrs: Vec<WitKeyValue>,
+    ) {
+        let Some((metrics, _)) = self.metrics() else {
+            return;
+        };
+        let span = SpanRef::of(self.current().span().span_context());
+        // Refused measurements are counted by the instruments; calls never
+        // fail (see the WIT).
+        let _ = metrics.business.record(
+            kind,
+            name,
+            unit,
+            description,
+            value,
+            attributes(attrs),
+            span,
+        );
+    }
+}
+
+impl metrics::Host for RequestSpans {
+    fn add_counter(
+        &mut self,
+        name: String,
+        unit: String,
+        description: String,
+        value: u64,
+        attrs: Vec<WitKeyValue>,
+    ) -> wasmtime::Result<()> {
+        self.record_guest_metric(
+            Kind::Counter,
+            &name,
+            &unit,
+            &description,
+            value as f64,
+            attrs,
+        );
+        Ok(())
+    }
+
+    fn record_histogram(
+        &mut self,
+        name: String,
+        unit: String,
+        description: String,
+        value: f64,
+        attrs: Vec<WitKeyValue>,
+    ) -> wasmtime::Result<()> {
+        self.record_guest_metric(Kind::Histogram, &name, &unit, &description, value, attrs);
+        Ok(())
+    }
+}

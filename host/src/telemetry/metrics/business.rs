@@ -1,0 +1,249 @@
+//! The instruments a guest records through `wasm-otel:host/metrics`: a
+//! counter or a histogram by name, created on first use, each under the
+//! guest's own scope. Bounded like the host's: at most
+//! [`MAX_INSTRUMENTS`] names per service (a measurement under a new name
+//! past that is dropped and counted), and [`super::CARDINALITY_LIMIT`]
+//! attribute sets per instrument.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
+
+use super::aggregate::{Attributes, Collect, Descriptor, Histogram, SpanRef, Sum};
+
+/// Instrument names one service's guests may create.
+pub const MAX_INSTRUMENTS: usize = 64;
+/// The longest instrument name the API allows (the specification's 255).
+pub const MAX_NAME: usize = 255;
+/// The scope of the guests' instruments.
+pub const GUEST_SCOPE: &str = "wasm-otel-guest";
+/// The SDK's default explicit bucket boundaries, for guest histograms.
+pub const DEFAULT_BOUNDS: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+
+/// One guest instrument.
+#[derive(Debug)]
+enum Instrument {
+    Counter(Sum),
+    Histogram(Histogram),
+}
+
+/// What a guest asks to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A monotonic sum of whole numbers.
+    Counter,
+    /// An explicit-bucket histogram.
+    Histogram,
+}
+
+/// Why a guest's measurement was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The name is empty, too long or not of the API's characters.
+    BadName,
+    /// The name is already an instrument of the other kind.
+    KindMismatch,
+    /// The service has [`MAX_INSTRUMENTS`] already.
+    TooManyInstruments,
+    /// The value is not a finite, non-negative number (or, for a counter,
+    /// not whole).
+    BadValue,
+}
+
+/// A service's guest instruments.
+#[derive(Debug)]
+pub struct Business {
+    instruments: Mutex<HashMap<String, Arc<Instrument>>>,
+    /// Measurements refused: `wasm.guest.measurements.refused`.
+    refused: Sum,
+}
+
+impl Default for Business {
+    fn default() -> Self {
+        Business {
+            instruments: Mutex::new(HashMap::new()),
+            refused: Sum::counter(Descriptor::of(
+                crate::telemetry::semconv::WASM_GUEST_MEASUREMENTS_REFUSED,
+                "{measurement}",
+                "Guest measurements not recorded: a bad name or value, or too many instruments.",
+            )),
+        }
+    }
+}
+
+/// Whether `name` is an instrument name the API accepts: a letter first,
+/// then letters, digits, `_ . - /`, at most [`MAX_NAME`].
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && name.len() <= MAX_NAME
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+}
+
+impl Business {
+    /// Records `value` in the instrument `name` of `kind` (created with
+    /// `unit` and `description` on first use), in `span` (a histogram's
+    /// exemplar).
+    // One argument per field of the WIT call: a struct for them would only
+    // be built to be taken apart here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        kind: Kind,
+        name: &str,
+        unit: &str,
+        description: &str,
+        value: f64,
+        attributes: Attributes,
+        span: Option<SpanRef>,
+    ) -> Result<(), Refused> {
+        let outcome = self.try_record(kind, name, unit, description, value, attributes, span);
+        if outcome.is_err() {
+            self.refused.add(1, Attributes::default());
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn try_record(
+        &self,
+        kind: Kind,
+        name: &str,
+        unit: &str,
+        description: &str,
+        value: f64,
+        attributes: Attributes,
+        span: Option<SpanRef>,
+    ) -> Result<(), Refused> {
+        if !valid_name(name) {
+            return Err(Refused::BadName);
+        }
+        if !value.is_finite() || value < 0.0 || (kind == Kind::Counter && value.fract() != 0.0) {
+            return Err(Refused::BadValue);
+        }
+        let instrument = self.instrument(kind, name, unit, description)?;
+        match &*instrument {
+            Instrument::Counter(sum) => sum.add(value as i64, attributes),
+            Instrument::Histogram(histogram) => histogram.record(value, attributes, span),
+        }
+        Ok(())
+    }
+
+    fn instrument(
+        &self,
+        kind: Kind,
+        name: &str,
+        unit: &str,
+        description: &str,
+    ) -> Result<Arc<Instrument>, Refused> {
+        let mut instruments = self
+            .instruments
+            .lock()
+            .map_err(|_| Refused::TooManyInstruments)?;
+        if let Some(found) = instruments.get(name) {
+            return match (&**found, kind) {
+                (Instrument::Counter(_), Kind::Counter)
+                | (Instrument::Histogram(_), Kind::Histogram) => Ok(found.clone()),
+                _ => Err(Refused::KindMismatch),
+            };
+        }
+        if instruments.len() >= MAX_INSTRUMENTS {
+            return Err(Refused::TooManyInstruments);
+        }
+        let descriptor = Descriptor {
+            name: Cow::Owned(name.to_string()),
+            unit: Cow::Owned(unit.chars().take(63).collect()),
+            description: Cow::Owned(description.chars().take(1023).collect()),
+        };
+        let made = Arc::new(match kind {
+            Kind::Counter => Instrument::Counter(Sum::counter(descriptor)),
+            Kind::Histogram => Instrument::Histogram(Histogram::new(descriptor, &DEFAULT_BOUNDS)),
+        });
+        instruments.insert(name.to_string(), made.clone());
+        Ok(made)
+    }
+
+    /// Measurements refused so far, as the host's own metric.
+    pub fn refused(
+        &self,
+        collect: Collect,
+    ) -> Option<opentelemetry_proto::tonic::metrics::v1::Metric> {
+        self.refused.collect(collect)
+    }
+
+    /// The guest scope's metrics; `None` while the guests recorded nothing.
+    pub fn collect(&self, collect: Collect) -> Option<ScopeMetrics> {
+        let instruments: Vec<Arc<Instrument>> =
+            self.instruments.lock().ok()?.values().cloned().collect();
+        let metrics: Vec<_> = instruments
+            .iter()
+            .filter_map(|instrument| match &**instrument {
+                Instrument::Counter(sum) => sum.collect(collect),
+                Instrument::Histogram(histogram) => histogram.collect(collect),
+            })
+            .collect();
+        (!metrics.is_empty()).then(|| ScopeMetrics {
+            scope: Some(InstrumentationScope {
+                name: GUEST_SCOPE.to_string(),
+                ..Default::default()
+            }),
+            metrics,
+            schema_url: String::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names are checked, kinds cannot change, values must be finite and
+    /// non-negative (whole for a counter), and the number of instruments
+    /// is bounded; every refusal is counted.
+    #[test]
+    fn guest_instruments_are_bounded_and_checked() {
+        let b = Business::default();
+        let none = Attributes::default;
+        let record = |kind, name: &str, value| b.record(kind, name, "", "", value, none(), None);
+        assert_eq!(record(Kind::Counter, "orders", 1.0), Ok(()));
+        assert_eq!(
+            record(Kind::Histogram, "orders", 1.0),
+            Err(Refused::KindMismatch)
+        );
+        assert_eq!(record(Kind::Counter, "9lives", 1.0), Err(Refused::BadName));
+        assert_eq!(record(Kind::Counter, "a b", 1.0), Err(Refused::BadName));
+        assert_eq!(record(Kind::Counter, "orders", 0.5), Err(Refused::BadValue));
+        assert_eq!(
+            record(Kind::Histogram, "amount", f64::NAN),
+            Err(Refused::BadValue)
+        );
+        assert_eq!(
+            record(Kind::Histogram, "amount", -1.0),
+            Err(Refused::BadValue)
+        );
+        for n in 1..MAX_INSTRUMENTS {
+            assert_eq!(record(Kind::Counter, &format!("c{n}"), 1.0), Ok(()));
+        }
+        assert_eq!(
+            record(Kind::Counter, "one.too.many", 1.0),
+            Err(Refused::TooManyInstruments)
+        );
+        let refused = b.refused(Collect::Cumulative).unwrap();
+        let Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Sum(sum)) = refused.data
+        else {
+            panic!("not a sum");
+        };
+        assert_eq!(
+            sum.data_points[0].value,
+            Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(7))
+        );
+        let scope = b.collect(Collect::Cumulative).unwrap();
+        assert_eq!(scope.metrics.len(), MAX_INSTRUMENTS);
+    }
+}

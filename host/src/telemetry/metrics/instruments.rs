@@ -1,0 +1,419 @@
+//! The host's instruments for one service, by name, each recorded through a
+//! method that says when: the HTTP server and client semantic conventions'
+//! (`http.server.request.duration`, `http.server.active_requests`,
+//! `http.client.request.duration`) and the sandbox's under `wasm.`. Every
+//! name, unit and attribute is listed in `docs/metrics-logs.md`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanContext;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use super::aggregate::{Attributes, Collect, Descriptor, Histogram, Observed, SpanRef, Sum, Value};
+use super::business::Business;
+use crate::telemetry::semconv;
+
+/// The HTTP semantic conventions' explicit bucket boundaries for request
+/// durations, in seconds.
+pub const DURATION_BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// Instantiation takes tens of microseconds from the pool: buckets from
+/// 10 µs to 100 ms, in seconds.
+pub const INSTANTIATE_BOUNDS: [f64; 13] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1,
+];
+/// Linear memory in bytes: 64 KiB (one Wasm page) to 4 GiB, by fours.
+pub const MEMORY_BOUNDS: [f64; 9] = [
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+    268_435_456.0,
+    1_073_741_824.0,
+    4_294_967_296.0,
+];
+
+/// `wasm.drop.reason` of spans the request's `--max-spans` cut.
+pub const SPAN_LIMIT: &str = "span_limit";
+/// `wasm.drop.reason` of spans (or log records) a full export queue cut.
+pub const EXPORT_QUEUE: &str = "export_queue";
+/// `wasm.drop.reason` of log lines over the request's line limit.
+pub const REQUEST_LIMIT: &str = "request_limit";
+
+const SERVER_DURATION: Descriptor = Descriptor::of(
+    semconv::HTTP_SERVER_REQUEST_DURATION,
+    "s",
+    "Duration of HTTP server requests.",
+);
+const ACTIVE_REQUESTS: Descriptor = Descriptor::of(
+    semconv::HTTP_SERVER_ACTIVE_REQUESTS,
+    "{request}",
+    "Number of active HTTP server requests.",
+);
+const CLIENT_DURATION: Descriptor = Descriptor::of(
+    semconv::HTTP_CLIENT_REQUEST_DURATION,
+    "s",
+    "Duration of HTTP client requests.",
+);
+const INSTANTIATE: Descriptor = Descriptor::of(
+    semconv::WASM_INSTANTIATE_DURATION,
+    "s",
+    "Time to instantiate the component for one request.",
+);
+const MEMORY_PEAK: Descriptor = Descriptor::of(
+    semconv::WASM_MEMORY_PEAK,
+    "By",
+    "Peak linear memory of one request's instance.",
+);
+const POOL_SLOTS: Descriptor = Descriptor::of(
+    semconv::WASM_POOL_SLOTS_USED,
+    "{instance}",
+    "Instances of the pooling allocator this service holds now.",
+);
+const GUEST_FAILURES: Descriptor = Descriptor::of(
+    semconv::WASM_GUEST_FAILURES,
+    "{failure}",
+    "Requests whose guest trapped, hit its deadline or its memory cap.",
+);
+const ADMISSION_REFUSED: Descriptor = Descriptor::of(
+    semconv::WASM_ADMISSION_REFUSED,
+    "{request}",
+    "Requests refused with 503 because too many were running and waiting.",
+);
+const SPANS_DROPPED: Descriptor = Descriptor::of(
+    semconv::WASM_SPANS_DROPPED,
+    "{span}",
+    "Spans not exported: past a request's span limit, or a full export queue.",
+);
+const LOGS_DROPPED: Descriptor = Descriptor::of(
+    semconv::WASM_LOGS_DROPPED,
+    "{record}",
+    "Guest log lines not exported: past a request's limit, or a full export queue.",
+);
+const LOGS_TRUNCATED: Descriptor = Descriptor::of(
+    semconv::WASM_LOGS_TRUNCATED,
+    "{record}",
+    "Guest log lines cut to the line length limit.",
+);
+
+/// The keys of `http.server.request.duration`'s attributes, as the
+/// convention lists them (required, conditionally required, recommended;
+/// `server.address`/`server.port` are opt-in, and left out).
+const SERVER_KEYS: [&str; 6] = [
+    semconv::HTTP_REQUEST_METHOD,
+    semconv::URL_SCHEME,
+    semconv::HTTP_ROUTE,
+    semconv::HTTP_RESPONSE_STATUS_CODE,
+    semconv::ERROR_TYPE,
+    semconv::NETWORK_PROTOCOL_VERSION,
+];
+
+/// One service's instruments and the resource its points carry.
+#[derive(Debug)]
+pub struct ServiceMetrics {
+    resource: Resource,
+    server_duration: Histogram,
+    active_requests: Sum,
+    client_duration: Histogram,
+    instantiate: Histogram,
+    memory_peak: Histogram,
+    pool_slots: Sum,
+    guest_failures: Sum,
+    admission_refused: Sum,
+    spans_dropped: Sum,
+    /// Read at collection from the service's export queue, which counts
+    /// the spans it dropped whole.
+    export_dropped: Observed,
+    logs_dropped: Sum,
+    logs_truncated: Sum,
+    /// What the guest records through `wasm-otel:host/metrics`.
+    pub(crate) business: Business,
+}
+
+/// A request being served, counted in `http.server.active_requests` until
+/// it is dropped.
+#[derive(Debug)]
+pub struct ActiveRequest {
+    metrics: Arc<ServiceMetrics>,
+    attributes: Attributes,
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.metrics
+            .active_requests
+            .add(-1, std::mem::take(&mut self.attributes));
+    }
+}
+
+/// A pool slot held by a request's instance, counted in
+/// `wasm.pool.slots.used` until it is dropped.
+#[derive(Debug)]
+pub struct SlotHeld(Arc<ServiceMetrics>);
+
+impl Drop for SlotHeld {
+    fn drop(&mut self) {
+        self.0.pool_slots.add(-1, Attributes::default());
+    }
+}
+
+/// The attribute set of `pairs` with static keys.
+fn set<const N: usize>(pairs: [(&'static str, Value); N]) -> Attributes {
+    Attributes::new(pairs.map(|(k, v)| (Cow::Borrowed(k), v)))
+}
+
+/// The value of an OpenTelemetry attribute as a metric attribute (strings,
+/// whole numbers and booleans; nothing else is a metric key here).
+pub fn value_of(value: &opentelemetry::Value) -> Option<Value> {
+    match value {
+        opentelemetry::Value::String(s) => Some(Value::from(s.as_str().to_string())),
+        opentelemetry::Value::I64(n) => Some(Value::Int(*n)),
+        opentelemetry::Value::Bool(b) => Some(Value::Bool(*b)),
+        _ => None,
+    }
+}
+
+impl ServiceMetrics {
+    /// The instruments of a service whose resource is `resource`, reading
+    /// what its export queue dropped from `export_dropped`.
+    pub fn new(resource: Resource, export_dropped: Arc<AtomicU64>) -> ServiceMetrics {
+        ServiceMetrics {
+            resource,
+            server_duration: Histogram::new(SERVER_DURATION, &DURATION_BOUNDS),
+            active_requests: Sum::up_down(ACTIVE_REQUESTS),
+            client_duration: Histogram::new(CLIENT_DURATION, &DURATION_BOUNDS),
+            instantiate: Histogram::new(INSTANTIATE, &INSTANTIATE_BOUNDS),
+            memory_peak: Histogram::new(MEMORY_PEAK, &MEMORY_BOUNDS),
+            pool_slots: Sum::up_down(POOL_SLOTS),
+            guest_failures: Sum::counter(GUEST_FAILURES),
+            admission_refused: Sum::counter(ADMISSION_REFUSED),
+            spans_dropped: Sum::counter(SPANS_DROPPED),
+            export_dropped: Observed::new(
+                SPANS_DROPPED,
+                set([(semconv::WASM_DROP_REASON, Value::from(EXPORT_QUEUE))]),
+                export_dropped,
+            ),
+            logs_dropped: Sum::counter(LOGS_DROPPED),
+            logs_truncated: Sum::counter(LOGS_TRUNCATED),
+            business: Business::default(),
+        }
+    }
+
+    /// A request started: counted active until the guard is dropped.
+    pub fn request_started(self: &Arc<Self>, method: Value, scheme: Value) -> ActiveRequest {
+        let attributes = set([
+            (semconv::HTTP_REQUEST_METHOD, method),
+            (semconv::URL_SCHEME, scheme),
+        ]);
+        self.active_requests.add(1, attributes.clone());
+        ActiveRequest {
+            metrics: self.clone(),
+            attributes,
+        }
+    }
+
+    /// A request ended after `duration`, with the SERVER span's final
+    /// attributes `server` (those the convention names are kept), in the
+    /// span `span` (the exemplar).
+    pub fn request_ended(&self, duration: Duration, server: &[KeyValue], span: &SpanContext) {
+        let attributes = Attributes::new(server.iter().filter_map(|kv| {
+            let key = SERVER_KEYS.iter().find(|key| **key == kv.key.as_str())?;
+            Some((Cow::Borrowed(*key), value_of(&kv.value)?))
+        }));
+        self.server_duration
+            .record(duration.as_secs_f64(), attributes, SpanRef::of(span));
+    }
+
+    /// An outgoing request ended after `duration`: its method, server
+    /// address and port, status (when a response came) and `error.type`
+    /// (when it failed), in the CLIENT span `span`.
+    pub fn client_request_ended(
+        &self,
+        duration: Duration,
+        request: ClientRequest,
+        span: &SpanContext,
+    ) {
+        let mut pairs = vec![
+            (
+                Cow::Borrowed(semconv::HTTP_REQUEST_METHOD),
+                Value::from(request.method),
+            ),
+            (
+                Cow::Borrowed(semconv::SERVER_PORT),
+                Value::Int(i64::from(request.port)),
+            ),
+        ];
+        if let Some(address) = request.address {
+            pairs.push((Cow::Borrowed(semconv::SERVER_ADDRESS), Value::from(address)));
+        }
+        if let Some(status) = request.status {
+            pairs.push((
+                Cow::Borrowed(semconv::HTTP_RESPONSE_STATUS_CODE),
+                Value::Int(i64::from(status)),
+            ));
+        }
+        if let Some(error_type) = request.error_type {
+            pairs.push((Cow::Borrowed(semconv::ERROR_TYPE), Value::from(error_type)));
+        }
+        self.client_duration.record(
+            duration.as_secs_f64(),
+            Attributes::new(pairs),
+            SpanRef::of(span),
+        );
+    }
+
+    /// An instance takes a pool slot (before instantiation) until the
+    /// guard is dropped.
+    pub fn slot_taken(self: &Arc<Self>) -> SlotHeld {
+        self.pool_slots.add(1, Attributes::default());
+        SlotHeld(self.clone())
+    }
+
+    /// What the sandbox cost one request: the time to instantiate (when it
+    /// did) and the instance's peak linear memory, in the SERVER span `span`.
+    pub fn sandbox(&self, instantiated: Option<Duration>, peak_bytes: usize, span: &SpanContext) {
+        let span = SpanRef::of(span);
+        if let Some(took) = instantiated {
+            self.instantiate
+                .record(took.as_secs_f64(), Attributes::default(), span);
+        }
+        self.memory_peak
+            .record(peak_bytes as f64, Attributes::default(), span);
+    }
+
+    /// A guest failed with `error_type` (a trap's code, the deadline, the
+    /// memory cap).
+    pub fn guest_failed(&self, error_type: &str) {
+        self.guest_failures.add(
+            1,
+            set([(semconv::ERROR_TYPE, Value::from(error_type.to_string()))]),
+        );
+    }
+
+    /// A request was refused by admission (503).
+    pub fn admission_refused(&self) {
+        self.admission_refused.add(1, Attributes::default());
+    }
+
+    /// `count` guest spans were cut by the request's span limit.
+    pub fn spans_over_limit(&self, count: u64) {
+        self.spans_dropped.add(
+            i64::try_from(count).unwrap_or(i64::MAX),
+            set([(semconv::WASM_DROP_REASON, Value::from(SPAN_LIMIT))]),
+        );
+    }
+
+    /// `count` guest log lines were not exported, for `reason`
+    /// ([`REQUEST_LIMIT`] or [`EXPORT_QUEUE`]).
+    pub fn logs_dropped(&self, count: u64, reason: &'static str) {
+        self.logs_dropped.add(
+            i64::try_from(count).unwrap_or(i64::MAX),
+            set([(semconv::WASM_DROP_REASON, Value::from(reason))]),
+        );
+    }
+
+    /// `count` guest log lines were cut to the line length limit.
+    pub fn logs_truncated(&self, count: u64) {
+        self.logs_truncated.add(
+            i64::try_from(count).unwrap_or(i64::MAX),
+            Attributes::default(),
+        );
+    }
+
+    /// Every instrument's points, under the service's resource; `None`
+    /// while none has any.
+    pub fn collect(&self, collect: Collect) -> Option<ResourceMetrics> {
+        let mut metrics: Vec<Metric> = [
+            self.server_duration.collect(collect),
+            self.active_requests.collect(collect),
+            self.client_duration.collect(collect),
+            self.instantiate.collect(collect),
+            self.memory_peak.collect(collect),
+            self.pool_slots.collect(collect),
+            self.guest_failures.collect(collect),
+            self.admission_refused.collect(collect),
+            self.logs_dropped.collect(collect),
+            self.logs_truncated.collect(collect),
+            self.business.refused(collect),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        // Both causes of dropped spans are one instrument: their points go
+        // in one metric.
+        merge_sums(
+            &mut metrics,
+            [
+                self.spans_dropped.collect(collect),
+                self.export_dropped.collect(collect),
+            ],
+        );
+        let mut scopes = vec![ScopeMetrics {
+            scope: Some(InstrumentationScope {
+                name: crate::telemetry::tracer::HOST_SCOPE.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                ..Default::default()
+            }),
+            metrics,
+            schema_url: String::new(),
+        }];
+        if let Some(guest) = self.business.collect(collect) {
+            scopes.push(guest);
+        }
+        scopes.retain(|scope| !scope.metrics.is_empty());
+        if scopes.is_empty() {
+            return None;
+        }
+        Some(ResourceMetrics {
+            resource: Some(self.resource.clone()),
+            scope_metrics: scopes,
+            schema_url: String::new(),
+        })
+    }
+}
+
+/// Appends the points of `parts` (sums of one instrument) as one metric.
+fn merge_sums(metrics: &mut Vec<Metric>, parts: [Option<Metric>; 2]) {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let mut merged: Option<Metric> = None;
+    for part in parts.into_iter().flatten() {
+        match (&mut merged, part.data) {
+            (
+                Some(Metric {
+                    data: Some(Data::Sum(into)),
+                    ..
+                }),
+                Some(Data::Sum(from)),
+            ) => into.data_points.extend(from.data_points),
+            (_, data) => {
+                merged = Some(Metric { data, ..part });
+            }
+        }
+    }
+    metrics.extend(merged);
+}
+
+/// What `http.client.request.duration` is keyed by, for one request.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    /// `http.request.method`.
+    pub method: String,
+    /// `server.address`, when the URL has a host.
+    pub address: Option<String>,
+    /// `server.port`.
+    pub port: u16,
+    /// `http.response.status_code`, when a response came.
+    pub status: Option<u16>,
+    /// `error.type`, when it failed (a 4xx or 5xx, or no response).
+    pub error_type: Option<String>,
+}

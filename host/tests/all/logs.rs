@@ -1,0 +1,182 @@
+//! Guest output and the host's request log as OTLP log records at a real
+//! receiver (gRPC and HTTP/protobuf): each line once, with the trace and
+//! the span that wrote it; a flooding guest bounded, its excess counted.
+
+use crate::common::*;
+
+/// `testbed` exporting logs every 100 ms to `endpoint`, with `env` on top.
+async fn testbed(endpoint: &str, env: &[(&str, &str)]) -> Host {
+    let mut all = vec![("OTEL_BLRP_SCHEDULE_DELAY".to_string(), "100".to_string())];
+    all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Host::start(
+        "testbed",
+        endpoint,
+        HostOptions {
+            env: all,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Sends GET /print and checks its four lines: each once, with the trace
+/// of its request, in the span innermost when it was written, stdout INFO
+/// and stderr WARN; the host's request log line is a record too.
+async fn print_lines_arrive_in_their_spans(
+    receiver: Receiver,
+    endpoint: &str,
+    env: &[(&str, &str)],
+) {
+    let mut host = testbed(endpoint, env).await;
+    let reply = send("GET", &host.url("/print"), &[], "").await;
+    assert_eq!(reply.status, 200);
+    let trace_id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let spans = receiver.trace(&trace_id, 2).await;
+    let server = find(&spans, "testbed", "GET /print");
+    let work = find(&spans, "testbed", "work");
+    assert!(host.terminate().await.success());
+
+    let logs: Vec<ReceivedLog> = receiver
+        .logs()
+        .into_iter()
+        .filter(|log| log.trace_id() == trace_id)
+        .collect();
+    let guest: Vec<(String, String, String, String)> = logs
+        .iter()
+        .filter(|log| log.scope == "wasm-otel-guest")
+        .map(|log| {
+            (
+                log.body(),
+                log.record.severity_text.clone(),
+                log.str_attr("log.iostream").unwrap_or_default(),
+                log.span_id(),
+            )
+        })
+        .collect();
+    let line = |body: &str, severity: &str, stream: &str, span: &Received| {
+        (
+            body.to_string(),
+            severity.to_string(),
+            stream.to_string(),
+            span.span_id(),
+        )
+    };
+    assert_eq!(
+        guest,
+        vec![
+            line("printed before any span", "INFO", "stdout", server),
+            line("printed in work", "INFO", "stdout", work),
+            line("warned in work", "WARN", "stderr", work),
+            line("unfinished line", "INFO", "stdout", server),
+        ]
+    );
+    for log in logs.iter().filter(|log| log.scope == "wasm-otel-guest") {
+        assert_eq!(log.service, "testbed");
+        assert_eq!(log.record.flags & 1, 1, "sampled");
+    }
+    let host_lines: Vec<&ReceivedLog> = logs
+        .iter()
+        .filter(|log| log.scope == "wasm-otel-host")
+        .collect();
+    assert_eq!(host_lines.len(), 1, "{host_lines:?}");
+    assert!(
+        host_lines[0].body().contains("GET /print"),
+        "{}",
+        host_lines[0].body()
+    );
+    assert_eq!(host_lines[0].span_id(), server.span_id());
+}
+
+/// Over OTLP/gRPC: every line a guest writes arrives once, with its
+/// request's trace id and the span that wrote it.
+#[tokio::test]
+async fn guest_lines_arrive_once_in_their_spans_over_grpc() {
+    let (receiver, endpoint) = Receiver::start().await;
+    print_lines_arrive_in_their_spans(receiver, &endpoint, &[]).await;
+}
+
+/// The same over OTLP/HTTP (protobuf), to `/v1/logs`.
+#[tokio::test]
+async fn guest_lines_arrive_once_in_their_spans_over_http() {
+    let (receiver, base) = Receiver::start_http().await;
+    print_lines_arrive_in_their_spans(
+        receiver,
+        &base,
+        &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+    )
+    .await;
+}
+
+/// A guest writing 5001 lines, the first of 20000 bytes: its request keeps
+/// the first 1000 (`--max-log-lines`), the long one cut to 8192 bytes, and
+/// says what it dropped on its SERVER span and in `wasm.logs.dropped`; the
+/// next request's lines are all there.
+#[tokio::test]
+async fn a_flooding_guest_is_bounded_and_counted() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let mut host = testbed(&endpoint, &[]).await;
+    let flood = send("GET", &host.url("/shout"), &[], "").await;
+    assert_eq!(flood.status, 200);
+    let flood_trace = flood.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let after = send("GET", &host.url("/print"), &[], "").await;
+    let after_trace = after.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let spans = receiver.trace(&flood_trace, 1).await;
+    let server = find(&spans, "testbed", "GET /shout");
+    assert_eq!(server.int_attr("wasm.logs.dropped"), Some(4001));
+    assert_eq!(server.int_attr("wasm.logs.truncated"), Some(1));
+    assert!(host.terminate().await.success());
+
+    let guest_logs = |trace: &str| -> Vec<ReceivedLog> {
+        receiver
+            .logs()
+            .into_iter()
+            .filter(|log| log.trace_id() == trace && log.scope == "wasm-otel-guest")
+            .collect()
+    };
+    let flooded = guest_logs(&flood_trace);
+    assert_eq!(flooded.len(), 1000);
+    assert_eq!(flooded[0].body(), "x".repeat(8192));
+    assert_eq!(flooded[1].body(), "shout 0");
+    assert_eq!(flooded[999].body(), "shout 998");
+    assert_eq!(guest_logs(&after_trace).len(), 4);
+
+    let dropped = receiver.sum("testbed", "wasm.logs.dropped");
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(
+        str_of(&dropped[0].0, "wasm.drop.reason").as_deref(),
+        Some("request_limit")
+    );
+    assert_eq!(dropped[0].1, 4001);
+    let truncated = receiver.sum("testbed", "wasm.logs.truncated");
+    assert_eq!(truncated.iter().map(|(_, n)| n).sum::<i64>(), 1);
+}
+
+/// `OTEL_LOGS_EXPORTER=none`: no log records leave, and the guest's output
+/// still reaches the host's own stdout as before.
+#[tokio::test]
+async fn logs_exporter_none_keeps_plain_output() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let mut host = testbed(&endpoint, &[("OTEL_LOGS_EXPORTER", "none")]).await;
+    assert_eq!(send("GET", &host.url("/print"), &[], "").await.status, 200);
+    host.wait_for_stdout("printed in work").await;
+    assert!(host.terminate().await.success());
+    assert!(receiver.logs().is_empty());
+}
+
+/// With the terminal view (`OTEL_TRACES_EXPORTER=console`), a request's
+/// lines are drawn under the span that wrote them.
+#[tokio::test]
+async fn the_waterfall_draws_lines_under_their_span() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let host = testbed(&endpoint, &[("OTEL_TRACES_EXPORTER", "console")]).await;
+    assert_eq!(send("GET", &host.url("/print"), &[], "").await.status, 200);
+    let out = host.wait_for_stdout("▸ WARN warned in work").await;
+    let lines: Vec<&str> = out.lines().collect();
+    let row = |text: &str| lines.iter().position(|l| l.contains(text)).unwrap();
+    let server = row("GET /print");
+    let work = lines.iter().rposition(|l| l.contains(" work ")).unwrap();
+    assert_eq!(row("▸ INFO printed before any span"), server + 1, "{out}");
+    assert_eq!(row("▸ INFO unfinished line"), server + 2, "{out}");
+    assert_eq!(row("▸ INFO printed in work"), work + 1, "{out}");
+    assert_eq!(row("▸ WARN warned in work"), work + 2, "{out}");
+}
