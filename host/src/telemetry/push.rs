@@ -45,6 +45,26 @@ pub trait Source: Send + Sync + 'static {
 /// Where an export goes besides OTLP: printed on standard output.
 pub type Print = Arc<dyn Fn(&Payload) + Send + Sync>;
 
+/// OTLP request headers (`OTEL_EXPORTER_OTLP_*HEADERS`) as gRPC metadata,
+/// for every signal's exporter; a name or value gRPC cannot carry is a
+/// start-up error naming the header.
+pub(super) fn grpc_metadata(
+    headers: &[(String, String)],
+) -> wasmtime::Result<tonic::metadata::MetadataMap> {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for (key, value) in headers {
+        let name = tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
+            .with_context(|| format!("OTLP header name `{key}` is not valid gRPC metadata"))?;
+        let value = value
+            .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+            .with_context(|| {
+                format!("OTLP header `{key}` has a value that is not valid gRPC metadata")
+            })?;
+        metadata.insert(name, value);
+    }
+    Ok(metadata)
+}
+
 /// A signal's OTLP destination, checked at start-up.
 #[derive(Debug, Clone)]
 pub struct Destination {
@@ -55,20 +75,7 @@ pub struct Destination {
 impl Destination {
     /// `settings`, with its headers checked as gRPC metadata.
     pub fn new(settings: OtlpSettings) -> wasmtime::Result<Destination> {
-        let mut metadata = tonic::metadata::MetadataMap::new();
-        for (key, value) in &settings.headers {
-            let name =
-                tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-                    .with_context(|| {
-                        format!("OTLP header name `{key}` is not valid gRPC metadata")
-                    })?;
-            let value = value
-                .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
-                .with_context(|| {
-                    format!("OTLP header `{key}` has a value that is not valid gRPC metadata")
-                })?;
-            metadata.insert(name, value);
-        }
+        let metadata = grpc_metadata(&settings.headers)?;
         let uri = settings
             .endpoint
             .parse::<hyper::Uri>()

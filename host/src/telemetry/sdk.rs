@@ -323,23 +323,7 @@ impl Telemetry {
         let c = &self.config;
         let built = match c.protocol {
             Protocol::Grpc => {
-                let mut metadata = tonic::metadata::MetadataMap::new();
-                for (key, value) in &c.headers {
-                    let key = tonic::metadata::MetadataKey::from_bytes(
-                        key.to_ascii_lowercase().as_bytes(),
-                    )
-                    .with_context(|| {
-                        format!("OTLP header name `{key}` is not valid gRPC metadata")
-                    })?;
-                    let value = value
-                        .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
-                        .with_context(|| {
-                            format!(
-                                "OTLP header `{key}` has a value that is not valid gRPC metadata"
-                            )
-                        })?;
-                    metadata.insert(key, value);
-                }
+                let metadata = super::push::grpc_metadata(&c.headers)?;
                 opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(c.endpoint.clone())
