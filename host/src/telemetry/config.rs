@@ -34,6 +34,10 @@ pub const DEFAULT_METRIC_EXPORT_INTERVAL: Duration = Duration::from_millis(60_00
 pub const DEFAULT_LOG_SCHEDULE_DELAY: Duration = Duration::from_millis(1_000);
 /// The specification's default `OTEL_BLRP_MAX_QUEUE_SIZE`.
 pub const DEFAULT_LOG_MAX_QUEUE_SIZE: usize = 2_048;
+/// The specification's default `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`.
+pub const DEFAULT_LOG_MAX_EXPORT_BATCH_SIZE: usize = 512;
+/// The specification's default `OTEL_BLRP_EXPORT_TIMEOUT`.
+pub const DEFAULT_LOG_EXPORT_TIMEOUT: Duration = Duration::from_millis(30_000);
 /// How long one export may take by default (`OTEL_EXPORTER_OTLP_TIMEOUT`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The specification's default count limit.
@@ -220,6 +224,13 @@ pub struct LogsSettings {
     /// `OTEL_BLRP_MAX_QUEUE_SIZE`: records waiting for export, at most;
     /// more are dropped and counted.
     pub max_queue_size: usize,
+    /// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`: records in one export, at most;
+    /// a queue this long is exported without waiting for the delay. At
+    /// most `max_queue_size`.
+    pub max_export_batch_size: usize,
+    /// `OTEL_BLRP_EXPORT_TIMEOUT`: how long one export may take, at most
+    /// (the shorter of it and the OTLP timeout bounds each export).
+    pub export_timeout: Duration,
 }
 
 /// The sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
@@ -369,6 +380,8 @@ impl OtelConfig {
             otlp: otlp(&env, Signal::Logs)?,
             schedule_delay: blrp_schedule_delay(&env)?,
             max_queue_size: blrp_max_queue_size(&env)?,
+            max_export_batch_size: blrp_max_export_batch_size(&env)?,
+            export_timeout: blrp_export_timeout(&env)?,
         };
         Ok(OtelConfig {
             disabled,
@@ -555,6 +568,21 @@ fn blrp_schedule_delay(env: &Env) -> Result<Duration, ConfigError> {
 fn blrp_max_queue_size(env: &Env) -> Result<usize, ConfigError> {
     let variable = "OTEL_BLRP_MAX_QUEUE_SIZE";
     Ok(positive(variable, env.get(variable))?.unwrap_or(DEFAULT_LOG_MAX_QUEUE_SIZE))
+}
+
+/// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`: a positive number of log records,
+/// capped at the queue size as for spans (the specification: it "must be
+/// less than or equal to" `OTEL_BLRP_MAX_QUEUE_SIZE`).
+fn blrp_max_export_batch_size(env: &Env) -> Result<usize, ConfigError> {
+    let variable = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE";
+    let size = positive(variable, env.get(variable))?.unwrap_or(DEFAULT_LOG_MAX_EXPORT_BATCH_SIZE);
+    Ok(size.min(blrp_max_queue_size(env)?))
+}
+
+/// `OTEL_BLRP_EXPORT_TIMEOUT`: milliseconds.
+fn blrp_export_timeout(env: &Env) -> Result<Duration, ConfigError> {
+    let variable = "OTEL_BLRP_EXPORT_TIMEOUT";
+    Ok(milliseconds(variable, env.get(variable))?.unwrap_or(DEFAULT_LOG_EXPORT_TIMEOUT))
 }
 
 /// `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`.
@@ -1120,6 +1148,17 @@ mod tests {
         assert_eq!(c.logs.exporters, vec![Exporter::Otlp]);
         assert_eq!(c.logs.schedule_delay, Duration::from_secs(1));
         assert_eq!(c.logs.max_queue_size, 2048);
+        assert_eq!(c.logs.max_export_batch_size, 512);
+        assert_eq!(c.logs.export_timeout, Duration::from_secs(30));
+        let c = config(&[
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "300"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.logs.max_queue_size, c.logs.max_export_batch_size),
+            (100, 100)
+        );
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
@@ -1210,6 +1249,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "soon", &[]),
             ("OTEL_BLRP_SCHEDULE_DELAY", "1s", &[]),
             ("OTEL_BLRP_MAX_QUEUE_SIZE", "0", &[]),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "-1", &[]),
+            ("OTEL_BLRP_EXPORT_TIMEOUT", "30s", &[]),
         ];
         for &(variable, value, others) in cases {
             let mut env = others.to_vec();

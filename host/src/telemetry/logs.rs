@@ -4,13 +4,18 @@
 //!
 //! [`Logs`] is the process's bounded queue (`OTEL_BLRP_MAX_QUEUE_SIZE`: a
 //! record past it is dropped and counted, never waited for), which the logs
-//! pusher (`super::push`) drains every `OTEL_BLRP_SCHEDULE_DELAY` into OTLP
-//! `ExportLogsServiceRequest`s grouped by service. [`ServiceLogs`] is one
+//! pusher (`super::push`) drains every `OTEL_BLRP_SCHEDULE_DELAY`, or as
+//! soon as `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` records wait (as the
+//! specification's batch processor does), into OTLP
+//! `ExportLogsServiceRequest`s of at most that many records, grouped by
+//! service. [`ServiceLogs`] is one
 //! service's way in.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use opentelemetry::trace::SpanContext;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -22,9 +27,6 @@ use super::console::Console;
 use super::explorer::SpanLogs;
 use super::metrics::{EXPORT_QUEUE, ServiceMetrics};
 use super::push::{Payload, Source};
-
-/// Records per export request, at most.
-const BATCH: usize = 512;
 
 /// Who wrote a record: the scope it is exported under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +76,11 @@ struct Queued {
 pub struct Logs {
     queue: Mutex<VecDeque<Queued>>,
     capacity: usize,
+    /// Records per export request, at most; a queue this long wakes the
+    /// pusher.
+    batch: usize,
+    /// Wakes the pusher when a full batch waits.
+    ready: Arc<Notify>,
     /// Records dropped because the queue was full, in all.
     pub dropped: AtomicU64,
     /// Records whose export failed, in all.
@@ -85,12 +92,14 @@ pub struct Logs {
 }
 
 impl Logs {
-    /// A queue of at most `capacity` records for OTLP when `exports`;
-    /// `console` prints each record.
-    pub fn new(capacity: usize, console: bool, exports: bool) -> Logs {
+    /// A queue of at most `capacity` records for OTLP, exported in requests
+    /// of at most `batch`, when `exports`; `console` prints each record.
+    pub fn new(capacity: usize, batch: usize, console: bool, exports: bool) -> Logs {
         Logs {
             queue: Mutex::new(VecDeque::new()),
             capacity,
+            batch: batch.clamp(1, capacity.max(1)),
+            ready: Arc::new(Notify::new()),
             dropped: AtomicU64::new(0),
             undelivered: AtomicU64::new(0),
             console,
@@ -114,13 +123,17 @@ impl Logs {
             return;
         }
         queue.push_back(queued);
+        if queue.len() == self.batch {
+            drop(queue);
+            self.ready.notify_one();
+        }
     }
 
-    /// Up to [`BATCH`] records, grouped by service and scope.
+    /// Up to a batch of records, grouped by service and scope.
     fn batch(&self) -> Option<ExportLogsServiceRequest> {
         let taken: Vec<Queued> = {
             let mut queue = self.queue.lock().ok()?;
-            let n = queue.len().min(BATCH);
+            let n = queue.len().min(self.batch);
             queue.drain(..n).collect()
         };
         if taken.is_empty() {
@@ -177,6 +190,10 @@ impl Logs {
 }
 
 impl Source for Logs {
+    fn ready(&self) -> Option<Arc<Notify>> {
+        Some(self.ready.clone())
+    }
+
     fn collect(&self) -> Vec<Payload> {
         std::iter::from_fn(|| self.batch())
             .map(Payload::Logs)

@@ -1,6 +1,6 @@
 //! Pushing metrics and logs over OTLP, off the request path: one thread per
 //! signal, with a runtime of its own, collects from its [`Source`] every
-//! interval and sends what it got over gRPC (tonic, the generated
+//! interval (and, for logs, as soon as a full batch is waiting) and sends what it got over gRPC (tonic, the generated
 //! `opentelemetry-proto` clients) or HTTP/protobuf (hyper), one export at a
 //! time, each bounded by the signal's timeout. A collector that is down
 //! costs requests nothing: measurements keep aggregating (metrics) or are
@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsSe
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use prost::Message as _;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use wasmtime::error::Context as _;
 
 use super::config::{OtlpSettings, Protocol};
@@ -40,6 +40,12 @@ pub trait Source: Send + Sync + 'static {
     /// What it failed to send, when an export failed (logs count the
     /// records; metrics lose nothing, the next export carries the totals).
     fn undelivered(&self, _payload: &Payload) {}
+    /// Signalled when there is a full batch to export before the interval
+    /// is up (the log queue at `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`); `None`
+    /// exports on the interval only.
+    fn ready(&self) -> Option<Arc<Notify>> {
+        None
+    }
 }
 
 /// Where an export goes besides OTLP: printed on standard output.
@@ -131,9 +137,15 @@ impl Pusher {
                             }
                         }
                     };
+                    let ready = source.ready().unwrap_or_default();
                     loop {
                         tokio::select! {
                             _ = ticks.tick() => export(&mut sender).await,
+                            () = ready.notified() => {
+                                export(&mut sender).await;
+                                // The delay runs between two exports.
+                                ticks.reset();
+                            }
                             command = received.recv() => {
                                 export(&mut sender).await;
                                 if let Some(done) = command {

@@ -488,11 +488,18 @@ fn start_logs(
     let console = settings.exporters.contains(&Exporter::Console);
     let exports =
         settings.exporters.contains(&Exporter::Otlp) && !skipped(explorer, &settings.otlp);
-    let logs = Arc::new(Logs::new(settings.max_queue_size, console, exports));
+    let logs = Arc::new(Logs::new(
+        settings.max_queue_size,
+        settings.max_export_batch_size,
+        console,
+        exports,
+    ));
     if !exports {
         return Ok(Some((logs, None)));
     }
-    let otlp = Destination::new(settings.otlp.clone())?;
+    let mut otlp = settings.otlp.clone();
+    otlp.timeout = otlp.timeout.min(settings.export_timeout);
+    let otlp = Destination::new(otlp)?;
     let pusher = Pusher::start(
         "logs",
         settings.schedule_delay,

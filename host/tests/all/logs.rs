@@ -151,6 +151,40 @@ async fn a_flooding_guest_is_bounded_and_counted() {
     assert_eq!(truncated.iter().map(|(_, n)| n).sum::<i64>(), 1);
 }
 
+/// A full batch (`OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`) is exported as soon as
+/// it waits, not a schedule delay later: with an hour's delay and batches
+/// of 4, the five records of GET /print (four guest lines, the request
+/// log) reach the receiver while the host runs, and none is lost.
+#[tokio::test]
+async fn a_full_batch_is_exported_without_waiting_for_the_delay() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let mut host = testbed(
+        &endpoint,
+        &[
+            ("OTEL_BLRP_SCHEDULE_DELAY", "3600000"),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4"),
+        ],
+    )
+    .await;
+    let reply = send("GET", &host.url("/print"), &[], "").await;
+    assert_eq!(reply.status, 200);
+    let trace_id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let of_request = || {
+        receiver
+            .logs()
+            .into_iter()
+            .filter(|log| log.trace_id() == trace_id)
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while of_request() < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(of_request() >= 4, "a full batch waited for the delay");
+    assert!(host.terminate().await.success());
+    assert_eq!(of_request(), 5);
+}
+
 /// `OTEL_LOGS_EXPORTER=none`: no log records leave, and the guest's output
 /// still reaches the host's own stdout as before.
 #[tokio::test]
