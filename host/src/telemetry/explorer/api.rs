@@ -100,7 +100,10 @@ pub fn route<B>(store: &Store, request: &Request<B>) -> Reply {
             Err(reply) => *reply,
         },
         ["api", "v3", rest @ ..] => {
-            let (status, body) = v3::route(store, rest, query);
+            // A base64 trace id comes with `/` and `+` percent-encoded.
+            let rest: Vec<String> = rest.iter().map(|segment| decode(segment)).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            let (status, body) = v3::route(store, &rest, query);
             json_reply(status, &body)
         }
         ["api", "explorer", "stats"] => {

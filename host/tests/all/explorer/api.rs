@@ -446,6 +446,13 @@ async fn jaeger_v3_api() {
         explorer.json(&format!("/api/v3/traces/{base64}")).await,
         body
     );
+    let padded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+    let escaped = enc(&padded);
+    assert_eq!(
+        explorer.json(&format!("/api/v3/traces/{escaped}")).await,
+        body,
+        "{padded}"
+    );
     let with_window = format!(
         "/api/v3/traces/{valid}?start_time=2000-01-01T00:00:00Z&endTime=2100-01-01T00:00:00%2B02:00&raw_traces=true"
     );
