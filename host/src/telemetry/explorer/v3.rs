@@ -226,12 +226,14 @@ fn parse_find(params: &Params) -> Result<Query, String> {
     ] {
         let (value, name) = params.either(canonical, deprecated);
         if !value.is_empty() {
-            *bound = Some(query::parse_duration(value).ok_or_else(|| {
+            let nanos = query::parse_duration(value).ok_or_else(|| {
                 malformed(
                     name,
                     format!("`{value}` is not a duration such as 250ms or 1.5s"),
                 )
-            })?);
+            })?;
+            // As in Jaeger, a zero duration is no bound.
+            *bound = Some(nanos).filter(|n| *n > 0);
         }
     }
     raw_traces(params.either("query.rawTraces", "query.raw_traces"))?;
@@ -480,6 +482,17 @@ mod tests {
         assert_eq!(q.min_duration, Some(1_000_000));
         assert_eq!(q.max_duration, Some(2_000_000_000));
         assert_eq!(q.attributes, [("k".to_string(), "v".to_string())]);
+    }
+
+    /// A zero duration bounds nothing, as in Jaeger.
+    #[test]
+    fn zero_durations_are_no_bound() {
+        let q = parse_find(&Params::new(
+            "query.startTimeMin=1970-01-01T00:00:01Z&query.startTimeMax=1970-01-01T00:00:02Z\
+             &query.durationMin=0&query.durationMax=0s",
+        ))
+        .unwrap();
+        assert_eq!((q.min_duration, q.max_duration), (None, None));
     }
 
     /// Default fields are left out, attribute values kept.
