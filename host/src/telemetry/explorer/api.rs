@@ -5,7 +5,8 @@
 //!
 //! Jaeger's envelope is `{data, total, limit, offset, errors}`; a bad
 //! parameter is 400 with `errors: [{code: 400, msg}]`, the message naming
-//! the parameter; an unknown trace is 404.
+//! the parameter; an unknown trace is 404. `api/v3` has its own shapes
+//! ([`v3`]).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::query::{self, BadParameter, Query};
 use super::store::{Record, TraceKey};
-use super::{Store, jaeger, pages};
+use super::{Store, jaeger, pages, v3};
 
 type Reply = Response<Full<Bytes>>;
 
@@ -43,6 +44,10 @@ pub async fn serve(listener: tokio::net::TcpListener, store: Arc<Store>) {
 /// Answers one request (the API never reads a body).
 pub fn route<B>(store: &Store, request: &Request<B>) -> Reply {
     if request.method() != Method::GET && request.method() != Method::HEAD {
+        if request.uri().path().starts_with("/api/v3/") {
+            let (status, body) = v3::error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            return json_reply(status, &body);
+        }
         return envelope_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "the explorer only answers GET",
@@ -94,22 +99,13 @@ pub fn route<B>(store: &Store, request: &Request<B>) -> Reply {
             Ok((key, spans)) => data(json!([jaeger::trace(&key, &spans)])),
             Err(reply) => *reply,
         },
-        ["api", "v3", "traces", id] => match lookup(store, id) {
-            Ok((_, spans)) => json_reply(StatusCode::OK, &jaeger::v3_trace(&spans)),
-            // api/v3 reports errors as grpc-gateway does.
-            Err(reply) => {
-                let status = reply.status();
-                let message = if status == StatusCode::NOT_FOUND {
-                    "trace not found".to_string()
-                } else {
-                    format!("parameter 'traceID': `{id}` is not a trace id of up to 32 hex digits")
-                };
-                json_reply(
-                    status,
-                    &json!({"error": {"httpCode": status.as_u16(), "message": message}}),
-                )
-            }
-        },
+        ["api", "v3", rest @ ..] => {
+            // A base64 trace id comes with `/` and `+` percent-encoded.
+            let rest: Vec<String> = rest.iter().map(|segment| decode(segment)).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            let (status, body) = v3::route(store, &rest, query);
+            json_reply(status, &body)
+        }
         ["api", "explorer", "stats"] => {
             let limits = store.limits();
             let mut stats = json!(store.counts());

@@ -11,6 +11,7 @@
 //!   4318) for the spans of other processes;
 //! - [`query`] and [`jaeger`]: search over the store and Jaeger's JSON shapes;
 //! - [`api`]: the HTTP server: Jaeger's query API and the pages;
+//! - [`v3`]: Jaeger's `api/v3` (OTLP/JSON traces), parameters to answers;
 //! - [`pages`]: the HTML, CSS and JavaScript, embedded in the binary.
 //!
 //! # What it may use
@@ -29,6 +30,7 @@ pub mod otlp_in;
 pub mod pages;
 pub mod query;
 pub mod store;
+pub mod v3;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

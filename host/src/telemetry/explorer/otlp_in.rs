@@ -1,10 +1,14 @@
 //! OTLP receivers on Jaeger's ports, so that the host serving the explorer
 //! also collects the spans of the others (each exports to localhost:4317 by
 //! default): gRPC (`TraceService/Export`, tonic) and HTTP (`POST
-//! /v1/traces`, protobuf or JSON).
+//! /v1/traces`, protobuf or JSON), each plain or gzip-compressed, as
+//! exporters send them with `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` (and the
+//! Collector's OTLP exporters by default).
 //!
 //! A request larger than [`MAX_REQUEST_BYTES`] is refused before it is
-//! decoded (gRPC: tonic's `OUT_OF_RANGE`; HTTP: 413), a malformed one gets
+//! decoded (gRPC: tonic's `OUT_OF_RANGE`; HTTP: 413), and so is one that
+//! inflates past it (gRPC: tonic's `RESOURCE_EXHAUSTED`; HTTP: 413); an
+//! unknown compression gets gRPC `UNIMPLEMENTED` or HTTP 415; a malformed one gets
 //! gRPC `INTERNAL` (tonic's decode error) or HTTP 400 with a
 //! `google.rpc.Status`, as the OTLP specification has it; both are counted.
 //! Spans the store refuses are reported in `partial_success`.
@@ -85,7 +89,12 @@ pub async fn start_grpc(addr: SocketAddr, store: Arc<Store>) -> Option<SocketAdd
             }
             response
         });
-    let service = TraceServiceServer::new(Grpc(store)).max_decoding_message_size(MAX_REQUEST_BYTES);
+    // The limit bounds the message after inflating too (tonic stops
+    // inflating at it), so a small compressed bomb is refused like a large
+    // plain request.
+    let service = TraceServiceServer::new(Grpc(store))
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     tokio::spawn(async move {
         let served = tonic::transport::Server::builder()
             .layer(count)
@@ -204,7 +213,7 @@ async fn read_export(
     content_type: &str,
     encoding: Encoding,
 ) -> Result<ExportTraceServiceRequest, Refusal> {
-    check_request(&request, content_type)?;
+    let gzip = check_request(&request, content_type)?;
     let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES)
         .collect()
         .await
@@ -223,6 +232,7 @@ async fn read_export(
             ));
         }
     };
+    let body = if gzip { inflate(&body)? } else { body };
     let decoded = match encoding {
         Encoding::Protobuf => {
             ExportTraceServiceRequest::decode(body).map_err(|error| error.to_string())
@@ -237,8 +247,9 @@ async fn read_export(
     })
 }
 
-/// The path, method, content type and encoding OTLP/HTTP asks for.
-fn check_request<B>(request: &Request<B>, content_type: &str) -> Result<(), Refusal> {
+/// The path, method, content type and encoding OTLP/HTTP asks for; whether
+/// the body is gzip-compressed.
+fn check_request<B>(request: &Request<B>, content_type: &str) -> Result<bool, Refusal> {
     if request.uri().path() != "/v1/traces" {
         return Err((
             StatusCode::NOT_FOUND,
@@ -256,17 +267,42 @@ fn check_request<B>(request: &Request<B>, content_type: &str) -> Result<(), Refu
             ),
         ));
     }
-    if request
-        .headers()
-        .get(hyper::header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes() != b"identity")
-    {
-        return Err((
+    match request.headers().get(hyper::header::CONTENT_ENCODING) {
+        None => Ok(false),
+        Some(v) if v.as_bytes().eq_ignore_ascii_case(b"identity") => Ok(false),
+        Some(v) if v.as_bytes().eq_ignore_ascii_case(b"gzip") => Ok(true),
+        Some(other) => Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "compressed requests are not accepted: send them uncompressed".into(),
+            format!(
+                "content-encoding `{}` is not supported: send gzip or identity",
+                String::from_utf8_lossy(other.as_bytes())
+            ),
+        )),
+    }
+}
+
+/// Inflates a gzip body, within [`MAX_REQUEST_BYTES`] of output: a body
+/// that inflates past it is refused (413) as a plain one that size is, and
+/// never held whole.
+fn inflate(body: &[u8]) -> Result<Bytes, Refusal> {
+    use std::io::Read as _;
+    let mut inflated = Vec::new();
+    flate2::read::MultiGzDecoder::new(body)
+        .take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|error| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid gzip: {error}"),
+            )
+        })?;
+    if inflated.len() > MAX_REQUEST_BYTES {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request inflates to more than {MAX_REQUEST_BYTES} bytes"),
         ));
     }
-    Ok(())
+    Ok(Bytes::from(inflated))
 }
 
 fn error_response(

@@ -73,6 +73,13 @@ pub struct Query {
     pub sort: Sort,
     /// Explicit trace ids (Jaeger's `traceID`), which bypass the filters.
     pub trace_ids: Vec<TraceKey>,
+    /// Bounds on a matching span's own start, in nanoseconds since the
+    /// epoch: api/v3's `query.startTimeMin` and `query.startTimeMax`,
+    /// which Jaeger applies to the span, not the trace.
+    pub span_start: Option<(u64, u64)>,
+    /// Attributes a matching span carries, as api/v3's `query.attributes`
+    /// matches them (see [`has_attribute`]).
+    pub attributes: Vec<(String, String)>,
 }
 
 /// Parses a trace id as Jaeger does: up to 32 hex digits, left-padded.
@@ -90,6 +97,10 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     let mut rest = text.trim();
     if rest.is_empty() {
         return None;
+    }
+    if rest == "0" {
+        // Go's `time.ParseDuration` takes a bare zero, and only that, without a unit.
+        return Some(0);
     }
     let mut total = 0f64;
     while !rest.is_empty() {
@@ -284,6 +295,13 @@ impl Query {
             && self.min_duration.is_none_or(|min| duration >= min)
             && self.max_duration.is_none_or(|max| duration <= max)
             && self.tags.iter().all(|(k, v)| has_tag(record, k, v))
+            && self
+                .span_start
+                .is_none_or(|(min, max)| (min..=max).contains(&span.start_time_unix_nano))
+            && self
+                .attributes
+                .iter()
+                .all(|(k, v)| has_attribute(record, k, v))
     }
 
     /// The matching traces, ordered and limited, with their spans.
@@ -428,6 +446,67 @@ fn has_tag(record: &Record, key: &str, value: &str) -> bool {
         || span.events.iter().any(|e| in_list(&e.attributes))
 }
 
+/// Whether a span has attribute `key` = `value` as Jaeger's api/v3 search
+/// (its in-memory store's `validSpan`) has it: `error` (`true`: an error
+/// status; `false`: any other), `span.status` (`OK`, `ERROR`, `UNSET`),
+/// `span.kind`, `scope.name` and `scope.version` are the span's own fields;
+/// `resource.KEY` is the resource's attribute `KEY`; any other key is an
+/// attribute of the span, its scope, its resource, an event or a link.
+pub fn has_attribute(record: &Record, key: &str, value: &str) -> bool {
+    let span = &record.span;
+    let status = span.status.as_ref().map_or(0, |s| s.code);
+    let in_list = |list: &[KeyValue], key: &str| {
+        list.iter()
+            .any(|kv| kv.key == key && value_text(kv.value.as_ref()) == value)
+    };
+    match key {
+        "error" => match go_bool(value) {
+            Some(true) => status == STATUS_ERROR,
+            Some(false) => status != STATUS_ERROR,
+            None => false,
+        },
+        "span.status" => {
+            let wanted = match value.to_ascii_uppercase().as_str() {
+                "OK" => 1,
+                "ERROR" => STATUS_ERROR,
+                _ => 0,
+            };
+            status == wanted
+        }
+        "span.kind" => {
+            let lower = value.to_ascii_lowercase();
+            kind_name(span.kind) == Some(lower.as_str())
+                || (span.kind == 0 && kind_name_known(&lower).is_none())
+        }
+        "scope.name" => record.scope.name == value,
+        "scope.version" => record.scope.version == value,
+        _ => match key.strip_prefix("resource.") {
+            Some(resource_key) => in_list(&record.resource.attributes, resource_key),
+            None => {
+                in_list(&span.attributes, key)
+                    || in_list(&record.scope.attributes, key)
+                    || in_list(&record.resource.attributes, key)
+                    || span.events.iter().any(|e| in_list(&e.attributes, key))
+                    || span.links.iter().any(|l| in_list(&l.attributes, key))
+            }
+        },
+    }
+}
+
+/// Go's `strconv.ParseBool`, as Jaeger reads booleans.
+pub fn go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// The OTLP kind Jaeger reads `name` as, when it names one.
+fn kind_name_known(name: &str) -> Option<i32> {
+    (1..=5).find(|kind| kind_name(*kind) == Some(name))
+}
+
 /// Every service name held, sorted.
 pub fn services(store: &Store) -> Vec<String> {
     let mut names = BTreeSet::new();
@@ -543,7 +622,7 @@ mod tests {
         let cases = [
             ("250ms", Some(250_000_000)), ("1.5s", Some(1_500_000_000)), ("10us", Some(10_000)),
             ("10µs", Some(10_000)), ("1m30s", Some(90_000_000_000)), ("7ns", Some(7)),
-            ("", None), ("10", None), ("ms", None), ("1x", None), ("-1s", None),
+            ("0", Some(0)), ("", None), ("10", None), ("ms", None), ("1x", None), ("-1s", None),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_duration(text), expected, "{text}");

@@ -268,7 +268,8 @@ const HOSTILE: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"se
 /// order's trace is found and opened (six spans in two services, their
 /// names, an attribute value), the fraud order's spans carry the error
 /// mark and its message, the compare view lines the two up, new traces
-/// appear without a reload, and markup in span data is shown as text.
+/// appear without a reload, a custom time window finds what it holds and
+/// is a shareable link, and markup in span data is shown as text.
 #[tokio::test]
 #[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver); run with --ignored"]
 async fn pages_show_what_a_person_needs() {
@@ -415,6 +416,82 @@ async fn pages_show_what_a_person_needs() {
         ))
         .await;
     assert_eq!(downloaded, 2);
+
+    // A custom time window, kept in the page's URL: one that holds the
+    // orders finds them, and the link opens the same search; one in the
+    // past finds nothing; one that ends before it starts is refused.
+    browser
+        .goto(&format!("{}/search?service=order-api", explorer.ui))
+        .await;
+    browser.wait_for("tr.result", 2).await;
+    assert_eq!(
+        browser
+            .run("return document.querySelector('form .range').hidden")
+            .await,
+        true,
+        "the range shows only for a custom window"
+    );
+    let set_window = |from: &str, to: &str| {
+        format!(
+            "const f = (v) => typeof v === 'number' ? new Date(v - new Date(v).getTimezoneOffset() * 60000).toISOString().slice(0, 19) : v;
+             const lookback = document.querySelector('select[name=lookback]');
+             lookback.value = 'custom';
+             lookback.dispatchEvent(new Event('change'));
+             document.querySelector('input[name=start]').value = f({from});
+             document.querySelector('input[name=end]').value = f({to});
+             document.getElementById('find').click();"
+        )
+    };
+    browser
+        .run(&set_window("Date.now() - 600000", "Date.now() + 600000"))
+        .await;
+    browser
+        .wait_for(&format!("tr[data-trace='{valid}']"), 1)
+        .await;
+    browser
+        .wait_for(&format!("tr[data-trace='{fraud}']"), 1)
+        .await;
+    let shared = browser.run("return location.href").await;
+    let shared = shared.as_str().unwrap().to_string();
+    assert!(
+        shared.contains("lookback=custom") && shared.contains("start=") && shared.contains("end="),
+        "{shared}"
+    );
+    let inputs = "return [...document.querySelectorAll('input[name=start], input[name=end]')].map(i => i.value)";
+    let chosen = browser.run(inputs).await;
+    browser.goto("about:blank").await;
+    browser.goto(&shared).await;
+    browser
+        .wait_for(&format!("tr[data-trace='{valid}']"), 1)
+        .await;
+    assert_eq!(
+        browser.run(inputs).await,
+        chosen,
+        "the link restores the window"
+    );
+    assert_eq!(
+        browser
+            .run("return document.querySelector('form .range').hidden")
+            .await,
+        false
+    );
+    browser
+        .run(&set_window(
+            "'2001-01-01T00:00:00'",
+            "'2001-01-02T00:00:00'",
+        ))
+        .await;
+    browser.wait_for_text("#results", "No traces match").await;
+    assert!(browser.find_all("tr.result").await.is_empty());
+    browser
+        .run(&set_window(
+            "'2001-01-02T00:00:00'",
+            "'2001-01-01T00:00:00'",
+        ))
+        .await;
+    browser
+        .wait_for_text("#results", "the time window ends before it starts")
+        .await;
 
     // Services: rates, error rates and percentiles per service.
     browser.goto(&format!("{}/services", explorer.ui)).await;

@@ -154,6 +154,160 @@ async fn hostile_otlp_http() {
     );
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// OTLP/HTTP with `Content-Encoding: gzip`, as exporters send it with
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`: protobuf and JSON are stored; a
+/// body that inflates past the 4 MiB limit gets 413, a body that is not
+/// gzip 400, an encoding other than gzip 415 naming it; all three counted.
+#[tokio::test]
+async fn gzip_otlp_http() {
+    let explorer = Explorer::one_process("http://127.0.0.1:9", &[]).await;
+    let url = format!("{}/v1/traces", explorer.http);
+    let gzipped = |content_type| [("content-type", content_type), ("content-encoding", "gzip")];
+    let protobuf = request(vec![span(6, "gzip protobuf")]).encode_to_vec();
+    let reply = send_bytes(
+        "POST",
+        &url,
+        &gzipped("application/x-protobuf"),
+        &gzip(&protobuf),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let trace = explorer.trace("06060606060606060606060606060606", 1).await;
+    assert_eq!(trace["spans"][0]["operationName"], "gzip protobuf");
+    let json = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"07070707070707070707070707070707",
+        "spanId":"0707070707070707","name":"gzip json","kind":2,
+        "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000003000000"}]}]}]}"#;
+    let reply = send_bytes(
+        "POST",
+        &url,
+        &gzipped("application/json"),
+        &gzip(json.as_bytes()),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let trace = explorer.trace("07070707070707070707070707070707", 1).await;
+    assert_eq!(trace["spans"][0]["operationName"], "gzip json");
+    assert_eq!(trace["spans"][0]["duration"], 3000);
+    // 64 MiB of zeros: about 64 KiB compressed, far past the limit inflated.
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    assert!(bomb.len() < 1 << 20);
+    let reply = send_bytes("POST", &url, &gzipped("application/x-protobuf"), &bomb).await;
+    assert_eq!(reply.status, 413);
+    let reply = send_bytes("POST", &url, &gzipped("application/json"), b"not gzip").await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["code"], 3);
+    let reply = send_bytes(
+        "POST",
+        &url,
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "br"),
+        ],
+        json.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 415);
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("`br`"), "{message}");
+    assert_eq!(explorer.stats().await["otlp_rejected"], 3);
+}
+
+/// Sends one raw gRPC `Export` frame to `authority` with `headers`; the
+/// `grpc-status` and `grpc-message` of the answer.
+async fn raw_grpc(authority: &str, headers: &[(&str, &str)], frame: Vec<u8>) -> (String, String) {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{authority}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (key, value) in headers {
+        request = request.header(*key, *value);
+    }
+    let request = request.body(Full::new(bytes::Bytes::from(frame))).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let mut headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap();
+    if let Some(trailers) = body.trailers() {
+        headers.extend(trailers.clone());
+    }
+    let field = |name: &str| {
+        headers
+            .get(name)
+            .map_or(String::new(), |v| v.to_str().unwrap().to_string())
+    };
+    (field("grpc-status"), field("grpc-message"))
+}
+
+/// OTLP/gRPC with `grpc-encoding: gzip`: a compressed export is stored; one
+/// that inflates past the 4 MiB limit gets `RESOURCE_EXHAUSTED`; an
+/// encoding other than gzip `UNIMPLEMENTED` naming it; both counted.
+#[tokio::test]
+async fn gzip_otlp_grpc() {
+    let explorer = Explorer::one_process("http://127.0.0.1:9", &[]).await;
+    let mut client = TraceServiceClient::connect(explorer.grpc.clone())
+        .await
+        .unwrap()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    client
+        .export(request(vec![span(8, "gzip grpc")]))
+        .await
+        .unwrap();
+    let trace = explorer.trace("08080808080808080808080808080808", 1).await;
+    assert_eq!(trace["spans"][0]["operationName"], "gzip grpc");
+    let authority = explorer.grpc.trim_start_matches("http://").to_string();
+    // A compressed frame (flag 1) whose message inflates to 64 MiB.
+    let frame = |flag: u8, message: Vec<u8>| {
+        let mut frame = vec![flag];
+        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&message);
+        frame
+    };
+    let bomb = frame(1, gzip(&vec![0u8; 64 << 20]));
+    let (status, message) = raw_grpc(&authority, &[("grpc-encoding", "gzip")], bomb).await;
+    assert_eq!(
+        status,
+        (tonic::Code::ResourceExhausted as i32).to_string(),
+        "{message}"
+    );
+    let plain = request(vec![span(9, "br")]).encode_to_vec();
+    let (status, message) = raw_grpc(&authority, &[("grpc-encoding", "br")], frame(1, plain)).await;
+    assert_eq!(
+        status,
+        (tonic::Code::Unimplemented as i32).to_string(),
+        "{message}"
+    );
+    assert!(message.contains("br"), "{message}");
+    assert_eq!(explorer.stats().await["otlp_rejected"], 2);
+}
+
 /// OTLP/gRPC: a request past the size limit is refused (and counted); a
 /// sender that floods one trace and many traces never takes the store past
 /// `--ui-max-mib`.

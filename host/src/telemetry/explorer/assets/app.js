@@ -74,6 +74,23 @@ function tagValue(tags, key) {
   return t ? t.value : undefined;
 }
 
+/** Microseconds since the epoch (a URL's `start`/`end`) as a datetime-local
+ *  input's value: local time, to the second; "" when not a number. */
+function toLocalInput(us) {
+  if (!/^[0-9]{1,17}$/.test(us || "")) return "";
+  const d = new Date(Number(us) / 1000);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${String(d.getFullYear()).padStart(4, "0")}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** A datetime-local input's value (local time) as microseconds since the
+ *  epoch, plus `extraUs` (the end of a window takes its whole last second);
+ *  "" when empty or not a time. */
+function fromLocalInput(value, extraUs) {
+  const ms = value ? new Date(value).getTime() : NaN;
+  return Number.isFinite(ms) ? String(ms * 1000 + extraUs) : "";
+}
+
 function showError(where, error) {
   where.replaceChildren(el("p", { class: "error-text" }, "Error: ", error.message || String(error)));
 }
@@ -172,14 +189,20 @@ async function searchPage() {
   const status = el("select", { name: "status" }, ...[["", "Any status"], ["error", "Errors"], ["ok", "No errors"]].map(([v, t]) => el("option", { value: v }, t)));
   const minDuration = el("input", { name: "minDuration", placeholder: "e.g. 5ms", size: 7, value: params.get("minDuration") || "" });
   const maxDuration = el("input", { name: "maxDuration", placeholder: "e.g. 1s", size: 7, value: params.get("maxDuration") || "" });
-  const lookback = el("select", { name: "lookback" }, ...[["", "All held"], ["5m", "Last 5 minutes"], ["1h", "Last hour"], ["6h", "Last 6 hours"], ["24h", "Last day"]].map(([v, t]) => el("option", { value: v }, t)));
+  const lookback = el("select", { name: "lookback" }, ...[["", "All held"], ["5m", "Last 5 minutes"], ["1h", "Last hour"], ["6h", "Last 6 hours"], ["24h", "Last day"], ["custom", "Custom range"]].map(([v, t]) => el("option", { value: v }, t)));
+  // A custom window, in the URL as Jaeger's UI keeps it: lookback=custom, start and end in µs.
+  const start = el("input", { name: "start", type: "datetime-local", step: 1, value: toLocalInput(params.get("start")) });
+  const end = el("input", { name: "end", type: "datetime-local", step: 1, value: toLocalInput(params.get("end")) });
+  const range = el("span", { class: "range" }, field("From", start), field("To", end));
   const limit = el("input", { name: "limit", type: "number", min: 1, size: 4, value: params.get("limit") || "20" });
   const sort = el("select", { name: "sort" }, ...[["recent", "Most recent"], ["longest", "Longest"], ["spans", "Most spans"]].map(([v, t]) => el("option", { value: v }, t)));
   status.value = params.get("status") || "";
-  lookback.value = params.get("lookback") || "";
+  lookback.value = params.get("lookback") || (params.get("start") || params.get("end") ? "custom" : "");
+  range.hidden = lookback.value !== "custom";
+  lookback.addEventListener("change", () => { range.hidden = lookback.value !== "custom"; });
   sort.value = params.get("sort") || "recent";
   form.append(field("Service", service), field("Operation", operation), field("Tags (key=value …)", tags), field("Status", status),
-    field("Min duration", minDuration), field("Max duration", maxDuration), field("Time", lookback), field("Limit", limit), field("Sort", sort),
+    field("Min duration", minDuration), field("Max duration", maxDuration), field("Time", lookback), range, field("Limit", limit), field("Sort", sort),
     el("button", { type: "submit", id: "find" }, "Find traces"));
   const live = el("label", { class: "live" }, el("input", { type: "checkbox", id: "live", checked: true }), " live");
   const results = el("div", { id: "results" });
@@ -212,10 +235,17 @@ async function searchPage() {
       if (i > 0) pairs[word.slice(0, i)] = word.slice(i + 1);
     }
     if (Object.keys(pairs).length) q.set("tags", JSON.stringify(pairs));
+    if (lookback.value === "custom") {
+      for (const [k, v] of [["start", fromLocalInput(start.value, 0)], ["end", fromLocalInput(end.value, 999999)]]) if (v) q.set(k, v);
+    }
     return q;
   };
   const run = async () => {
     const q = query();
+    if (q.has("start") && q.has("end") && Number(q.get("end")) < Number(q.get("start"))) {
+      showError(results, new Error("the time window ends before it starts: set To after From"));
+      return;
+    }
     const shown = new URLSearchParams(q);
     shown.delete("tags");
     if (tags.value.trim()) shown.set("tagsText", tags.value.trim());
