@@ -20,6 +20,7 @@ use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::B
 use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 
 use super::attributes::AttributeLimits;
+use super::output::MAX_LINE_BYTES;
 use super::bindings::tracing as ours;
 use super::bindings::wasi::otel::logs as wasi_logs;
 use super::bindings::wasi::otel::metrics as wasi_metrics;
@@ -240,41 +241,41 @@ pub(super) fn nanos(datetime: Datetime) -> u64 {
 /// arrays stay in the proposal's `data:` URI text.
 pub(super) fn any_value(json: &str) -> otlp::AnyValue {
     match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(value) => otlp::AnyValue::from(value),
+        Ok(value) => from_json(value),
         Err(_) => otlp::AnyValue {
             value: Some(otlp::any_value::Value::StringValue(json.to_string())),
         },
     }
 }
 
-impl From<serde_json::Value> for otlp::AnyValue {
-    fn from(value: serde_json::Value) -> otlp::AnyValue {
-        use otlp::any_value::Value as V;
-        use serde_json::Value as J;
-        let value = match value {
-            J::Null => None,
-            J::Bool(b) => Some(V::BoolValue(b)),
-            J::Number(n) => match n.as_i64() {
-                Some(i) => Some(V::IntValue(i)),
-                None => n.as_f64().map(V::DoubleValue),
-            },
-            J::String(s) => Some(V::StringValue(s)),
-            J::Array(items) => Some(V::ArrayValue(otlp::ArrayValue {
-                values: items.into_iter().map(otlp::AnyValue::from).collect(),
-            })),
-            J::Object(map) => Some(V::KvlistValue(otlp::KeyValueList {
-                values: map
-                    .into_iter()
-                    .map(|(key, value)| otlp::KeyValue {
-                        key,
-                        value: Some(otlp::AnyValue::from(value)),
-                        key_strindex: 0,
-                    })
-                    .collect(),
-            })),
-        };
-        otlp::AnyValue { value }
-    }
+/// A parsed JSON value as an `AnyValue` (both types are foreign here, so
+/// this cannot be a `From`).
+fn from_json(value: serde_json::Value) -> otlp::AnyValue {
+    use otlp::any_value::Value as V;
+    use serde_json::Value as J;
+    let value = match value {
+        J::Null => None,
+        J::Bool(b) => Some(V::BoolValue(b)),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Some(V::IntValue(i)),
+            None => n.as_f64().map(V::DoubleValue),
+        },
+        J::String(s) => Some(V::StringValue(s)),
+        J::Array(items) => Some(V::ArrayValue(otlp::ArrayValue {
+            values: items.into_iter().map(from_json).collect(),
+        })),
+        J::Object(map) => Some(V::KvlistValue(otlp::KeyValueList {
+            values: map
+                .into_iter()
+                .map(|(key, value)| otlp::KeyValue {
+                    key,
+                    value: Some(from_json(value)),
+                    key_strindex: 0,
+                })
+                .collect(),
+        })),
+    };
+    otlp::AnyValue { value }
 }
 
 /// An attribute as OTLP carries it, its value whole (see [`any_value`]).
@@ -473,14 +474,23 @@ fn total(counts: &[u64]) -> Option<u64> {
     counts.iter().try_fold(0u64, |sum, n| sum.checked_add(*n))
 }
 
+/// A guest's data point with its metric's start and end times (ns), which
+/// OTLP carries on every point.
+#[derive(Debug)]
+struct Timed<P> {
+    point: P,
+    start: u64,
+    time: u64,
+}
+
 /// An explicit-bucket histogram point: bounds finite and strictly
 /// increasing, one more bucket than bounds (or no buckets at all), the
 /// buckets adding up to the count.
-impl TryFrom<(wasi_metrics::HistogramDataPoint, (u64, u64))> for metrics::HistogramDataPoint {
+impl TryFrom<Timed<wasi_metrics::HistogramDataPoint>> for metrics::HistogramDataPoint {
     type Error = Refusal;
 
     fn try_from(
-        (point, (start, time)): (wasi_metrics::HistogramDataPoint, (u64, u64)),
+        Timed { point, start, time }: Timed<wasi_metrics::HistogramDataPoint>,
     ) -> Result<Self, Refusal> {
         if point.bounds.len() > MAX_BUCKETS || point.bucket_counts.len() > MAX_BUCKETS + 1 {
             return Err(Refusal::TooLarge);
@@ -513,13 +523,13 @@ impl TryFrom<(wasi_metrics::HistogramDataPoint, (u64, u64))> for metrics::Histog
 /// An exponential histogram point: a scale OTLP defines (−10 to 20), a
 /// finite non-negative zero threshold, the zero count and both sides'
 /// buckets adding up to the count.
-impl TryFrom<(wasi_metrics::ExponentialHistogramDataPoint, (u64, u64))>
+impl TryFrom<Timed<wasi_metrics::ExponentialHistogramDataPoint>>
     for metrics::ExponentialHistogramDataPoint
 {
     type Error = Refusal;
 
     fn try_from(
-        (point, (start, time)): (wasi_metrics::ExponentialHistogramDataPoint, (u64, u64)),
+        Timed { point, start, time }: Timed<wasi_metrics::ExponentialHistogramDataPoint>,
     ) -> Result<Self, Refusal> {
         let (positive, negative) = (point.positive_bucket, point.negative_bucket);
         if positive.counts.len() > MAX_BUCKETS || negative.counts.len() > MAX_BUCKETS {
@@ -645,10 +655,10 @@ impl Converted {
                 })
             }
             M::F64Histogram(h) | M::U64Histogram(h) | M::S64Histogram(h) => {
-                let times = (nanos(h.start_time), nanos(h.time));
+                let (start, time) = (nanos(h.start_time), nanos(h.time));
                 Data::Histogram(metrics::Histogram {
-                    data_points: self.points(h.data_points, budget, |p| {
-                        metrics::HistogramDataPoint::try_from((p, times))
+                    data_points: self.points(h.data_points, budget, |point| {
+                        metrics::HistogramDataPoint::try_from(Timed { point, start, time })
                     }),
                     aggregation_temporality: temporality(h.temporality, true),
                 })
@@ -656,10 +666,14 @@ impl Converted {
             M::F64ExponentialHistogram(h)
             | M::U64ExponentialHistogram(h)
             | M::S64ExponentialHistogram(h) => {
-                let times = (nanos(h.start_time), nanos(h.time));
+                let (start, time) = (nanos(h.start_time), nanos(h.time));
                 Data::ExponentialHistogram(metrics::ExponentialHistogram {
-                    data_points: self.points(h.data_points, budget, |p| {
-                        metrics::ExponentialHistogramDataPoint::try_from((p, times))
+                    data_points: self.points(h.data_points, budget, |point| {
+                        metrics::ExponentialHistogramDataPoint::try_from(Timed {
+                            point,
+                            start,
+                            time,
+                        })
                     }),
                     aggregation_temporality: temporality(h.temporality, true),
                 })
@@ -729,12 +743,11 @@ pub(super) struct GuestRecord {
     pub span: otel::SpanContext,
     /// The body as text.
     pub body: String,
-    /// Whether the body was cut to [`MAX_LINE_BYTES`].
+    /// Whether the body was cut to [`MAX_LINE_BYTES`] (a guest's line's
+    /// limit).
     pub cut: bool,
 }
 
-/// The longest body kept, as JSON text, in bytes: a guest's line's limit.
-pub const MAX_LINE_BYTES: usize = super::output::MAX_LINE_BYTES;
 
 /// A guest's log record as OTLP. Its trace and span are the ids it gives
 /// when both are valid W3C ids, else those of `current` (the innermost
@@ -873,4 +886,164 @@ mod tests {
         }
         assert!(hex_id::<16>("4bf92f3577b34da6a3ce929d0e0e4736").is_some());
     }
+
+    const T: Datetime = Datetime {
+        seconds: 1,
+        nanoseconds: 2,
+    };
+
+    fn histogram(bounds: Vec<f64>, counts: Vec<u64>, count: u64) -> wasi_metrics::HistogramDataPoint {
+        wasi_metrics::HistogramDataPoint {
+            attributes: vec![],
+            count,
+            bounds,
+            bucket_counts: counts,
+            min: None,
+            max: None,
+            sum: wasi_metrics::MetricNumber::F64(1.0),
+            exemplars: vec![],
+        }
+    }
+
+    fn timed<P>(point: P) -> Timed<P> {
+        Timed {
+            point,
+            start: 0,
+            time: nanos(T),
+        }
+    }
+
+    /// A histogram point is forwarded only if its buckets match its
+    /// bounds and add up to its count, its bounds ascend and its floats
+    /// are finite; too many buckets make it too large.
+    #[test]
+    #[rustfmt::skip]
+    fn histogram_points_are_checked() {
+        use metrics::HistogramDataPoint as H;
+        let check = |p| H::try_from(timed(p)).map(|_| ());
+        assert_eq!(check(histogram(vec![1.0, 2.0], vec![1, 0, 2], 3)), Ok(()));
+        assert_eq!(check(histogram(vec![], vec![], 3)), Ok(()));
+        assert_eq!(check(histogram(vec![1.0, 2.0], vec![1, 0, 2], 4)), Err(Refusal::Invalid));
+        assert_eq!(check(histogram(vec![1.0, 2.0], vec![1, 2], 3)), Err(Refusal::Invalid));
+        assert_eq!(check(histogram(vec![2.0, 1.0], vec![1, 0, 2], 3)), Err(Refusal::Invalid));
+        assert_eq!(check(histogram(vec![f64::NAN], vec![1, 2], 3)), Err(Refusal::Invalid));
+        assert_eq!(check(histogram(vec![1.0], vec![u64::MAX, 2], 1)), Err(Refusal::Invalid));
+        assert_eq!(check(wasi_metrics::HistogramDataPoint { sum: wasi_metrics::MetricNumber::F64(f64::INFINITY), ..histogram(vec![], vec![], 0) }), Err(Refusal::Invalid));
+        let many: Vec<f64> = (0..=MAX_BUCKETS).map(|n| n as f64).collect();
+        let counts = vec![0; many.len() + 1];
+        assert_eq!(check(histogram(many, counts, 0)), Err(Refusal::TooLarge));
+    }
+
+    /// Numbers keep their type; what OTLP cannot carry is refused.
+    #[test]
+    #[rustfmt::skip]
+    fn metric_numbers() {
+        use number_data_point::Value as V;
+        use wasi_metrics::MetricNumber as N;
+        assert_eq!(V::try_from(N::S64(-3)), Ok(V::AsInt(-3)));
+        assert_eq!(V::try_from(N::U64(7)), Ok(V::AsInt(7)));
+        assert_eq!(V::try_from(N::F64(2.5)), Ok(V::AsDouble(2.5)));
+        assert_eq!(V::try_from(N::U64(u64::MAX)), Err(Refusal::Invalid));
+        assert_eq!(V::try_from(N::F64(f64::NAN)), Err(Refusal::Invalid));
+    }
+
+    /// A call keeps at most its budget of points; the rest are counted,
+    /// as are invalid points, which do not spend the budget.
+    #[test]
+    fn points_past_the_budget_are_counted() {
+        let point = |value: f64| wasi_metrics::GaugeDataPoint {
+            attributes: vec![],
+            value: wasi_metrics::MetricNumber::F64(value),
+            exemplars: vec![],
+        };
+        let mut points = vec![point(f64::NAN)];
+        points.extend((0..10).map(|n| point(f64::from(n))));
+        let rm = wasi_metrics::ResourceMetrics {
+            resource: wasi_types::Resource {
+                attributes: vec![],
+                schema_url: None,
+            },
+            scope_metrics: vec![wasi_metrics::ScopeMetrics {
+                scope: wasi_types::InstrumentationScope {
+                    name: "s".into(),
+                    version: None,
+                    schema_url: None,
+                    attributes: vec![],
+                },
+                metrics: vec![wasi_metrics::Metric {
+                    name: "g".into(),
+                    description: String::new(),
+                    unit: String::new(),
+                    data: wasi_metrics::MetricData::F64Gauge(wasi_metrics::Gauge {
+                        data_points: points,
+                        start_time: None,
+                        time: T,
+                    }),
+                }],
+            }],
+        };
+        let converted = Converted::resource_metrics(rm, 4);
+        assert_eq!(
+            (converted.kept, converted.invalid, converted.over_budget),
+            (4, 1, 6)
+        );
+        assert_eq!(converted.scopes[0].metrics.len(), 1);
+    }
+
+    /// `low-memory` is delta, except for an up-down sum.
+    #[test]
+    fn low_memory_temporality() {
+        use metrics::AggregationTemporality as A;
+        use wasi_metrics::Temporality as W;
+        assert_eq!(temporality(W::LowMemory, true), A::Delta as i32);
+        assert_eq!(temporality(W::LowMemory, false), A::Cumulative as i32);
+        assert_eq!(temporality(W::Cumulative, true), A::Cumulative as i32);
+    }
+
+    /// A record is in the span whose ids it gives, else in the current one.
+    #[test]
+    fn log_records_keep_their_trace() {
+        let current = otel::SpanContext::new(
+            TraceId::from(1u128),
+            SpanId::from(2u64),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let record = |trace_id: Option<&str>, span_id: Option<&str>| wasi_logs::LogRecord {
+            timestamp: None,
+            observed_timestamp: None,
+            severity_text: None,
+            severity_number: Some(30),
+            body: Some(r#"{"a":[1,null]}"#.into()),
+            attributes: None,
+            event_name: None,
+            resource: None,
+            instrumentation_scope: None,
+            trace_id: trace_id.map(String::from),
+            span_id: span_id.map(String::from),
+            trace_flags: None,
+        };
+        let limits = AttributeLimits::default();
+        let given = log_record(
+            record(Some(&"1".repeat(32)), Some("00f067aa0ba902b7")),
+            &current,
+            limits,
+        );
+        assert_eq!(hex(&given.record.span_id), "00f067aa0ba902b7");
+        assert_eq!(given.record.flags, 0, "another trace, no flags given");
+        assert_eq!(given.record.severity_number, 0, "30 is no severity");
+        let fallback = log_record(record(Some("zz"), None), &current, limits);
+        assert_eq!(fallback.span, current);
+        assert_eq!(fallback.record.flags, 1);
+        assert!(matches!(
+            given.record.body.and_then(|b| b.value),
+            Some(otlp::any_value::Value::KvlistValue(_))
+        ));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
 }

@@ -9,6 +9,8 @@
 //! lines and records together; past that, records are dropped and counted
 //! (`wasm.logs.dropped`, on the SERVER span and in the metric).
 
+use opentelemetry::trace::TraceContextExt;
+
 use super::bindings::wasi::otel::logs::{Host, LogRecord};
 use super::convert::log_record;
 use super::spans::RequestSpans;

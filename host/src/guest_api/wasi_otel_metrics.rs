@@ -15,7 +15,7 @@
 use super::bindings::wasi::otel::metrics::{Error, Host, ResourceMetrics};
 use super::convert::Converted;
 use super::spans::RequestSpans;
-use crate::telemetry::metrics::{EXPORT_QUEUE, INVALID, REQUEST_LIMIT, TOO_LARGE};
+use crate::telemetry::metrics::{INVALID, MAX_PENDING_POINTS, REQUEST_LIMIT, TOO_LARGE};
 
 /// Data points one request may export, over all its calls (the
 /// specification's cardinality limit of one instrument: a request's SDK
@@ -51,8 +51,9 @@ impl Host for RequestSpans {
         }
         Ok(Err(format!(
             "{dropped} data points not exported: {} invalid, {} too large, {} past the \
-             request's {MAX_POINTS_PER_REQUEST}, {unqueued} past the host's queue ({})",
-            converted.invalid, converted.too_large, converted.over_budget, EXPORT_QUEUE
+             request's {MAX_POINTS_PER_REQUEST}, {unqueued} past the service's queue of \
+             {MAX_PENDING_POINTS}",
+            converted.invalid, converted.too_large, converted.over_budget
         )))
     }
 }
