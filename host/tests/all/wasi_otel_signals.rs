@@ -225,12 +225,14 @@ async fn records_keep_their_spans(receiver: Receiver, endpoint: &str, env: &[(&s
     assert_eq!(server.span_id(), ids["outer"].as_str().unwrap());
     assert!(host.terminate().await.success());
 
-    let logs: Vec<ReceivedLog> = receiver
+    // An export groups records by scope: put them in order of severity.
+    let mut logs: Vec<ReceivedLog> = receiver
         .logs()
         .into_iter()
         .filter(|log| log.trace_id() == trace && log.service == SERVICE)
         .filter(|log| log.scope != "wasm-otel-host")
         .collect();
+    logs.sort_by_key(|log| log.record.severity_number);
     let seen: Vec<(String, String, i32, String)> = logs
         .iter()
         .map(|log| {
@@ -247,20 +249,23 @@ async fn records_keep_their_spans(receiver: Receiver, endpoint: &str, env: &[(&s
     assert_eq!(
         seen,
         vec![
-            (guest_scope.clone(), "INFO".into(), 9, id("outer")),
-            ("guest-logger".into(), "ERROR".into(), 17, id("emit")),
             (guest_scope.clone(), "DEBUG".into(), 5, id("ours")),
+            (guest_scope.clone(), "INFO".into(), 9, id("outer")),
             (guest_scope, "WARN".into(), 13, id("outer")),
+            ("guest-logger".into(), "ERROR".into(), 17, id("emit")),
         ]
     );
-    assert_eq!(logs[0].body(), "outside any span");
-    assert_eq!(logs[0].str_attr("k").as_deref(), Some("v"));
-    assert_eq!(logs[0].record.time_unix_nano, TIME);
-    assert!(logs[0].record.observed_time_unix_nano > TIME);
+    let outside = &logs[1];
+    assert_eq!(outside.body(), "outside any span");
+    assert_eq!(outside.str_attr("k").as_deref(), Some("v"));
+    assert_eq!(outside.record.time_unix_nano, TIME);
+    assert!(outside.record.observed_time_unix_nano > TIME);
+    assert_eq!(logs[0].body(), "in ours");
+    assert_eq!(logs[2].body(), "invalid ids");
     for log in &logs {
         assert_eq!(log.record.flags & 1, 1, "sampled");
     }
-    let error = &logs[1].record;
+    let error = &logs[3].record;
     assert_eq!(error.event_name, "order.failed");
     assert_eq!(
         attr(&error.attributes, "order.id"),
