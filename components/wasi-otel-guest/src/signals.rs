@@ -16,7 +16,6 @@
 
 use serde_json::{Value, json};
 
-use otel_guest::bindings::wasi::clocks::wall_clock::Datetime;
 use crate::bindings::wasi::otel::logs::{self, LogRecord};
 use crate::bindings::wasi::otel::metrics::{
     self, Exemplar, ExponentialBucket, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge,
@@ -26,6 +25,7 @@ use crate::bindings::wasi::otel::metrics::{
 use crate::bindings::wasi::otel::tracing::{self as otel, TraceFlags};
 use crate::bindings::wasi::otel::types::{InstrumentationScope, KeyValue, Resource};
 use crate::{Started, end, kv, start};
+use otel_guest::bindings::wasi::clocks::wall_clock::Datetime;
 use otel_guest::trace::Span as OurSpan;
 
 /// When every series started: 2023-11-14T22:13:20Z.
@@ -329,7 +329,10 @@ pub fn garbage() -> Value {
         .map(|n| number(vec![kv("n", &n.to_string())], MetricNumber::U64(1)))
         .collect();
     let exported = export(vec![
-        gauge("garbage.gauge", vec![point(vec![], f64::NAN), point(vec![], f64::INFINITY)]),
+        gauge(
+            "garbage.gauge",
+            vec![point(vec![], f64::NAN), point(vec![], f64::INFINITY)],
+        ),
         metric(
             "garbage.histogram",
             "1",

@@ -20,12 +20,12 @@ use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::B
 use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 
 use super::attributes::AttributeLimits;
-use super::output::MAX_LINE_BYTES;
 use super::bindings::tracing as ours;
 use super::bindings::wasi::otel::logs as wasi_logs;
 use super::bindings::wasi::otel::metrics as wasi_metrics;
 use super::bindings::wasi::otel::tracing as wasi;
 use super::bindings::wasi::otel::types as wasi_types;
+use super::output::MAX_LINE_BYTES;
 
 fn strings(values: Vec<String>) -> Vec<StringValue> {
     values.into_iter().map(StringValue::from).collect()
@@ -411,7 +411,10 @@ fn exemplars(exemplars: Vec<wasi_metrics::Exemplar>) -> Result<Vec<metrics::Exem
     if exemplars.len() > MAX_EXEMPLARS {
         return Err(Refusal::TooLarge);
     }
-    exemplars.into_iter().map(metrics::Exemplar::try_from).collect()
+    exemplars
+        .into_iter()
+        .map(metrics::Exemplar::try_from)
+        .collect()
 }
 
 /// OTLP's temporality. `low-memory` is a preference, not a temporality: as
@@ -538,10 +541,11 @@ impl TryFrom<Timed<wasi_metrics::ExponentialHistogramDataPoint>>
         let counted = total(&positive.counts)
             .zip(total(&negative.counts))
             .and_then(|(p, n)| p.checked_add(n)?.checked_add(point.zero_count));
-        if !(-10..=20).contains(&point.scale)
-            || !(point.zero_threshold.is_finite() && point.zero_threshold >= 0.0)
-            || counted != Some(point.count)
-        {
+        let valid = (-10..=20).contains(&point.scale)
+            && point.zero_threshold.is_finite()
+            && point.zero_threshold >= 0.0
+            && counted == Some(point.count);
+        if !valid {
             return Err(Refusal::Invalid);
         }
         let (min, max) = min_max(point.min, point.max)?;
@@ -631,7 +635,11 @@ impl Converted {
 
     /// One metric's data as OTLP, its points converted one by one; `None`
     /// when none is kept.
-    fn data(&mut self, data: wasi_metrics::MetricData, budget: usize) -> Option<metrics::metric::Data> {
+    fn data(
+        &mut self,
+        data: wasi_metrics::MetricData,
+        budget: usize,
+    ) -> Option<metrics::metric::Data> {
         use metrics::metric::Data;
         use wasi_metrics::MetricData as M;
         let data = match data {
@@ -748,7 +756,6 @@ pub(super) struct GuestRecord {
     pub cut: bool,
 }
 
-
 /// A guest's log record as OTLP. Its trace and span are the ids it gives
 /// when both are valid W3C ids, else those of `current` (the innermost
 /// open span when it was emitted), as for its stdout lines. Severity
@@ -802,7 +809,9 @@ pub(super) fn log_record(
             value: Some(otlp::any_value::Value::StringValue(body_text.clone())),
         }
     });
-    if let Some(otlp::any_value::Value::StringValue(s)) = body.as_ref().and_then(|b| b.value.as_ref()) {
+    if let Some(otlp::any_value::Value::StringValue(s)) =
+        body.as_ref().and_then(|b| b.value.as_ref())
+    {
         body_text = s.clone();
     }
     let given_attributes = data.attributes.unwrap_or_default();
@@ -842,7 +851,9 @@ pub(super) fn log_record(
     };
     GuestRecord {
         record,
-        scope: data.instrumentation_scope.map(otlp::InstrumentationScope::from),
+        scope: data
+            .instrumentation_scope
+            .map(otlp::InstrumentationScope::from),
         span,
         body: body_text,
         cut,
@@ -892,7 +903,11 @@ mod tests {
         nanoseconds: 2,
     };
 
-    fn histogram(bounds: Vec<f64>, counts: Vec<u64>, count: u64) -> wasi_metrics::HistogramDataPoint {
+    fn histogram(
+        bounds: Vec<f64>,
+        counts: Vec<u64>,
+        count: u64,
+    ) -> wasi_metrics::HistogramDataPoint {
         wasi_metrics::HistogramDataPoint {
             attributes: vec![],
             count,
@@ -1045,5 +1060,4 @@ mod tests {
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
-
 }

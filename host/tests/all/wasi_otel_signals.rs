@@ -38,7 +38,12 @@ async fn guest(endpoint: &str, env: &[(&str, &str)]) -> Host {
 /// `GET path`, which must answer 200 with JSON.
 async fn get(host: &Host, path: &str) -> serde_json::Value {
     let reply = send("GET", &host.url(path), &[], "").await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     reply.json()
 }
 
@@ -143,14 +148,20 @@ fn every_kind_arrived(receiver: &Receiver, ids: &serde_json::Value) {
             "{name}"
         );
         assert_eq!(
-            (s.data_points[0].start_time_unix_nano, s.data_points[0].time_unix_nano),
+            (
+                s.data_points[0].start_time_unix_nano,
+                s.data_points[0].time_unix_nano
+            ),
             (START, TIME),
             "{name}"
         );
     }
 
     let latency = one(receiver, "latency");
-    assert_eq!((latency.unit.as_str(), latency.description.as_str()), ("s", "the latency of the test"));
+    assert_eq!(
+        (latency.unit.as_str(), latency.description.as_str()),
+        ("s", "the latency of the test")
+    );
     let Some(Data::Histogram(h)) = latency.data else {
         panic!("latency is not a histogram");
     };
@@ -158,7 +169,10 @@ fn every_kind_arrived(receiver: &Receiver, ids: &serde_json::Value) {
     let p = &h.data_points[0];
     assert_eq!(p.explicit_bounds, vec![0.1, 1.0, 10.0]);
     assert_eq!(p.bucket_counts, vec![1, 2, 0, 1]);
-    assert_eq!((p.count, p.sum, p.min, p.max), (4, Some(12.5), Some(0.05), Some(11.0)));
+    assert_eq!(
+        (p.count, p.sum, p.min, p.max),
+        (4, Some(12.5), Some(0.05), Some(11.0))
+    );
     assert_eq!(exemplar_ids(&p.exemplars), vec![ours.clone(), ours.clone()]);
 
     let Some(Data::ExponentialHistogram(e)) = one(receiver, "size").data else {
@@ -166,11 +180,17 @@ fn every_kind_arrived(receiver: &Receiver, ids: &serde_json::Value) {
     };
     assert_eq!(e.aggregation_temporality, CUMULATIVE);
     let p = &e.data_points[0];
-    assert_eq!((p.count, p.sum, p.min, p.max), (5, Some(30.0), Some(-1.0), Some(12.0)));
+    assert_eq!(
+        (p.count, p.sum, p.min, p.max),
+        (5, Some(30.0), Some(-1.0), Some(12.0))
+    );
     assert_eq!((p.scale, p.zero_count, p.zero_threshold), (2, 1, 0.0));
     let positive = p.positive.clone().unwrap();
     let negative = p.negative.clone().unwrap();
-    assert_eq!((positive.offset, positive.bucket_counts), (3, vec![1, 0, 2]));
+    assert_eq!(
+        (positive.offset, positive.bucket_counts),
+        (3, vec![1, 0, 2])
+    );
     assert_eq!((negative.offset, negative.bucket_counts), (-1, vec![1]));
     assert_eq!(exemplar_ids(&p.exemplars), vec![ours]);
     assert_eq!(
@@ -271,7 +291,10 @@ async fn records_keep_their_spans(receiver: Receiver, endpoint: &str, env: &[(&s
         attr(&error.attributes, "order.id"),
         Some(Value::IntValue(42))
     );
-    assert_eq!(attr(&error.attributes, "retry"), Some(Value::BoolValue(true)));
+    assert_eq!(
+        attr(&error.attributes, "retry"),
+        Some(Value::BoolValue(true))
+    );
     let kv = |key: &str, value: Value| KeyValue {
         key: key.to_string(),
         value: Some(AnyValue { value: Some(value) }),
@@ -327,7 +350,10 @@ async fn garbage_is_dropped_and_counted_and_only_its_request_affected() {
     let mut host = guest(&endpoint, &[]).await;
     let (garbage, good) = tokio::join!(get(&host, "/garbage"), get(&host, "/metrics"));
     let error = garbage["error"].as_str().unwrap();
-    assert!(error.starts_with("3011 data points not exported"), "{error}");
+    assert!(
+        error.starts_with("3011 data points not exported"),
+        "{error}"
+    );
     assert_eq!(good["error"], serde_json::Value::Null);
     let trace = garbage["trace_id"].as_str().unwrap().to_string();
     let spans = receiver.trace(&trace, 1).await;
@@ -358,7 +384,10 @@ async fn garbage_is_dropped_and_counted_and_only_its_request_affected() {
             "{reason}"
         );
     }
-    assert_eq!(host_count(&receiver, "wasm.logs.dropped", "request_limit"), 200);
+    assert_eq!(
+        host_count(&receiver, "wasm.logs.dropped", "request_limit"),
+        200
+    );
 
     let records: Vec<ReceivedLog> = receiver
         .logs()
@@ -391,7 +420,10 @@ async fn a_silent_collector_costs_wasi_otel_requests_nothing() {
     .await;
     for _ in 0..10 {
         let started = std::time::Instant::now();
-        assert_eq!(get(&host, "/metrics").await["error"], serde_json::Value::Null);
+        assert_eq!(
+            get(&host, "/metrics").await["error"],
+            serde_json::Value::Null
+        );
         get(&host, "/logs").await;
         assert!(
             started.elapsed() < std::time::Duration::from_secs(2),
@@ -404,6 +436,9 @@ async fn a_silent_collector_costs_wasi_otel_requests_nothing() {
         assert!(tokio::time::Instant::now() < deadline, "failure never said");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(get(&host, "/metrics").await["error"], serde_json::Value::Null);
+    assert_eq!(
+        get(&host, "/metrics").await["error"],
+        serde_json::Value::Null
+    );
     assert!(host.terminate().await.success());
 }

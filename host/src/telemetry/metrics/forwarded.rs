@@ -104,7 +104,10 @@ impl Forwarded {
         if count > 0 {
             self.dropped.add(
                 i64::try_from(count).unwrap_or(i64::MAX),
-                Attributes::new([(Cow::Borrowed(semconv::WASM_DROP_REASON), Value::from(reason))]),
+                Attributes::new([(
+                    Cow::Borrowed(semconv::WASM_DROP_REASON),
+                    Value::from(reason),
+                )]),
             );
         }
     }
@@ -145,10 +148,12 @@ mod tests {
 
     fn scope(name: &str) -> ScopeMetrics {
         ScopeMetrics {
-            scope: Some(opentelemetry_proto::tonic::common::v1::InstrumentationScope {
-                name: name.to_string(),
-                ..Default::default()
-            }),
+            scope: Some(
+                opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+                    name: name.to_string(),
+                    ..Default::default()
+                },
+            ),
             ..Default::default()
         }
     }
