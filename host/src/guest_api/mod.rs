@@ -5,7 +5,8 @@
 //! - `spans`: [`RequestSpans`], the request's SERVER span and its one stack
 //!   of open guest spans, of either interface.
 //! - `attributes`: a span's attributes within the `OTEL_*` limits.
-//! - `convert`: every WIT → OpenTelemetry conversion, once, as `From`.
+//! - `convert`: every WIT → OpenTelemetry conversion, once, as `From`
+//!   (`wasi:otel` metrics and log records straight to OTLP, checked).
 //! - `wasm_otel`: the host side of our `wasm-otel:host/tracing`.
 //! - `wasi_otel`: the host side of `wasi:otel/tracing`.
 //! - `wasi_otel_metrics`: the host side of `wasi:otel/metrics`.
