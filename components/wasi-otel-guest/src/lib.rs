@@ -14,7 +14,7 @@
 //! | `/invalid` | reports spans with invalid ids: the host ignores them |
 //! | `/metrics` | exports one metric of every kind (see `signals.rs`), exemplars in its span `measure` |
 //! | `/logs` | emits records outside any span, in a `wasi:otel` span (its ids given), in a `wasm-otel` span (no ids) and with invalid ids |
-//! | `/garbage` | exports invalid and oversized points and a flood of 5000, and emits 1200 records, the first too long |
+//! | `/garbage` | exports invalid and oversized points and a flood of 100,000, and emits 1200 records, the first too long |
 
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use bindings::exports::wasm_otel::host::service_info::{self, Info};

@@ -309,7 +309,7 @@ fn histogram(bounds: Vec<f64>, bucket_counts: Vec<u64>, count: u64) -> Histogram
 }
 
 /// What a broken SDK might export: 9 invalid points, 2 too large, then a
-/// flood of 5000 (the request keeps 2000); and 1200 log records, the first
+/// flood of 100,000 (the request keeps 2000); and 1200 log records, the first
 /// with a body of 20000 bytes.
 pub fn garbage() -> Value {
     let outer = otel::outer_span_context();
@@ -325,7 +325,7 @@ pub fn garbage() -> Value {
     };
     let wide: Vec<KeyValue> = (0..200).map(|n| kv(&format!("k{n}"), "1")).collect();
     let long = vec![kv("long", &format!("\"{}\"", "x".repeat(5000)))];
-    let flood: Vec<SumDataPoint> = (0..5000)
+    let flood: Vec<SumDataPoint> = (0..100_000)
         .map(|n| number(vec![kv("n", &n.to_string())], MetricNumber::U64(1)))
         .collect();
     let exported = export(vec![

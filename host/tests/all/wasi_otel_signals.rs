@@ -340,8 +340,8 @@ async fn wasi_otel_records_keep_their_spans_over_http() {
 }
 
 /// A guest exporting garbage while another request exports good data: the
-/// garbage request's 9 invalid points, 2 oversized points and 3000 points
-/// past its budget of 2000 are dropped and counted (by reason, and on its
+/// garbage request's 9 invalid points, 2 oversized points and 98,000 of its
+/// 100,000-point flood (past its budget of 2000) are dropped and counted (by reason, and on its
 /// SERVER span), its call told so; 1000 of its 1200 records are kept, the
 /// first cut to 8192 bytes; the concurrent request's metrics arrive exactly.
 #[tokio::test]
@@ -351,13 +351,13 @@ async fn garbage_is_dropped_and_counted_and_only_its_request_affected() {
     let (garbage, good) = tokio::join!(get(&host, "/garbage"), get(&host, "/metrics"));
     let error = garbage["error"].as_str().unwrap();
     assert!(
-        error.starts_with("3011 data points not exported"),
+        error.starts_with("98011 data points not exported"),
         "{error}"
     );
     assert_eq!(good["error"], serde_json::Value::Null);
     let trace = garbage["trace_id"].as_str().unwrap().to_string();
     let spans = receiver.trace(&trace, 1).await;
-    assert_eq!(spans[0].int_attr("wasm.guest.points.dropped"), Some(3011));
+    assert_eq!(spans[0].int_attr("wasm.guest.points.dropped"), Some(98011));
     assert_eq!(spans[0].int_attr("wasm.logs.dropped"), Some(200));
     assert_eq!(spans[0].int_attr("wasm.logs.truncated"), Some(1));
     assert!(host.terminate().await.success());
@@ -377,7 +377,7 @@ async fn garbage_is_dropped_and_counted_and_only_its_request_affected() {
         panic!("garbage.flood is not a sum");
     };
     assert_eq!(flood.data_points.len(), 2000);
-    for (reason, count) in [("invalid", 9), ("too_large", 2), ("request_limit", 3000)] {
+    for (reason, count) in [("invalid", 9), ("too_large", 2), ("request_limit", 98_000)] {
         assert_eq!(
             host_count(&receiver, "wasm.guest.points.dropped", reason),
             count,
