@@ -138,7 +138,7 @@ fn temporality(temporality: wasi_metrics::Temporality, monotonic: bool) -> i32 {
 fn number_point(
     attributes: Vec<wasi_types::KeyValue>,
     value: wasi_metrics::MetricNumber,
-    points_exemplars: Vec<wasi_metrics::Exemplar>,
+    sampled: Vec<wasi_metrics::Exemplar>,
     (start, time): (u64, u64),
     monotonic: bool,
 ) -> Result<metrics::NumberDataPoint, Refusal> {
@@ -154,7 +154,7 @@ fn number_point(
         attributes: point_attributes(attributes)?,
         start_time_unix_nano: start,
         time_unix_nano: time,
-        exemplars: exemplars(points_exemplars)?,
+        exemplars: exemplars(sampled)?,
         flags: 0,
         value: Some(value),
     })
