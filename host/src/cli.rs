@@ -85,8 +85,9 @@ pub struct Cli {
     pub max_spans: usize,
 
     /// The most lines a guest's stdout and stderr record per request (as
-    /// log records, and on the host's own output); more are dropped and
-    /// counted in the server span's `wasm.logs.dropped`.
+    /// log records, and on the host's own output), `wasi:otel` log records
+    /// included; more are dropped and counted in the server span's
+    /// `wasm.logs.dropped`.
     #[arg(long, value_name = "N", default_value_t = host::DEFAULT_LOG_LINE_LIMIT)]
     pub max_log_lines: usize,
 

@@ -1,15 +1,20 @@
-//! A test-only component that uses `wasi:otel/tracing` directly, the way an
+//! A test-only component that uses `wasi:otel` directly, the way an
 //! OpenTelemetry SDK inside a component reports to Spin or wasmCloud: it
 //! chooses its span ids, announces each span (`on-start`), reports it whole
 //! when it ends (`on-end`), and parents its root span on the host's
-//! (`outer-span-context`). Each route answers with the ids it used, so the
-//! tests can check the recorded trace against them.
+//! (`outer-span-context`); it exports metrics it aggregated itself
+//! (`metrics.export`) and emits log records (`logs.on-emit`). Each route
+//! answers with the ids it used, so the tests can check what arrives
+//! against them.
 //!
 //! | route | does |
 //! |---|---|
 //! | `/work?to=URL` | `work` ⊃ `fetch`, which `POST`s `{}` to `URL`: the host's CLIENT span must nest under `fetch` |
 //! | `/mixed` | a `wasm-otel` span `ours` ⊃ a `wasi:otel` span `theirs` ⊃ a `wasm-otel` span `inner`: one stack of open spans |
 //! | `/invalid` | reports spans with invalid ids: the host ignores them |
+//! | `/metrics` | exports one metric of every kind (see `signals.rs`), exemplars in its span `measure` |
+//! | `/logs` | emits records outside any span, in a `wasi:otel` span (its ids given), in a `wasm-otel` span (no ids) and with invalid ids |
+//! | `/garbage` | exports invalid and oversized points and a flood of 100,000, and emits 1200 records, the first too long |
 
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use bindings::exports::wasm_otel::host::service_info::{self, Info};
@@ -23,6 +28,8 @@ use otel_guest::bindings::wasi::random::random::get_random_u64;
 use otel_guest::http::{BaseUrl, post_json, respond_json};
 use otel_guest::trace::{Span as OurSpan, SpanKind as OurKind};
 use serde_json::{Value, json};
+
+mod signals;
 
 /// Bindings for `service-otel`: `wasi:otel` generated here, everything the
 /// `service` world has taken from `otel-guest`, so that its HTTP helpers
@@ -73,6 +80,9 @@ impl Guest for Component {
             },
             _ if path == "/mixed" => (200, mixed()),
             _ if path == "/invalid" => (200, invalid()),
+            _ if path == "/metrics" => (200, signals::metrics()),
+            _ if path == "/logs" => (200, signals::logs()),
+            _ if path == "/garbage" => (200, signals::garbage()),
             _ => (404, json!({"error": format!("no route {path}")})),
         };
         respond_json(out, status, &body);
@@ -80,7 +90,7 @@ impl Guest for Component {
 }
 
 /// A span the guest started: what an SDK keeps until the span ends.
-struct Started {
+pub(crate) struct Started {
     context: SpanContext,
     parent: String,
     name: &'static str,
@@ -92,7 +102,7 @@ fn hex(value: u64, digits: usize) -> String {
 }
 
 /// Starts a span under `parent` and announces it.
-fn start(name: &'static str, parent: &SpanContext) -> Started {
+pub(crate) fn start(name: &'static str, parent: &SpanContext) -> Started {
     let context = SpanContext {
         trace_id: parent.trace_id.clone(),
         span_id: hex(get_random_u64() | 1, 16),
@@ -109,7 +119,7 @@ fn start(name: &'static str, parent: &SpanContext) -> Started {
     }
 }
 
-fn kv(key: &str, json: &str) -> KeyValue {
+pub(crate) fn kv(key: &str, json: &str) -> KeyValue {
     KeyValue {
         key: key.to_string(),
         value: json.to_string(),
@@ -117,7 +127,7 @@ fn kv(key: &str, json: &str) -> KeyValue {
 }
 
 /// Ends `span` and reports it whole.
-fn end(
+pub(crate) fn end(
     span: Started,
     attributes: Vec<KeyValue>,
     events: Vec<Event>,

@@ -3,7 +3,8 @@
 //!
 //! `wasi:*` interfaces map to wasmtime's own implementations; the
 //! `wasm-otel:host` interfaces and `wasi:otel` are generated here. The world
-//! is `service-otel`, the `service` world plus `wasi:otel/tracing`.
+//! is `service-otel`, the `service` world plus `wasi:otel`'s tracing,
+//! metrics and logs.
 
 wasmtime::component::bindgen!({
     path: "../wit",

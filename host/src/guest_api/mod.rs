@@ -5,9 +5,12 @@
 //! - `spans`: [`RequestSpans`], the request's SERVER span and its one stack
 //!   of open guest spans, of either interface.
 //! - `attributes`: a span's attributes within the `OTEL_*` limits.
-//! - `convert`: every WIT → OpenTelemetry conversion, once, as `From`.
+//! - `convert`: every WIT → OpenTelemetry conversion, once, as `From`
+//!   (`wasi:otel` metrics and log records straight to OTLP, checked).
 //! - `wasm_otel`: the host side of our `wasm-otel:host/tracing`.
 //! - `wasi_otel`: the host side of `wasi:otel/tracing`.
+//! - `wasi_otel_metrics`: the host side of `wasi:otel/metrics`.
+//! - `wasi_otel_logs`: the host side of `wasi:otel/logs`.
 //! - `wasm_metrics`: the host side of our `wasm-otel:host/metrics`.
 //! - `outgoing`: where a guest's outgoing request's CLIENT span opens.
 //! - `output`: the guest's stdout and stderr, as log records in the span
@@ -27,6 +30,8 @@ mod outgoing;
 mod output;
 mod spans;
 mod wasi_otel;
+mod wasi_otel_logs;
+mod wasi_otel_metrics;
 mod wasm_metrics;
 mod wasm_otel;
 
@@ -37,9 +42,9 @@ pub use bindings::{Info, ServiceInfoIndices};
 pub use output::{GuestOutput, Stream};
 pub use spans::{Failure, Outcome, RequestSpans};
 
-/// Adds our tracing and metrics interfaces and `wasi:otel/tracing` to
-/// `linker`, all served by the request's spans, which `spans` finds in the
-/// store's data.
+/// Adds our tracing and metrics interfaces and `wasi:otel`'s tracing,
+/// metrics and logs to `linker`, all served by the request's spans, which
+/// `spans` finds in the store's data.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     spans: fn(&mut T) -> &mut RequestSpans,
@@ -47,5 +52,7 @@ pub fn add_to_linker<T: Send + 'static>(
     bindings::tracing::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
     bindings::metrics::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
     bindings::wasi::otel::tracing::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
+    bindings::wasi::otel::metrics::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
+    bindings::wasi::otel::logs::add_to_linker::<T, HasSelf<RequestSpans>>(linker, spans)?;
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! A guest's stdout and stderr as log records: the WASI streams of a
 //! request's store write here, each complete line becoming one record (see
 //! `telemetry::logs`) in the span that was innermost when it was written,
-//! and, as before, also printed on the host's own stdout or stderr.
+//! and, as before, also printed on the host's own stdout or stderr. The
+//! records a guest emits through `wasi:otel/logs` come through here too,
+//! for the same budget.
 //!
-//! Bounded per request: at most `--max-log-lines` lines are recorded (and
-//! printed); more are dropped and counted, in the request's SERVER span
+//! Bounded per request: at most `--max-log-lines` lines and records are
+//! recorded (and printed); more are dropped and counted, in the request's SERVER span
 //! (`wasm.logs.dropped`) and in the `wasm.logs.dropped` metric. A line over
 //! [`MAX_LINE_BYTES`] is cut there (`wasm.logs.truncated`). A flood costs
 //! only its own request.
@@ -16,6 +18,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use opentelemetry::trace::SpanContext;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
@@ -179,6 +183,42 @@ impl GuestOutput {
             }
         }
         counts
+    }
+
+    /// Records a log record the guest emitted whole (`wasi:otel/logs`)
+    /// within the same budget as its lines (`--max-log-lines` lines and
+    /// records together), counting it dropped past that and, when `cut`,
+    /// truncated. `span` and `body` are for the views that show it (see
+    /// [`ServiceLogs::emit_record`]).
+    pub fn emit_record(
+        &self,
+        record: LogRecord,
+        scope: Option<InstrumentationScope>,
+        span: Option<&SpanContext>,
+        body: &str,
+        cut: bool,
+    ) {
+        let admitted = match self.capture.lock() {
+            Ok(mut capture) => {
+                let admitted = capture.admit(Vec::new(), self.max_lines).is_some();
+                if admitted && cut {
+                    capture.truncated += 1;
+                }
+                admitted
+            }
+            Err(_) => false,
+        };
+        if admitted {
+            self.logs.emit_record(record, scope, span, body);
+        }
+    }
+
+    /// The span lines are written in now: the innermost open span.
+    pub fn current(&self) -> SpanContext {
+        self.current
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| SpanContext::empty_context())
     }
 
     fn record(&self, stream: Stream, line: Vec<u8>) {

@@ -68,6 +68,11 @@ pub struct RequestSpans {
     span_limit: usize,
     /// Guest spans not recorded because of `span_limit`.
     dropped_spans: u64,
+    /// Data points the guest exported through `wasi:otel/metrics` and the
+    /// host forwarded (the request's budget is spent by these).
+    pub(super) exported_points: usize,
+    /// Data points the guest exported that were not forwarded.
+    pub(super) points_dropped: u64,
     /// The attribute limits of every span of the request.
     pub attribute_limits: AttributeLimits,
     /// The service's instruments, when metrics are on.
@@ -145,6 +150,8 @@ impl RequestSpans {
             baggage_attributes: Arc::from([]),
             span_limit: usize::MAX,
             dropped_spans: 0,
+            exported_points: 0,
+            points_dropped: 0,
             attribute_limits: AttributeLimits::default(),
             metrics: None,
             started: Instant::now(),
@@ -443,11 +450,14 @@ impl RequestSpans {
         let status = outcome.status;
         let baggage = self.baggage_kvs();
         self.server_attributes.extend(baggage);
-        if self.dropped_spans > 0 {
-            self.server_attributes.set(KeyValue::new(
-                semconv::WASM_GUEST_SPANS_DROPPED,
-                i64::try_from(self.dropped_spans).unwrap_or(i64::MAX),
-            ));
+        for (key, count) in [
+            (semconv::WASM_GUEST_SPANS_DROPPED, self.dropped_spans),
+            (semconv::WASM_GUEST_POINTS_DROPPED, self.points_dropped),
+        ] {
+            if count > 0 {
+                self.server_attributes
+                    .set(KeyValue::new(key, i64::try_from(count).unwrap_or(i64::MAX)));
+            }
         }
         self.server_attributes.set(KeyValue::new(
             semconv::HTTP_RESPONSE_STATUS_CODE,

@@ -65,7 +65,7 @@ pub fn resolve(arg: &Path) -> wasmtime::Result<PathBuf> {
 
 /// The imports every component gets: WASI (environment, clocks, random,
 /// stdio), wasi:http, the host's tracing and metrics interfaces and
-/// `wasi:otel/tracing`.
+/// `wasi:otel`'s tracing, metrics and logs.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -111,9 +111,8 @@ pub fn load(
         format!(
             "component `{}` imports something this host does not provide (it provides WASI 0.2 \
              cli, clocks, random, io and http, `wasm-otel:host/tracing`, \
-             `wasm-otel:host/metrics` and `wasi:otel/tracing@0.2.0-rc.2`, not wasi:otel logs or \
-             metrics): build it for the \
-             `wasi:http/proxy` world or one of `wit/world.wit`",
+             `wasm-otel:host/metrics` and `wasi:otel` tracing, metrics and logs at 0.2.0-rc.2): \
+             build it for the `wasi:http/proxy` world or one of `wit/world.wit`",
             path.display()
         )
     })?;

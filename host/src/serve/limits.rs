@@ -19,8 +19,8 @@ pub struct RequestLimits {
     pub body: usize,
     /// Guest spans per request; more are silently not recorded.
     pub spans: usize,
-    /// Guest stdout and stderr lines recorded per request; more are
-    /// dropped and counted.
+    /// Guest stdout and stderr lines and `wasi:otel` log records recorded
+    /// per request, together; more are dropped and counted.
     pub log_lines: usize,
     /// Attributes per span and string length (from the `OTEL_*` limits).
     pub attributes: AttributeLimits,

@@ -63,12 +63,28 @@ impl Severity {
     }
 }
 
-/// One record waiting for export, with its service.
+/// One record waiting for export, with its service and scope.
 #[derive(Debug)]
 struct Queued {
     service: Arc<ServiceLogs>,
     origin: Origin,
+    scope: InstrumentationScope,
     record: LogRecord,
+}
+
+impl Origin {
+    /// The scope of the records the host makes for `self`.
+    fn scope(self) -> InstrumentationScope {
+        InstrumentationScope {
+            name: match self {
+                Origin::Guest => super::metrics::GUEST_SCOPE,
+                Origin::Host => super::tracer::HOST_SCOPE,
+            }
+            .to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        }
+    }
 }
 
 /// The process's log queue.
@@ -158,23 +174,15 @@ impl Logs {
                     resource_logs.len() - 1
                 }
             };
-            let scope_name = match queued.origin {
-                Origin::Guest => super::metrics::GUEST_SCOPE,
-                Origin::Host => super::tracer::HOST_SCOPE,
-            };
             let scopes = &mut resource_logs[at].1.scope_logs;
             let scope = match scopes
                 .iter()
-                .position(|s| s.scope.as_ref().is_some_and(|s| s.name == scope_name))
+                .position(|s| s.scope.as_ref() == Some(&queued.scope))
             {
                 Some(at) => &mut scopes[at],
                 None => {
                     scopes.push(ScopeLogs {
-                        scope: Some(InstrumentationScope {
-                            name: scope_name.to_string(),
-                            version: env!("CARGO_PKG_VERSION").to_string(),
-                            ..Default::default()
-                        }),
+                        scope: Some(queued.scope),
                         log_records: Vec::new(),
                         schema_url: String::new(),
                     });
@@ -255,6 +263,52 @@ impl ServiceLogs {
         self.metrics.as_deref()
     }
 
+    /// Shows a record where it is shown as it is written: the console
+    /// exporter's line and, for a guest's record in a span, the terminal
+    /// view and the explorer.
+    fn show(&self, origin: Origin, severity: &str, body: &str, span: Option<&SpanContext>) {
+        if self.logs.console {
+            let ids = span
+                .filter(|s| s.is_valid())
+                .map(|s| format!(" trace={} span={}", s.trace_id(), s.span_id()))
+                .unwrap_or_default();
+            println!("log {} {severity}{ids} {body}", self.name);
+        }
+        if let (Origin::Guest, Some(span)) = (origin, span.filter(|s| s.is_valid())) {
+            if let Some(console) = &self.console {
+                console.log(span.span_id(), format!("{severity} {body}"));
+            }
+            if let Some(explorer) = &self.explorer {
+                explorer.log(span.span_id(), super::metrics::now_nanos(), severity, body);
+            }
+        }
+    }
+
+    /// Queues a record a guest emitted whole (`wasi:otel/logs`), in the
+    /// scope it names (`wasm-otel-guest` when it names none); `span` is
+    /// the span its ids name, for the views that draw it under its span,
+    /// and `body` its body as text, for the lines that print it.
+    pub fn emit_record(
+        self: &Arc<Self>,
+        record: LogRecord,
+        scope: Option<InstrumentationScope>,
+        span: Option<&SpanContext>,
+        body: &str,
+    ) {
+        let severity = if record.severity_text.is_empty() {
+            "LOG"
+        } else {
+            record.severity_text.as_str()
+        };
+        self.show(Origin::Guest, severity, body, span);
+        self.logs.push(Queued {
+            service: self.clone(),
+            origin: Origin::Guest,
+            scope: scope.unwrap_or_else(|| Origin::Guest.scope()),
+            record,
+        });
+    }
+
     /// Queues one record written by `origin` at `severity`, in the span
     /// `span` (when valid), with `attributes`.
     pub fn emit(
@@ -265,22 +319,8 @@ impl ServiceLogs {
         span: Option<&SpanContext>,
         attributes: Vec<(&'static str, String)>,
     ) {
-        if self.logs.console {
-            let ids = span
-                .filter(|s| s.is_valid())
-                .map(|s| format!(" trace={} span={}", s.trace_id(), s.span_id()))
-                .unwrap_or_default();
-            println!("log {} {}{ids} {body}", self.name, severity.text());
-        }
+        self.show(origin, severity.text(), &body, span);
         let now = super::metrics::now_nanos();
-        if let (Origin::Guest, Some(span)) = (origin, span.filter(|s| s.is_valid())) {
-            if let Some(console) = &self.console {
-                console.log(span.span_id(), format!("{} {body}", severity.text()));
-            }
-            if let Some(explorer) = &self.explorer {
-                explorer.log(span.span_id(), now, severity.text(), &body);
-            }
-        }
         let (trace_id, span_id, flags) = match span.filter(|s| s.is_valid()) {
             Some(span) => (
                 span.trace_id().to_bytes().to_vec(),
@@ -316,6 +356,7 @@ impl ServiceLogs {
         self.logs.push(Queued {
             service: self.clone(),
             origin,
+            scope: origin.scope(),
             record,
         });
     }

@@ -91,5 +91,10 @@ pub const WASM_LOGS_TRUNCATED: &str = "wasm.logs.truncated";
 /// Counter: guest measurements not recorded (bad name or value, too many
 /// instruments).
 pub const WASM_GUEST_MEASUREMENTS_REFUSED: &str = "wasm.guest.measurements.refused";
-/// Why something was dropped: `span_limit`, `export_queue`, `request_limit`.
+/// Counter (and SERVER span attribute): data points a guest exported
+/// through `wasi:otel/metrics` that were not forwarded, by
+/// `wasm.drop.reason`.
+pub const WASM_GUEST_POINTS_DROPPED: &str = "wasm.guest.points.dropped";
+/// Why something was dropped: `span_limit`, `export_queue`, `request_limit`,
+/// and for a guest's data points also `invalid` and `too_large`.
 pub const WASM_DROP_REASON: &str = "wasm.drop.reason";

@@ -22,3 +22,4 @@ mod replica;
 mod soak;
 mod startup;
 mod telemetry;
+mod wasi_otel_signals;

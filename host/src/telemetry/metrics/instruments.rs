@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::aggregate::{Attributes, Collect, Descriptor, Histogram, Observed, SpanRef, Sum, Value};
 use super::business::Business;
+use super::forwarded::Forwarded;
 use crate::telemetry::semconv;
 
 /// The HTTP semantic conventions' explicit bucket boundaries for request
@@ -138,6 +139,9 @@ pub struct ServiceMetrics {
     logs_truncated: Sum,
     /// What the guest records through `wasm-otel:host/metrics`.
     pub(crate) business: Business,
+    /// What the guest exports through `wasi:otel/metrics`, until the next
+    /// export.
+    pub(crate) forwarded: Forwarded,
 }
 
 /// A request being served, counted in `http.server.active_requests` until
@@ -206,7 +210,29 @@ impl ServiceMetrics {
             logs_dropped: Sum::counter(LOGS_DROPPED),
             logs_truncated: Sum::counter(LOGS_TRUNCATED),
             business: Business::default(),
+            forwarded: Forwarded::default(),
         }
+    }
+
+    /// Queues a guest's `wasi:otel` export (`scopes`, holding `points`
+    /// data points) for the next export, under the service's resource
+    /// merged with the guest's `attributes`: the service's keys win
+    /// (`service.name`, `service.version`, ... are what joins the three
+    /// signals), the guest's other keys are kept.
+    pub fn forward(
+        &self,
+        attributes: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
+        schema_url: String,
+        scopes: Vec<ScopeMetrics>,
+        points: usize,
+    ) -> bool {
+        let mut resource = self.resource.clone();
+        for kv in attributes {
+            if !resource.attributes.iter().any(|own| own.key == kv.key) {
+                resource.attributes.push(kv);
+            }
+        }
+        self.forwarded.offer(resource, schema_url, scopes, points)
     }
 
     /// A request started: counted active until the guard is dropped.
@@ -330,9 +356,16 @@ impl ServiceMetrics {
         );
     }
 
-    /// Every instrument's points, under the service's resource; `None`
-    /// while none has any.
-    pub fn collect(&self, collect: Collect) -> Option<ResourceMetrics> {
+    /// Every instrument's points, under the service's resource, then what
+    /// the guests exported through `wasi:otel` since the last collection;
+    /// empty while there is nothing.
+    pub fn collect(&self, collect: Collect) -> Vec<ResourceMetrics> {
+        let mut all: Vec<ResourceMetrics> = self.collect_own(collect).into_iter().collect();
+        all.extend(self.forwarded.take());
+        all
+    }
+
+    fn collect_own(&self, collect: Collect) -> Option<ResourceMetrics> {
         let mut metrics: Vec<Metric> = [
             self.server_duration.collect(collect),
             self.active_requests.collect(collect),
@@ -345,6 +378,7 @@ impl ServiceMetrics {
             self.logs_dropped.collect(collect),
             self.logs_truncated.collect(collect),
             self.business.refused(collect),
+            self.forwarded.dropped_metric(collect),
         ]
         .into_iter()
         .flatten()

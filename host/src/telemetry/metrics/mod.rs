@@ -1,6 +1,8 @@
 //! The host's metrics: its own aggregation (`aggregate`: sums and
 //! histograms with exemplars, bounded cardinality), one service's
-//! instruments by name (`instruments`), the guests' own (`business`), and
+//! instruments by name (`instruments`), the guests' own (`business`), what
+//! guests aggregated themselves and export through `wasi:otel/metrics`
+//! (`forwarded`, sent on as they are), and
 //! [`Metrics`], every service's instruments, which the metrics pusher
 //! (`super::push`) collects every `OTEL_METRIC_EXPORT_INTERVAL` into one
 //! OTLP `ExportMetricsServiceRequest`, a `ResourceMetrics` per service.
@@ -12,6 +14,7 @@
 
 mod aggregate;
 mod business;
+mod forwarded;
 mod instruments;
 
 use std::sync::atomic::AtomicU64;
@@ -23,6 +26,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 pub use aggregate::{Attributes, Collect, SpanRef, Value, now_nanos};
 pub use business::{GUEST_SCOPE, Kind};
+pub use forwarded::{INVALID, MAX_PENDING_POINTS, TOO_LARGE};
 pub use instruments::{
     ActiveRequest, ClientRequest, EXPORT_QUEUE, REQUEST_LIMIT, ServiceMetrics, value_of,
 };
@@ -71,7 +75,7 @@ impl Metrics {
         let services: Vec<Arc<ServiceMetrics>> = self.services.lock().ok()?.clone();
         let resource_metrics: Vec<_> = services
             .iter()
-            .filter_map(|service| service.collect(self.collect))
+            .flat_map(|service| service.collect(self.collect))
             .collect();
         (!resource_metrics.is_empty()).then_some(ExportMetricsServiceRequest { resource_metrics })
     }
@@ -136,9 +140,8 @@ fn points(data: Option<&Data>) -> Vec<(String, String)> {
             .collect::<Vec<_>>()
             .join(",")
     };
-    match data {
-        Some(Data::Sum(sum)) => sum
-            .data_points
+    let numbers = |points: &[opentelemetry_proto::tonic::metrics::v1::NumberDataPoint]| {
+        points
             .iter()
             .map(|p| {
                 let value = match p.value {
@@ -147,6 +150,26 @@ fn points(data: Option<&Data>) -> Vec<(String, String)> {
                     None => String::new(),
                 };
                 (attributes(&p.attributes), value)
+            })
+            .collect()
+    };
+    match data {
+        Some(Data::Sum(sum)) => numbers(&sum.data_points),
+        Some(Data::Gauge(gauge)) => numbers(&gauge.data_points),
+        Some(Data::ExponentialHistogram(histogram)) => histogram
+            .data_points
+            .iter()
+            .map(|p| {
+                (
+                    attributes(&p.attributes),
+                    format!(
+                        "count={} sum={:.6} scale={} exemplars={}",
+                        p.count,
+                        p.sum.unwrap_or(0.0),
+                        p.scale,
+                        p.exemplars.len()
+                    ),
+                )
             })
             .collect(),
         Some(Data::Histogram(histogram)) => histogram

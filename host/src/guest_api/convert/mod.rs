@@ -3,12 +3,28 @@
 //! where a guest's value may be invalid): our `wasm-otel:host/tracing` and
 //! `wasi:otel` each have their own WIT types, and both host sides convert
 //! through these.
+//!
+//! `wasi:otel`'s metrics and log records become OTLP (`opentelemetry-proto`)
+//! directly, as the host exports them: `otlp_metrics` (every data kind,
+//! number type, exemplar and temporality kept, each data point checked and
+//! forwarded whole or refused, with its
+//! [`Refusal`](otlp_metrics::Refusal)) and `otlp_logs`. What
+//! they share (times, `AnyValue`s, attributes, scopes) is here.
+
+mod otlp_logs;
+mod otlp_metrics;
+
+pub use otlp_logs::log_record;
+pub use otlp_metrics::Converted;
+use otlp_metrics::MAX_POINT_ATTRIBUTES;
 
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{self as otel, SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
+
+use opentelemetry_proto::tonic::common::v1 as otlp;
 
 use super::bindings::tracing as ours;
 use super::bindings::wasi::otel::tracing as wasi;
@@ -211,6 +227,89 @@ pub(super) fn hex_id<const N: usize>(text: &str) -> Option<[u8; N]> {
 /// so this cannot be a `From`).
 pub(super) fn time(datetime: Datetime) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::new(datetime.seconds, datetime.nanoseconds)
+}
+
+/// A WASI wall-clock time in nanoseconds since the Unix epoch, as OTLP
+/// carries it (saturating far in the future).
+pub(super) fn nanos(datetime: Datetime) -> u64 {
+    datetime
+        .seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(datetime.nanoseconds))
+}
+
+/// An `AnyValue` from its `wasi:otel` JSON text, whole: strings, booleans,
+/// integers, floats, arrays and maps (nested as OTLP nests them), `null`
+/// as the empty value; text that is not JSON is kept as a string. Byte
+/// arrays stay in the proposal's `data:` URI text.
+pub(super) fn any_value(json: &str) -> otlp::AnyValue {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(value) => from_json(value),
+        Err(_) => otlp::AnyValue {
+            value: Some(otlp::any_value::Value::StringValue(json.to_string())),
+        },
+    }
+}
+
+/// A parsed JSON value as an `AnyValue` (both types are foreign here, so
+/// this cannot be a `From`).
+fn from_json(value: serde_json::Value) -> otlp::AnyValue {
+    use otlp::any_value::Value as V;
+    use serde_json::Value as J;
+    let value = match value {
+        J::Null => None,
+        J::Bool(b) => Some(V::BoolValue(b)),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Some(V::IntValue(i)),
+            None => n.as_f64().map(V::DoubleValue),
+        },
+        J::String(s) => Some(V::StringValue(s)),
+        J::Array(items) => Some(V::ArrayValue(otlp::ArrayValue {
+            values: items.into_iter().map(from_json).collect(),
+        })),
+        J::Object(map) => Some(V::KvlistValue(otlp::KeyValueList {
+            values: map
+                .into_iter()
+                .map(|(key, value)| otlp::KeyValue {
+                    key,
+                    value: Some(from_json(value)),
+                    key_strindex: 0,
+                })
+                .collect(),
+        })),
+    };
+    otlp::AnyValue { value }
+}
+
+/// An attribute as OTLP carries it, its value whole (see [`any_value`]).
+impl From<wasi_types::KeyValue> for otlp::KeyValue {
+    fn from(kv: wasi_types::KeyValue) -> otlp::KeyValue {
+        otlp::KeyValue {
+            value: Some(any_value(&kv.value)),
+            key: kv.key,
+            key_strindex: 0,
+        }
+    }
+}
+
+/// Attributes of a resource or a scope, at most [`MAX_POINT_ATTRIBUTES`]
+/// (the rest dropped; they name no time series).
+fn kvs(kvs: Vec<wasi_types::KeyValue>) -> Vec<otlp::KeyValue> {
+    kvs.into_iter()
+        .take(MAX_POINT_ATTRIBUTES)
+        .map(otlp::KeyValue::from)
+        .collect()
+}
+
+impl From<wasi_types::InstrumentationScope> for otlp::InstrumentationScope {
+    fn from(scope: wasi_types::InstrumentationScope) -> otlp::InstrumentationScope {
+        otlp::InstrumentationScope {
+            name: scope.name,
+            version: scope.version.unwrap_or_default(),
+            attributes: kvs(scope.attributes),
+            ..Default::default()
+        }
+    }
 }
 
 #[cfg(test)]
