@@ -1252,7 +1252,7 @@ mod tests {
             (&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"), ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/m.pem")], Signal::Metrics, Compression::None, "http://localhost:4317", Some("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE"), None),
             (&[("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "/l.pem")], Signal::Traces, Compression::None, "http://localhost:4317", None, None),
             (&[(KEY, "/k.pem"), (CERT, "/c.pem")], Signal::Logs, Compression::None, "http://localhost:4317", None, Some((KEY, CERT))),
-            (&[("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem"), (CERT, "/c.pem")], Signal::Traces, Compression::None, "http://localhost:4317", None, Some(("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", CERT))),
+            (&[(KEY, "/k.pem"), ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/t.pem"), (CERT, "/c.pem")], Signal::Traces, Compression::None, "http://localhost:4317", None, Some(("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", CERT))),
         ];
         for (env, signal, compression, endpoint, certificate, client) in cases {
             let c = config(env).unwrap();
@@ -1270,7 +1270,11 @@ mod tests {
                     .as_ref()
                     .map(|(key, cert)| (key.variable, cert.variable)),
             );
-            assert_eq!(found, (*compression, *endpoint, *certificate, *client), "{env:?} {signal:?}");
+            assert_eq!(
+                found,
+                (*compression, *endpoint, *certificate, *client),
+                "{env:?} {signal:?}"
+            );
         }
     }
 
@@ -1542,7 +1546,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/otel/client.pem", &[]),
             ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem", &[]),
             ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "/c.pem", &[]),
-            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/k.pem", &[("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "/c.pem")]),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/k.pem", &[("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem"), ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/c.pem")]),
         ];
         for &(variable, value, others) in cases {
             let mut env = others.to_vec();

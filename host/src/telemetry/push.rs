@@ -258,7 +258,16 @@ impl Sender {
                     .map(drop)
             }
         }
-        .map_err(|status| format!("{}: {}", status.code(), status.message()))
+        .map_err(|status| {
+            // The message alone can be "operation was canceled": the cause
+            // (a TLS alert, a refused connection) is in the source.
+            let mut text = format!("{}: {}", status.code(), status.message());
+            if let Some(source) = std::error::Error::source(&status) {
+                text.push_str(": ");
+                text.push_str(&transport::error_chain(source));
+            }
+            text
+        })
     }
 
     async fn send_http(&self, payload: &Payload) -> Result<(), String> {
@@ -279,9 +288,7 @@ impl Sender {
         for (key, value) in &settings.headers {
             request = request.header(key.as_str(), value.as_str());
         }
-        let request = request
-            .body(Bytes::from(body))
-            .map_err(|e| e.to_string())?;
+        let request = request.body(Bytes::from(body)).map_err(|e| e.to_string())?;
         let status = transport::post(request, self.destination.tls.as_ref())
             .await?
             .status();

@@ -252,7 +252,12 @@ impl Telemetry {
                 Exporter::Otlp if self.exports_to_self() => {
                     format!("explorer (in process; {} is its own receiver)", c.endpoint)
                 }
-                Exporter::Otlp => format!("otlp ({} to {})", c.protocol, c.endpoint),
+                Exporter::Otlp => format!(
+                    "otlp ({} to {}{})",
+                    c.protocol,
+                    c.endpoint,
+                    gzip_note(c.compression)
+                ),
                 Exporter::Console => "console (waterfall)".to_string(),
             })
             .collect();
@@ -342,9 +347,8 @@ impl Telemetry {
         let built = match c.protocol {
             Protocol::Grpc => {
                 let metadata = super::push::grpc_metadata(&c.headers)?;
-                let channel =
-                    transport::grpc_endpoint(&c.traces_otlp(), self.span_tls.as_ref())?
-                        .connect_lazy();
+                let channel = transport::grpc_endpoint(&c.traces_otlp(), self.span_tls.as_ref())?
+                    .connect_lazy();
                 let mut builder = opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_channel(channel)
@@ -481,7 +485,9 @@ impl Telemetry {
                 .trim_end_matches("/v1/logs")
                 .to_string()
         };
-        let same = otlp.protocol == c.protocol && base(&otlp.endpoint) == base(&c.endpoint);
+        let same = otlp.protocol == c.protocol
+            && otlp.compression == c.compression
+            && base(&otlp.endpoint) == base(&c.endpoint);
         let named: Vec<String> = exporters
             .iter()
             .map(|exporter| match exporter {
@@ -492,7 +498,12 @@ impl Telemetry {
                     )
                 }
                 Exporter::Otlp if same => "otlp".to_string(),
-                Exporter::Otlp => format!("otlp ({} to {})", otlp.protocol, otlp.endpoint),
+                Exporter::Otlp => format!(
+                    "otlp ({} to {}{})",
+                    otlp.protocol,
+                    otlp.endpoint,
+                    gzip_note(otlp.compression)
+                ),
                 Exporter::Console => "console".to_string(),
             })
             .collect();
@@ -501,6 +512,14 @@ impl Telemetry {
         } else {
             named.join(", ")
         }
+    }
+}
+
+/// What the start-up line adds to an OTLP destination for its compression.
+fn gzip_note(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Gzip => ", gzip",
+        Compression::None => "",
     }
 }
 

@@ -130,15 +130,17 @@ impl Tls {
                     &certificate.bytes,
                     &key.bytes,
                 ));
-                builder.with_client_auth_cert(chain, private).with_context(|| {
-                    format!(
-                        "{}=`{}` and {}=`{}` are not a usable key and certificate pair",
-                        key.file.variable,
-                        key.file.path.display(),
-                        certificate.file.variable,
-                        certificate.file.path.display()
-                    )
-                })?
+                builder
+                    .with_client_auth_cert(chain, private)
+                    .with_context(|| {
+                        format!(
+                            "{}=`{}` and {}=`{}` are not a usable key and certificate pair",
+                            key.file.variable,
+                            key.file.path.display(),
+                            certificate.file.variable,
+                            certificate.file.path.display()
+                        )
+                    })?
             }
             None => builder.with_no_client_auth(),
         };
@@ -196,7 +198,10 @@ pub(super) async fn post(
         .clone();
     let https = uri.scheme_str() == Some("https");
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let tcp = tokio::net::TcpStream::connect((host, port))
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -257,7 +262,7 @@ where
 
 /// An error with its causes: hyper's own message alone ("connection
 /// error") hides the TLS alert that says why.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -232,7 +232,11 @@ async fn every_signal_over_http_with_tls() {
 /// Whether every signal is refused by a receiver that requires a client
 /// certificate, when the host has none: requests are still served, and
 /// each signal's failure is said on stderr.
-async fn refused_without_a_client_certificate(receiver: &Receiver, endpoint: &str, env: &[(String, String)]) {
+async fn refused_without_a_client_certificate(
+    receiver: &Receiver,
+    endpoint: &str,
+    env: &[(String, String)],
+) {
     let mut host = testbed(endpoint, env).await;
     for _ in 0..3 {
         assert_eq!(send("GET", &host.url("/print"), &[], "").await.status, 200);

@@ -169,7 +169,10 @@ impl TraceService for Receiver {
             return Err(tonic::Status::unavailable("receiver is unavailable (test)"));
         }
         let headers = request.metadata().clone().into_headers();
-        self.exports.lock().unwrap().push(("traces", headers.clone()));
+        self.exports
+            .lock()
+            .unwrap()
+            .push(("traces", headers.clone()));
         self.headers.lock().unwrap().push(headers);
         self.record(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
@@ -418,7 +421,11 @@ impl Receiver {
                                 "/v1/metrics" => "metrics",
                                 _ => "logs",
                             };
-                            receiver.exports.lock().unwrap().push((signal, headers.clone()));
+                            receiver
+                                .exports
+                                .lock()
+                                .unwrap()
+                                .push((signal, headers.clone()));
                             let status = match (ok, path.as_str()) {
                                 (false, _) => 400,
                                 (true, "/v1/traces") => {
@@ -476,10 +483,7 @@ impl Receiver {
                         Some(tls) => {
                             if let Ok(stream) = tls.accept(stream).await {
                                 let _ = http
-                                    .serve_connection(
-                                        hyper_util::rt::TokioIo::new(stream),
-                                        service,
-                                    )
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                                     .await;
                             }
                         }
