@@ -314,6 +314,7 @@ impl Telemetry {
                     .console
                     .clone()
                     .filter(|_| !self.config.exporters.contains(&Exporter::Console)),
+                cause: self.span_http.as_ref().map(SpanHttpClient::last_error),
             };
             builder = builder.with_span_processor(export_queue::processor(
                 self.otlp_exporter()?,
@@ -339,8 +340,10 @@ impl Telemetry {
     }
 
     /// A service's OTLP span exporter: over gRPC, on a channel built here
-    /// (so that the SDK reads no transport variable of its own), over HTTP,
-    /// through the host's client; TLS and gzip as configured.
+    /// (its endpoint and TLS the host's, so the SDK's own reading of
+    /// `…_ENDPOINT` and `…_INSECURE` never applies), over HTTP, through the
+    /// host's client; TLS and gzip as configured, the same as for metrics
+    /// and logs.
     fn otlp_exporter(&self) -> wasmtime::Result<opentelemetry_otlp::SpanExporter> {
         let c = &self.config;
         let gzip = c.compression == Compression::Gzip;

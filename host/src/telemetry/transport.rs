@@ -14,7 +14,7 @@
 //! certificate" reads and other SDKs do.
 
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -281,7 +281,11 @@ pub(super) struct SpanHttpClient {
     tls: Option<Tls>,
     timeout: Duration,
     runtime: Arc<OwnRuntime>,
+    last_error: LastError,
 }
+
+/// The last failure of an export, in full, until someone reports it.
+pub(super) type LastError = Arc<Mutex<Option<String>>>;
 
 /// A runtime that may be dropped anywhere, an async context included.
 #[derive(Debug)]
@@ -309,7 +313,15 @@ impl SpanHttpClient {
             tls,
             timeout: settings.timeout,
             runtime: Arc::new(OwnRuntime(Some(runtime))),
+            last_error: LastError::default(),
         })
+    }
+
+    /// Where the client keeps its last failure: the OTLP/HTTP exporter
+    /// turns every failure into "network error", so the delivery report
+    /// reads the cause from here.
+    pub(super) fn last_error(&self) -> LastError {
+        self.last_error.clone()
     }
 }
 
@@ -330,10 +342,16 @@ impl opentelemetry_http::HttpClient for SpanHttpClient {
                 Err(_) => Err(format!("no answer within {timeout:?}")),
             }
         });
-        match sent.await {
-            Ok(result) => result.map_err(Into::into),
-            Err(error) => Err(error.to_string().into()),
-        }
+        let result = match sent.await {
+            Ok(result) => result,
+            Err(error) => Err(error.to_string()),
+        };
+        result.map_err(|error| {
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some(error.clone());
+            }
+            error.into()
+        })
     }
 }
 

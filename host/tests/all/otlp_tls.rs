@@ -229,9 +229,10 @@ async fn every_signal_over_http_with_tls() {
     assert_eq!(signals(&receiver), ["logs", "metrics", "traces"]);
 }
 
-/// Whether every signal is refused by a receiver that requires a client
-/// certificate, when the host has none: requests are still served, and
-/// each signal's failure is said on stderr.
+/// Checks that a receiver requiring a client certificate refuses every
+/// signal of a host that has none: requests are still served, each
+/// signal's failure is said on stderr (the spans' with the TLS alert), and
+/// the undelivered spans are counted at shutdown.
 async fn refused_without_a_client_certificate(
     receiver: &Receiver,
     endpoint: &str,
@@ -258,6 +259,15 @@ async fn refused_without_a_client_certificate(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let stderr = host.stderr.lock().unwrap().clone();
+    let spans_line = stderr
+        .lines()
+        .find(|line| line.contains("spans are not reaching the collector"))
+        .unwrap();
+    assert!(
+        spans_line.contains("CertificateRequired"),
+        "the report says why: {spans_line}"
+    );
     assert_eq!(send("GET", &host.url("/health"), &[], "").await.status, 200);
     assert!(host.terminate().await.success());
     let stderr = host.stderr.lock().unwrap().clone();
