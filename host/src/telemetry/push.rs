@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use wasmtime::error::Context as _;
 
 use super::config::{Compression, OtlpSettings, Protocol};
-use super::transport::{self, Tls};
+use super::transport::{self, HttpConnection, Tls};
 
 /// One export's contents.
 #[derive(Debug, Clone)]
@@ -175,6 +175,8 @@ struct Sender {
     signal: &'static str,
     destination: Destination,
     grpc: Option<tonic::transport::Channel>,
+    /// Over HTTP, the kept-alive connection.
+    http: Option<HttpConnection>,
     failing: bool,
 }
 
@@ -186,10 +188,15 @@ impl Sender {
             .grpc
             .as_ref()
             .map(tonic::transport::Endpoint::connect_lazy);
+        let http = match destination.settings.protocol {
+            Protocol::HttpProtobuf => Some(HttpConnection::new(destination.tls.clone())),
+            Protocol::Grpc => None,
+        };
         Sender {
             signal,
             destination,
             grpc,
+            http,
             failing: false,
         }
     }
@@ -223,9 +230,10 @@ impl Sender {
     }
 
     async fn try_send(&self, payload: &Payload) -> Result<(), String> {
-        match &self.grpc {
-            Some(channel) => self.send_grpc(channel.clone(), payload).await,
-            None => self.send_http(payload).await,
+        match (&self.grpc, &self.http) {
+            (Some(channel), _) => self.send_grpc(channel.clone(), payload).await,
+            (None, Some(http)) => self.send_http(http, payload).await,
+            (None, None) => Err("no OTLP transport".to_string()),
         }
     }
 
@@ -270,7 +278,7 @@ impl Sender {
         })
     }
 
-    async fn send_http(&self, payload: &Payload) -> Result<(), String> {
+    async fn send_http(&self, http: &HttpConnection, payload: &Payload) -> Result<(), String> {
         let settings = &self.destination.settings;
         let body = match payload {
             Payload::Metrics(message) => message.encode_to_vec(),
@@ -289,9 +297,7 @@ impl Sender {
             request = request.header(key.as_str(), value.as_str());
         }
         let request = request.body(Bytes::from(body)).map_err(|e| e.to_string())?;
-        let status = transport::post(request, self.destination.tls.as_ref())
-            .await?
-            .status();
+        let status = http.post(request).await?.status();
         if status.is_success() {
             Ok(())
         } else {

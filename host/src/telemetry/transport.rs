@@ -185,17 +185,128 @@ pub(super) fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// Sends `request` (its URI absolute) on a connection of its own (TLS for
-/// `https://`, with `tls`) and returns the whole response.
-pub(super) async fn post(
-    request: hyper::Request<Bytes>,
-    tls: Option<&Tls>,
-) -> Result<hyper::Response<Bytes>, String> {
-    let uri = request.uri().clone();
+/// OTLP/HTTP to one endpoint over an HTTP/1.1 connection kept alive
+/// between exports (TLS for `https://`), opened on first use and again
+/// whenever the collector has closed it: one handshake per connection, not
+/// per export.
+#[derive(Debug)]
+pub(super) struct HttpConnection {
+    tls: Option<Tls>,
+    /// The connection between two exports; `None` before the first, while
+    /// one is in flight, and after a failure.
+    idle: Mutex<Option<SendRequest>>,
+}
+
+type SendRequest = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Why an exchange failed.
+enum Failure {
+    /// The kept-alive connection was closed before the request went out
+    /// (a collector may close an idle connection at any moment): worth
+    /// once more on a new one. With why, for when it was a new one.
+    Stale(String),
+    /// Anything else, said as it is.
+    Failed(String),
+}
+
+impl HttpConnection {
+    /// No connection yet; `tls` for an `https://` endpoint.
+    pub(super) fn new(tls: Option<Tls>) -> HttpConnection {
+        HttpConnection {
+            tls,
+            idle: Mutex::new(None),
+        }
+    }
+
+    /// Sends `request` (its URI absolute) and returns the whole response.
+    pub(super) async fn post(
+        &self,
+        request: hyper::Request<Bytes>,
+    ) -> Result<hyper::Response<Bytes>, String> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.take());
+        if let Some(sender) = idle {
+            match self.send(sender, copy(&request)).await {
+                Err(Failure::Stale(_)) => {}
+                Err(Failure::Failed(error)) => return Err(error),
+                Ok(response) => return Ok(response),
+            }
+        }
+        let sender = connect(request.uri(), self.tls.as_ref()).await?;
+        match self.send(sender, request).await {
+            Ok(response) => Ok(response),
+            Err(Failure::Stale(error) | Failure::Failed(error)) => Err(error),
+        }
+    }
+
+    /// One request and its whole response on `sender`, which is kept for
+    /// the next export unless the collector said it closes it.
+    async fn send(
+        &self,
+        mut sender: SendRequest,
+        request: hyper::Request<Bytes>,
+    ) -> Result<hyper::Response<Bytes>, Failure> {
+        sender
+            .ready()
+            .await
+            .map_err(|e| Failure::Stale(error_chain(&e)))?;
+        let uri = request.uri().clone();
+        let (mut parts, body) = request.into_parts();
+        // HTTP/1.1 wants the path in the request line and the authority in
+        // Host.
+        parts.uri = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse()
+            .map_err(|e| Failure::Failed(format!("{e}")))?;
+        if let Some(authority) = uri.authority()
+            && let Ok(value) = authority.as_str().parse()
+        {
+            parts.headers.insert(hyper::header::HOST, value);
+        }
+        let response = sender
+            .send_request(hyper::Request::from_parts(parts, Full::new(body)))
+            .await
+            .map_err(|e| {
+                let error = error_chain(&e);
+                if e.is_canceled() {
+                    Failure::Stale(error)
+                } else {
+                    Failure::Failed(error)
+                }
+            })?;
+        let closes = response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Failure::Failed(error_chain(&e)))?
+            .to_bytes();
+        if !closes && let Ok(mut idle) = self.idle.lock() {
+            *idle = Some(sender);
+        }
+        Ok(hyper::Response::from_parts(parts, body))
+    }
+}
+
+/// `request` again, for a second attempt (its body is shared, not copied).
+fn copy(request: &hyper::Request<Bytes>) -> hyper::Request<Bytes> {
+    let mut copy = hyper::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// A new HTTP/1.1 connection to `uri`'s host (TLS for `https://`, with
+/// `tls`), its driver spawned on the current runtime.
+async fn connect(uri: &Uri, tls: Option<&Tls>) -> Result<SendRequest, String> {
     let authority = uri
         .authority()
-        .ok_or_else(|| "the endpoint has no host".to_string())?
-        .clone();
+        .ok_or_else(|| "the endpoint has no host".to_string())?;
     let https = uri.scheme_str() == Some("https");
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
     let host = authority
@@ -206,7 +317,7 @@ pub(super) async fn post(
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     match (https, tls) {
-        (false, _) => exchange(tcp, request, &uri).await,
+        (false, _) => handshake(tcp).await,
         (true, Some(tls)) => {
             let name = ServerName::try_from(host.to_string())
                 .map_err(|e| format!("`{host}` is not a name TLS can check: {e}"))?;
@@ -214,50 +325,23 @@ pub(super) async fn post(
                 .connect(name, tcp)
                 .await
                 .map_err(|e| format!("TLS handshake failed: {e}"))?;
-            exchange(stream, request, &uri).await
+            handshake(stream).await
         }
         (true, None) => Err("an https:// endpoint without TLS settings".to_string()),
     }
 }
 
-/// One HTTP/1.1 request and its whole response over `io`.
-async fn exchange<Io>(
-    io: Io,
-    request: hyper::Request<Bytes>,
-    uri: &Uri,
-) -> Result<hyper::Response<Bytes>, String>
+/// HTTP/1.1 over `io`.
+async fn handshake<Io>(io: Io) -> Result<SendRequest, String>
 where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| error_chain(&e))?;
     tokio::spawn(connection);
-    let (mut parts, body) = request.into_parts();
-    // HTTP/1.1 wants the path in the request line and the authority in Host.
-    parts.uri = uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-    if let Some(authority) = uri.authority()
-        && let Ok(value) = authority.as_str().parse()
-    {
-        parts.headers.insert(hyper::header::HOST, value);
-    }
-    let response = sender
-        .send_request(hyper::Request::from_parts(parts, Full::new(body)))
-        .await
-        .map_err(|e| error_chain(&e))?;
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| error_chain(&e))?
-        .to_bytes();
-    Ok(hyper::Response::from_parts(parts, body))
+    Ok(sender)
 }
 
 /// An error with its causes: hyper's own message alone ("connection
@@ -273,12 +357,12 @@ pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The HTTP client the OTLP/HTTP span exporter sends through: [`post`], on
-/// a runtime of its own, since the batch span processor exports from a
-/// plain thread.
+/// The HTTP client the OTLP/HTTP span exporter sends through: an
+/// [`HttpConnection`] on a runtime of its own, since the batch span
+/// processor exports from a plain thread.
 #[derive(Debug, Clone)]
 pub(super) struct SpanHttpClient {
-    tls: Option<Tls>,
+    connection: Arc<HttpConnection>,
     timeout: Duration,
     runtime: Arc<OwnRuntime>,
     last_error: LastError,
@@ -310,7 +394,7 @@ impl SpanHttpClient {
             .build()
             .context("cannot start the OTLP/HTTP span exporter's runtime")?;
         Ok(SpanHttpClient {
-            tls,
+            connection: Arc::new(HttpConnection::new(tls)),
             timeout: settings.timeout,
             runtime: Arc::new(OwnRuntime(Some(runtime))),
             last_error: LastError::default(),
@@ -334,10 +418,10 @@ impl opentelemetry_http::HttpClient for SpanHttpClient {
         let Some(runtime) = &self.runtime.0 else {
             return Err("the OTLP/HTTP span exporter has stopped".into());
         };
-        let tls = self.tls.clone();
+        let connection = self.connection.clone();
         let timeout = self.timeout;
         let sent = runtime.spawn(async move {
-            match tokio::time::timeout(timeout, post(request, tls.as_ref())).await {
+            match tokio::time::timeout(timeout, connection.post(request)).await {
                 Ok(result) => result,
                 Err(_) => Err(format!("no answer within {timeout:?}")),
             }

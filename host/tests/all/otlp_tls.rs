@@ -216,7 +216,8 @@ async fn every_signal_over_grpc_with_tls() {
 }
 
 /// Spans, metrics and logs reach an HTTPS OTLP/HTTP receiver at its
-/// `/v1/…` paths.
+/// `/v1/…` paths, each signal over one connection kept alive between its
+/// exports (one TLS handshake each, not one per export).
 #[tokio::test]
 async fn every_signal_over_http_with_tls() {
     let pki = Pki::new("http");
@@ -227,6 +228,14 @@ async fn every_signal_over_http_with_tls() {
     let host = testbed(&base, &env).await;
     every_signal_arrives(&receiver, host).await;
     assert_eq!(signals(&receiver), ["logs", "metrics", "traces"]);
+    let exports = receiver.exports.lock().unwrap().len();
+    let connections = receiver
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        connections <= 3 && exports > connections,
+        "{exports} exports over {connections} connections"
+    );
 }
 
 /// Checks that a receiver requiring a client certificate refuses every

@@ -155,6 +155,8 @@ pub struct Receiver {
     /// `logs`) and its request headers (`grpc-encoding`,
     /// `content-encoding`: how its body came).
     pub exports: Arc<Mutex<Vec<(&'static str, hyper::HeaderMap)>>>,
+    /// Connections accepted by the OTLP/HTTP receiver.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
     /// While set, every export is refused with `UNAVAILABLE`.
     pub unavailable: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -396,6 +398,9 @@ impl Receiver {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let receiver = serving.clone();
+                receiver
+                    .connections
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let service = hyper::service::service_fn(
                     move |request: hyper::Request<hyper::body::Incoming>| {
                         let receiver = receiver.clone();
