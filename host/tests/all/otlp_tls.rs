@@ -407,3 +407,42 @@ async fn unusable_tls_files_and_compression_stop_startup() {
         assert!(stderr.contains(says), "{stderr}");
     }
 }
+
+/// A gRPC endpoint given as a bare `host:port` is TLS, as the
+/// specification says; with `OTEL_EXPORTER_OTLP_INSECURE=true` it is
+/// plaintext.
+#[tokio::test]
+async fn a_scheme_less_grpc_endpoint_is_tls_unless_insecure() {
+    let pki = Pki::new("scheme-less");
+    let (secure, endpoint) = pki.grpc_receiver(false).await;
+    let (plain, plain_endpoint) = Receiver::start().await;
+    // (receiver, its endpoint without the scheme, variables)
+    let insecure = [var("OTEL_EXPORTER_OTLP_INSECURE", "true")];
+    let cases: [(&Receiver, &str, &[(String, String)]); 2] = [
+        (
+            &secure,
+            endpoint.trim_start_matches("https://"),
+            &pki.env(false),
+        ),
+        (
+            &plain,
+            plain_endpoint.trim_start_matches("http://"),
+            &insecure,
+        ),
+    ];
+    for (receiver, bare, env) in cases {
+        let host = Host::start(
+            "payment",
+            bare,
+            HostOptions {
+                env: env.to_vec(),
+                ..Default::default()
+            },
+        )
+        .await;
+        let reply = send("GET", &host.url("/health"), &[], "").await;
+        let trace_id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+        let spans = receiver.trace(&trace_id, 1).await;
+        assert_eq!(spans[0].span.name, "GET /health", "{bare}");
+    }
+}
