@@ -417,8 +417,9 @@ async fn a_scheme_less_grpc_endpoint_is_tls_unless_insecure() {
     let (secure, endpoint) = pki.grpc_receiver(false).await;
     let (plain, plain_endpoint) = Receiver::start().await;
     // (receiver, its endpoint without the scheme, variables)
+    type Case<'a> = (&'a Receiver, &'a str, &'a [(String, String)]);
     let insecure = [var("OTEL_EXPORTER_OTLP_INSECURE", "true")];
-    let cases: [(&Receiver, &str, &[(String, String)]); 2] = [
+    let cases: [Case; 2] = [
         (
             &secure,
             endpoint.trim_start_matches("https://"),
