@@ -1,8 +1,9 @@
 //! How an OTLP export reaches its collector, the same way for spans,
 //! metrics and logs: the TLS of an `https://` endpoint (the files
 //! `OTEL_EXPORTER_OTLP_*CERTIFICATE` and `…_CLIENT_KEY` name, read and
-//! checked once, at start-up), the gRPC channel, and one OTLP/HTTP POST
-//! over TCP or rustls, gzip-compressed when asked.
+//! checked once, at start-up), the gRPC endpoint, and the OTLP/HTTP POST
+//! over a kept-alive connection (TCP or rustls), and gzip for the bodies
+//! the host compresses itself.
 //!
 //! TLS is rustls with the ring provider (already built for
 //! wasmtime-wasi-http's outgoing HTTPS: no aws-lc-sys, no cmake). Without
