@@ -12,10 +12,16 @@
 //! `OTEL_BSP_*`, which the SDK would otherwise read itself and silently
 //! ignore when invalid.
 //!
+//! The exporter's transport security and compression are read here too
+//! (`…_CERTIFICATE`, `…_CLIENT_KEY`, `…_CLIENT_CERTIFICATE`, `…_INSECURE`,
+//! `…_COMPRESSION`): the files are only named here, and read once at
+//! start-up by `transport`, whose errors name the variable that named them.
+//!
 //! A new variable: a field in [`OtelConfig`], a function below that reads
 //! it, a row in the `every_invalid_value_is_a_startup_error` table.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::propagation::{PropagatorName, percent};
@@ -161,6 +167,51 @@ impl Signal {
         }
     }
 
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_COMPRESSION`.
+    fn compression_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_CERTIFICATE`.
+    fn certificate_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_CLIENT_KEY`.
+    fn client_key_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_CLIENT_CERTIFICATE`.
+    fn client_certificate_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_INSECURE`.
+    fn insecure_variable(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+            Signal::Logs => "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+        }
+    }
+
     /// The OTLP/HTTP default URL.
     fn default_http_endpoint(self) -> &'static str {
         match self {
@@ -176,12 +227,50 @@ impl Signal {
 pub struct OtlpSettings {
     /// The transport.
     pub protocol: Protocol,
-    /// The URL (for HTTP, including the signal's path).
+    /// The URL (for HTTP, including the signal's path); always with its
+    /// scheme (a scheme-less gRPC endpoint gets `https://`, or `http://`
+    /// with `…_INSECURE=true`), `https://` meaning TLS.
     pub endpoint: String,
     /// Extra request headers (gRPC metadata), percent-decoded.
     pub headers: Vec<(String, String)>,
     /// How long one export may take.
     pub timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_COMPRESSION`.
+    pub compression: Compression,
+    /// The files TLS uses for an `https://` endpoint.
+    pub tls: TlsFiles,
+}
+
+/// How an export's body is compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// `none`, the default.
+    None,
+    /// `gzip`: `grpc-encoding: gzip` over gRPC, `Content-Encoding: gzip`
+    /// over HTTP.
+    Gzip,
+}
+
+/// A file an `OTEL_*` variable names, with that variable, so that failing
+/// to read it can say which variable to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// The variable that named it.
+    pub variable: &'static str,
+    /// Its path, as given.
+    pub path: PathBuf,
+}
+
+/// The PEM files of one signal's TLS (each the signal's variable, else the
+/// general one); used only for an `https://` endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `…_CERTIFICATE`: the certificate authorities to trust instead of the
+    /// built-in roots.
+    pub certificate: Option<ConfigFile>,
+    /// `…_CLIENT_KEY` and `…_CLIENT_CERTIFICATE`, for mutual TLS: always
+    /// both or neither.
+    pub client: Option<(ConfigFile, ConfigFile)>,
 }
 
 /// What a metric point's value covers
@@ -321,6 +410,10 @@ pub struct OtelConfig {
     pub headers: Vec<(String, String)>,
     /// How long one export may take.
     pub timeout: Duration,
+    /// How spans are compressed on the way.
+    pub compression: Compression,
+    /// The files TLS uses for an `https://` spans endpoint.
+    pub tls: TlsFiles,
     /// The sampler.
     pub sampler: Sampler,
     /// The propagators, in order; empty for `none`.
@@ -351,10 +444,7 @@ impl OtelConfig {
         let disabled = sdk_disabled(&env)?;
         let resource_attributes = resource_attributes(&env)?;
         let exporters = traces_exporter(&env)?;
-        let protocol = protocol(&env, Signal::Traces)?;
-        let endpoint = endpoint(&env, Signal::Traces, protocol)?;
-        let headers = headers(&env, Signal::Traces)?;
-        let timeout = timeout(&env, Signal::Traces)?;
+        let traces = otlp(&env, Signal::Traces)?;
         let sampler = sampler(&env)?;
         let propagators = propagators(&env)?;
         let limits = SpanLimitSettings {
@@ -389,10 +479,12 @@ impl OtelConfig {
             resource_attributes,
             exporters,
             exporters_chosen: env.get("OTEL_TRACES_EXPORTER").is_some(),
-            protocol,
-            endpoint,
-            headers,
-            timeout,
+            protocol: traces.protocol,
+            endpoint: traces.endpoint,
+            headers: traces.headers,
+            timeout: traces.timeout,
+            compression: traces.compression,
+            tls: traces.tls,
             sampler,
             propagators,
             limits,
@@ -416,6 +508,18 @@ impl OtelConfig {
     /// Whether `OTEL_RESOURCE_ATTRIBUTES` sets `key`.
     pub fn sets_resource_attribute(&self, key: &str) -> bool {
         self.resource_attributes.iter().any(|(k, _)| k == key)
+    }
+
+    /// Where spans go over OTLP, in the form metrics and logs use.
+    pub fn traces_otlp(&self) -> OtlpSettings {
+        OtlpSettings {
+            protocol: self.protocol,
+            endpoint: self.endpoint.clone(),
+            headers: self.headers.clone(),
+            timeout: self.timeout,
+            compression: self.compression,
+            tls: self.tls.clone(),
+        }
     }
 }
 
@@ -513,14 +617,21 @@ fn exporters(env: &Env, variable: &'static str) -> Result<Vec<Exporter>, ConfigE
     })
 }
 
-/// One signal's OTLP endpoint, protocol, headers and timeout.
+/// One signal's OTLP endpoint, protocol, headers, timeout, compression and
+/// TLS files.
 fn otlp(env: &Env, signal: Signal) -> Result<OtlpSettings, ConfigError> {
     let protocol = protocol(env, signal)?;
+    let insecure = insecure(env, signal)?;
     Ok(OtlpSettings {
         protocol,
-        endpoint: endpoint(env, signal, protocol)?,
+        endpoint: endpoint(env, signal, protocol, insecure)?,
         headers: headers(env, signal)?,
         timeout: timeout(env, signal)?,
+        compression: compression(env, signal)?,
+        tls: TlsFiles {
+            certificate: certificate(env, signal),
+            client: client_identity(env, signal)?,
+        },
     })
 }
 
@@ -601,14 +712,25 @@ fn protocol(env: &Env, signal: Signal) -> Result<Protocol, ConfigError> {
 
 /// `OTEL_EXPORTER_OTLP_{SIGNAL}_ENDPOINT` as it is, else
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` as a base (HTTP appends the signal's path),
-/// else the protocol's default.
-fn endpoint(env: &Env, signal: Signal, protocol: Protocol) -> Result<String, ConfigError> {
+/// else the protocol's default. A gRPC endpoint without a scheme
+/// (`collector:4317`) uses TLS unless `insecure`, as the specification says.
+fn endpoint(
+    env: &Env,
+    signal: Signal,
+    protocol: Protocol,
+    insecure: bool,
+) -> Result<String, ConfigError> {
     let specific = signal.endpoint_variable();
     let general = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    let scheme_less = match (protocol, insecure) {
+        (Protocol::Grpc, false) => Some("https"),
+        (Protocol::Grpc, true) => Some("http"),
+        (Protocol::HttpProtobuf, _) => None,
+    };
     match (env.get(specific), env.get(general)) {
-        (Some(url), _) => check_url(specific, url),
+        (Some(url), _) => check_url(specific, url, scheme_less),
         (None, Some(base)) => {
-            let base = check_url(general, base)?;
+            let base = check_url(general, base, scheme_less)?;
             Ok(match protocol {
                 Protocol::Grpc => base,
                 Protocol::HttpProtobuf => {
@@ -637,6 +759,114 @@ fn headers(env: &Env, signal: Signal) -> Result<Vec<(String, String)>, ConfigErr
 fn timeout(env: &Env, signal: Signal) -> Result<Duration, ConfigError> {
     let (variable, value) = env.first([signal.timeout_variable(), "OTEL_EXPORTER_OTLP_TIMEOUT"]);
     Ok(milliseconds(variable, value)?.unwrap_or(DEFAULT_TIMEOUT))
+}
+
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_COMPRESSION`, else
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none`, in any case.
+fn compression(env: &Env, signal: Signal) -> Result<Compression, ConfigError> {
+    let (variable, value) = env.first([
+        signal.compression_variable(),
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    ]);
+    let Some(value) = value else {
+        return Ok(Compression::None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "none" => Ok(Compression::None),
+        "gzip" => Ok(Compression::Gzip),
+        _ => Err(error(variable, &value, "expected `gzip` or `none`")),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_INSECURE`, else `OTEL_EXPORTER_OTLP_INSECURE`:
+/// `true` or `false`, in any case (default `false`). It only decides the
+/// scheme of a gRPC endpoint given without one.
+fn insecure(env: &Env, signal: Signal) -> Result<bool, ConfigError> {
+    let (variable, value) = env.first([signal.insecure_variable(), "OTEL_EXPORTER_OTLP_INSECURE"]);
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(error(variable, &value, "expected `true` or `false`")),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_CERTIFICATE`, else
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`: a PEM file of certificate authorities.
+fn certificate(env: &Env, signal: Signal) -> Option<ConfigFile> {
+    file(env.first([
+        signal.certificate_variable(),
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    ]))
+}
+
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_CLIENT_KEY`, else
+/// `OTEL_EXPORTER_OTLP_CLIENT_KEY`: the PEM private key for mutual TLS.
+fn client_key(env: &Env, signal: Signal) -> Option<ConfigFile> {
+    file(env.first([
+        signal.client_key_variable(),
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    ]))
+}
+
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_CLIENT_CERTIFICATE`, else
+/// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`: the PEM certificate chain for
+/// mutual TLS.
+fn client_certificate(env: &Env, signal: Signal) -> Option<ConfigFile> {
+    file(env.first([
+        signal.client_certificate_variable(),
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    ]))
+}
+
+/// The client key and certificate together: one without the other is an
+/// error naming the one that is set and the one that is missing.
+fn client_identity(
+    env: &Env,
+    signal: Signal,
+) -> Result<Option<(ConfigFile, ConfigFile)>, ConfigError> {
+    match (client_key(env, signal), client_certificate(env, signal)) {
+        (Some(key), Some(certificate)) => Ok(Some((key, certificate))),
+        (None, None) => Ok(None),
+        (Some(set), None) => Err(half_identity(
+            set,
+            [
+                signal.client_certificate_variable(),
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            ],
+        )),
+        (None, Some(set)) => Err(half_identity(
+            set,
+            [
+                signal.client_key_variable(),
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            ],
+        )),
+    }
+}
+
+/// The error for a client key without its certificate or the reverse:
+/// `set` is the one given, `missing` the variables that would complete it.
+fn half_identity(set: ConfigFile, missing: [&str; 2]) -> ConfigError {
+    error(
+        set.variable,
+        &set.path.display().to_string(),
+        &format!(
+            "mutual TLS needs the client key and its certificate: set {} (or {}) too, \
+             or unset this one",
+            missing[0], missing[1]
+        ),
+    )
+}
+
+/// A file name, when set (trimmed; kept with its variable).
+fn file((variable, value): (&'static str, Option<String>)) -> Option<ConfigFile> {
+    value.map(|path| ConfigFile {
+        variable,
+        path: PathBuf::from(path.trim()),
+    })
 }
 
 /// `OTEL_TRACES_SAMPLER` (with `OTEL_TRACES_SAMPLER_ARG` for the ratio
@@ -822,8 +1052,18 @@ fn positive(variable: &'static str, value: Option<String>) -> Result<Option<usiz
         .transpose()
 }
 
-fn check_url(variable: &'static str, url: String) -> Result<String, ConfigError> {
-    let url = url.trim().to_string();
+/// An `http://` or `https://` URL with a host; one without a scheme gets
+/// `scheme_less` when given (gRPC's `host:port`).
+fn check_url(
+    variable: &'static str,
+    url: String,
+    scheme_less: Option<&str>,
+) -> Result<String, ConfigError> {
+    let given = url.trim();
+    let url = match scheme_less {
+        Some(scheme) if !given.contains("://") => format!("{scheme}://{given}"),
+        _ => given.to_string(),
+    };
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
@@ -831,8 +1071,13 @@ fn check_url(variable: &'static str, url: String) -> Result<String, ConfigError>
         Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(url),
         _ => Err(error(
             variable,
-            &url,
-            "expected an http:// or https:// URL with a host, such as http://localhost:4317",
+            given,
+            if scheme_less.is_some() {
+                "expected an http:// or https:// URL with a host, or host:port, such as \
+                 http://localhost:4317"
+            } else {
+                "expected an http:// or https:// URL with a host, such as http://localhost:4318"
+            },
         )),
     }
 }
@@ -992,8 +1237,86 @@ mod tests {
             e.to_string().contains("`http/json` is not supported"),
             "{e}"
         );
-        let e = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")]).unwrap_err();
+        let e = config(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+        ])
+        .unwrap_err();
         assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
+    }
+
+    /// Compression, the TLS files and a scheme-less gRPC endpoint, per
+    /// signal: the signal's variable wins over the general one, and
+    /// `…_INSECURE` only decides the scheme of a gRPC endpoint without one.
+    #[test]
+    fn compression_tls_and_insecure() {
+        // (variables set, signal, compression, endpoint, variable naming the
+        // CA file, variables naming the client key and certificate)
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Signal,
+            Compression,
+            &'a str,
+            Option<&'a str>,
+            Option<(&'a str, &'a str)>,
+        );
+        const KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+        const CERT: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            (&[], Signal::Traces, Compression::None, "http://localhost:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")], Signal::Traces, Compression::Gzip, "http://localhost:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP")], Signal::Logs, Compression::Gzip, "http://localhost:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"), ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none")], Signal::Metrics, Compression::None, "http://localhost:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"), ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none")], Signal::Logs, Compression::Gzip, "http://localhost:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")], Signal::Traces, Compression::None, "https://collector:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"), ("OTEL_EXPORTER_OTLP_INSECURE", "TRUE")], Signal::Metrics, Compression::None, "http://collector:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"), ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "true")], Signal::Logs, Compression::None, "http://collector:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"), ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "true")], Signal::Traces, Compression::None, "https://collector:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"), ("OTEL_EXPORTER_OTLP_INSECURE", "true")], Signal::Traces, Compression::None, "https://collector:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4317"), ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false")], Signal::Traces, Compression::None, "https://collector:4317", None, None),
+            (&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318")], Signal::Logs, Compression::None, "https://c:4318/v1/logs", None, None),
+            (&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")], Signal::Traces, Compression::None, "http://localhost:4317", Some("OTEL_EXPORTER_OTLP_CERTIFICATE"), None),
+            (&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"), ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/m.pem")], Signal::Metrics, Compression::None, "http://localhost:4317", Some("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE"), None),
+            (&[("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "/l.pem")], Signal::Traces, Compression::None, "http://localhost:4317", None, None),
+            (&[(KEY, "/k.pem"), (CERT, "/c.pem")], Signal::Logs, Compression::None, "http://localhost:4317", None, Some((KEY, CERT))),
+            (&[(KEY, "/k.pem"), ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/t.pem"), (CERT, "/c.pem")], Signal::Traces, Compression::None, "http://localhost:4317", None, Some(("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", CERT))),
+        ];
+        for (env, signal, compression, endpoint, certificate, client) in cases {
+            let c = config(env).unwrap();
+            let otlp = match signal {
+                Signal::Traces => c.traces_otlp(),
+                Signal::Metrics => c.metrics.otlp,
+                Signal::Logs => c.logs.otlp,
+            };
+            let found = (
+                otlp.compression,
+                otlp.endpoint.as_str(),
+                otlp.tls.certificate.as_ref().map(|file| file.variable),
+                otlp.tls
+                    .client
+                    .as_ref()
+                    .map(|(key, cert)| (key.variable, cert.variable)),
+            );
+            assert_eq!(
+                found,
+                (*compression, *endpoint, *certificate, *client),
+                "{env:?} {signal:?}"
+            );
+        }
+    }
+
+    /// A client key without its certificate names both variables: the one
+    /// set and the one missing, and shows the path.
+    #[test]
+    fn half_an_identity_says_what_is_missing() {
+        let e = config(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/otel/client.key")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid OTEL_EXPORTER_OTLP_CLIENT_KEY=`/etc/otel/client.key`: mutual TLS needs the \
+             client key and its certificate: set OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE (or \
+             OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE) too, or unset this one"
+        );
     }
 
     /// Headers are percent-decoded pairs; the traces variable wins. Timeout
@@ -1210,7 +1533,8 @@ mod tests {
             ("OTEL_TRACES_EXPORTER", "zipkin", &[]),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", &[]),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift", &[]),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317", &[]),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "/v1", &[]),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://", &[]),
             ("OTEL_EXPORTER_OTLP_HEADERS", "a=%zz", &[]),
             ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "=x", &[]),
@@ -1237,7 +1561,7 @@ mod tests {
             ("OTEL_METRICS_EXPORTER", "otlp,statsd", &[]),
             ("OTEL_METRIC_EXPORT_INTERVAL", "60s", &[]),
             ("OTEL_METRIC_EXPORT_INTERVAL", "0", &[]),
-            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "collector:4317", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "collector:4318", &[("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf")]),
             ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json", &[]),
             ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "novalue", &[]),
             ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "5s", &[]),
@@ -1251,6 +1575,19 @@ mod tests {
             ("OTEL_BLRP_MAX_QUEUE_SIZE", "0", &[]),
             ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "-1", &[]),
             ("OTEL_BLRP_EXPORT_TIMEOUT", "30s", &[]),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli", &[]),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "deflate", &[]),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "yes", &[]),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "yes", &[]),
+            ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "1", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "on", &[]),
+            ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "no", &[]),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/otel/client.key", &[]),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/otel/client.pem", &[]),
+            ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "/c.pem", &[]),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/k.pem", &[("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem"), ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/c.pem")]),
         ];
         for &(variable, value, others) in cases {
             let mut env = others.to_vec();

@@ -11,6 +11,7 @@ use wasmtime::error::Context as _;
 
 use super::console::Console;
 use super::export_queue::{Delivery, QueueStats};
+use super::transport::LastError;
 
 /// How often spans dropped by a full export queue are reported (once per
 /// interval with the count, never per span).
@@ -54,6 +55,9 @@ pub(super) struct Reporter {
     pub(super) undelivered: Arc<AtomicU64>,
     /// The terminal view that takes over while delivery fails.
     pub(super) fallback: Option<Arc<Console>>,
+    /// Over OTLP/HTTP, the client's last failure in full (a TLS alert, a
+    /// refused connection): the SDK's error says only "network error".
+    pub(super) cause: Option<LastError>,
 }
 
 impl Delivery for Reporter {
@@ -64,6 +68,14 @@ impl Delivery for Reporter {
                 if self.failing.swap(true, Ordering::Relaxed) {
                     return;
                 }
+                let cause = self
+                    .cause
+                    .as_ref()
+                    .and_then(|cause| cause.lock().ok()?.take());
+                let error = match cause {
+                    Some(cause) => format!("{error} ({cause})"),
+                    None => error.to_string(),
+                };
                 let instead = if self.fallback.is_some() {
                     "Traces are drawn in the terminal meanwhile."
                 } else {

@@ -17,6 +17,9 @@
 //!   with exemplars (see its doc for why not the SDK's).
 //! - [`logs`]: guest output and the host's request log as log records,
 //!   in a bounded queue.
+//! - `transport`: how an export reaches the collector: TLS (the
+//!   certificate files, read at start-up), the gRPC channel, the OTLP/HTTP
+//!   POST and gzip, the same for every signal.
 //! - `push`: the thread that exports metrics (and logs) over OTLP gRPC or
 //!   HTTP/protobuf every interval, and at shutdown.
 //! - `console`, `waterfall`, `display`: the terminal view of traces.
@@ -42,6 +45,7 @@ mod sdk;
 pub mod semconv;
 mod tracer;
 mod traces_file;
+mod transport;
 mod waterfall;
 
 pub use config::OtelConfig;

@@ -1,7 +1,9 @@
 //! Pushing metrics and logs over OTLP, off the request path: one thread per
 //! signal, with a runtime of its own, collects from its [`Source`] every
-//! interval (and, for logs, as soon as a full batch is waiting) and sends what it got over gRPC (tonic, the generated
-//! `opentelemetry-proto` clients) or HTTP/protobuf (hyper), one export at a
+//! interval (and, for logs, as soon as a full batch is waiting) and sends
+//! what it got over gRPC (tonic, the generated `opentelemetry-proto`
+//! clients) or HTTP/protobuf (hyper), through `transport` (TLS for
+//! `https://`, gzip when asked), one export at a
 //! time, each bounded by the signal's timeout. A collector that is down
 //! costs requests nothing: measurements keep aggregating (metrics) or are
 //! bounded by their queue (logs); failures are said once, and once again
@@ -12,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -21,7 +22,8 @@ use prost::Message as _;
 use tokio::sync::{Notify, mpsc};
 use wasmtime::error::Context as _;
 
-use super::config::{OtlpSettings, Protocol};
+use super::config::{Compression, OtlpSettings, Protocol};
+use super::transport::{self, HttpConnection, Tls};
 
 /// One export's contents.
 #[derive(Debug, Clone)]
@@ -76,23 +78,32 @@ pub(super) fn grpc_metadata(
 pub struct Destination {
     settings: OtlpSettings,
     metadata: tonic::metadata::MetadataMap,
+    /// The TLS of an `https://` endpoint, its files read at start-up.
+    tls: Option<Tls>,
+    /// Over gRPC, the endpoint (with its TLS) the channel connects to.
+    grpc: Option<tonic::transport::Endpoint>,
 }
 
 impl Destination {
-    /// `settings`, with its headers checked as gRPC metadata.
+    /// `settings`, with its headers checked as gRPC metadata and its TLS
+    /// files read.
     pub fn new(settings: OtlpSettings) -> wasmtime::Result<Destination> {
         let metadata = grpc_metadata(&settings.headers)?;
-        let uri = settings
+        settings
             .endpoint
             .parse::<hyper::Uri>()
             .with_context(|| format!("invalid OTLP endpoint `{}`", settings.endpoint))?;
-        if settings.protocol == Protocol::HttpProtobuf && uri.scheme_str() != Some("http") {
-            wasmtime::bail!(
-                "OTLP/HTTP endpoint `{}`: only http:// is supported for metrics and logs",
-                settings.endpoint
-            );
-        }
-        Ok(Destination { settings, metadata })
+        let tls = Tls::load(&settings)?;
+        let grpc = match settings.protocol {
+            Protocol::Grpc => Some(transport::grpc_endpoint(&settings, tls.as_ref())?),
+            Protocol::HttpProtobuf => None,
+        };
+        Ok(Destination {
+            settings,
+            metadata,
+            tls,
+            grpc,
+        })
     }
 }
 
@@ -177,28 +188,28 @@ struct Sender {
     signal: &'static str,
     destination: Destination,
     grpc: Option<tonic::transport::Channel>,
+    /// Over HTTP, the kept-alive connection.
+    http: Option<HttpConnection>,
     failing: bool,
 }
 
 impl Sender {
+    /// A sender to `destination`. Runs on the pusher's runtime: a gRPC
+    /// channel spawns its connection there.
     fn new(signal: &'static str, destination: Destination) -> Sender {
-        let grpc = match destination.settings.protocol {
-            Protocol::Grpc => {
-                tonic::transport::Endpoint::from_shared(destination.settings.endpoint.clone())
-                    .ok()
-                    .map(|endpoint| {
-                        endpoint
-                            .connect_timeout(destination.settings.timeout)
-                            .timeout(destination.settings.timeout)
-                            .connect_lazy()
-                    })
-            }
-            Protocol::HttpProtobuf => None,
+        let grpc = destination
+            .grpc
+            .as_ref()
+            .map(tonic::transport::Endpoint::connect_lazy);
+        let http = match destination.settings.protocol {
+            Protocol::HttpProtobuf => Some(HttpConnection::new(destination.tls.clone())),
+            Protocol::Grpc => None,
         };
         Sender {
             signal,
             destination,
             grpc,
+            http,
             failing: false,
         }
     }
@@ -232,9 +243,10 @@ impl Sender {
     }
 
     async fn try_send(&self, payload: &Payload) -> Result<(), String> {
-        match &self.grpc {
-            Some(channel) => self.send_grpc(channel.clone(), payload).await,
-            None => self.send_http(payload).await,
+        match (&self.grpc, &self.http) {
+            (Some(channel), _) => self.send_grpc(channel.clone(), payload).await,
+            (None, Some(http)) => self.send_http(http, payload).await,
+            (None, None) => Err("no OTLP transport".to_string()),
         }
     }
 
@@ -244,64 +256,61 @@ impl Sender {
         payload: &Payload,
     ) -> Result<(), String> {
         let metadata = &self.destination.metadata;
+        let gzip = self.destination.settings.compression == Compression::Gzip;
         match payload {
-            Payload::Metrics(message) => MetricsServiceClient::new(channel)
-                .export(with_metadata(metadata, message.clone()))
-                .await
-                .map(drop),
-            Payload::Logs(message) => LogsServiceClient::new(channel)
-                .export(with_metadata(metadata, message.clone()))
-                .await
-                .map(drop),
+            Payload::Metrics(message) => {
+                let mut client = MetricsServiceClient::new(channel);
+                if gzip {
+                    client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                }
+                client
+                    .export(with_metadata(metadata, message.clone()))
+                    .await
+                    .map(drop)
+            }
+            Payload::Logs(message) => {
+                let mut client = LogsServiceClient::new(channel);
+                if gzip {
+                    client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                }
+                client
+                    .export(with_metadata(metadata, message.clone()))
+                    .await
+                    .map(drop)
+            }
         }
-        .map_err(|status| format!("{}: {}", status.code(), status.message()))
+        .map_err(|status| {
+            // The message alone can be "operation was canceled": the cause
+            // (a TLS alert, a refused connection) is in the source.
+            let mut text = format!("{}: {}", status.code(), status.message());
+            if let Some(source) = std::error::Error::source(&status) {
+                text.push_str(": ");
+                text.push_str(&transport::error_chain(source));
+            }
+            text
+        })
     }
 
-    async fn send_http(&self, payload: &Payload) -> Result<(), String> {
-        let uri: hyper::Uri = self
-            .destination
-            .settings
-            .endpoint
-            .parse()
-            .map_err(|e| format!("{e}"))?;
-        let authority = uri
-            .authority()
-            .ok_or_else(|| "the endpoint has no host".to_string())?
-            .clone();
-        let stream =
-            tokio::net::TcpStream::connect((authority.host(), authority.port_u16().unwrap_or(80)))
-                .await
-                .map_err(|e| format!("cannot connect: {e}"))?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
+    async fn send_http(&self, http: &HttpConnection, payload: &Payload) -> Result<(), String> {
+        let settings = &self.destination.settings;
         let body = match payload {
             Payload::Metrics(message) => message.encode_to_vec(),
             Payload::Logs(message) => message.encode_to_vec(),
         };
-        let mut request = hyper::Request::post(
-            uri.path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-                .to_string(),
-        )
-        .header(hyper::header::HOST, authority.as_str())
-        .header(hyper::header::CONTENT_TYPE, "application/x-protobuf");
-        for (key, value) in &self.destination.settings.headers {
+        let mut request = hyper::Request::post(settings.endpoint.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/x-protobuf");
+        let body = match settings.compression {
+            Compression::Gzip => {
+                request = request.header(hyper::header::CONTENT_ENCODING, "gzip");
+                transport::gzip(&body)
+            }
+            Compression::None => body,
+        };
+        for (key, value) in &settings.headers {
             request = request.header(key.as_str(), value.as_str());
         }
-        let request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        // Read the reply whole so that the connection closes cleanly.
-        let _ = response.into_body().collect().await;
+        let request = request.body(Bytes::from(body)).map_err(|e| e.to_string())?;
+        let status = http.post(request).await?.status();
         if status.is_success() {
             Ok(())
         } else {

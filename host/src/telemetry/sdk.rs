@@ -17,7 +17,7 @@ use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use wasmtime::error::Context as _;
 
-use super::config::{self, Exporter, OtelConfig, Protocol};
+use super::config::{self, Compression, Exporter, OtelConfig, Protocol};
 use super::console::Console;
 use super::delivery::{Reporter, report_drops};
 use super::explorer::Explorer;
@@ -28,6 +28,7 @@ use super::push::{Destination, Payload, Print, Pusher};
 use super::semconv;
 use super::tracer::{HOST_SCOPE, Ids, ServiceTracer};
 use super::traces_file::TracesFile;
+use super::transport::{self, SpanHttpClient, Tls};
 use crate::propagation::{Propagator, PropagatorName};
 
 /// How long shutdown may take to flush the last spans of each service.
@@ -89,6 +90,11 @@ pub struct Telemetry {
     /// Each service's count of spans its export queue dropped, by service
     /// name: its processor counts, its `wasm.spans.dropped` reads.
     export_dropped: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// The spans' TLS, its files read once at start-up and shared by every
+    /// service's exporter; `None` for an `http://` endpoint.
+    span_tls: Option<Tls>,
+    /// OTLP/HTTP: the client every service's span exporter sends through.
+    span_http: Option<SpanHttpClient>,
 }
 
 impl Telemetry {
@@ -125,7 +131,13 @@ impl Telemetry {
             Propagator::new(&config.propagators)
         });
         let queue = Arc::new(QueueStats::default());
+        let (mut span_tls, mut span_http) = (None, None);
         if !config.disabled && config.exporters.contains(&Exporter::Otlp) {
+            let otlp = config.traces_otlp();
+            span_tls = Tls::load(&otlp)?;
+            if otlp.protocol == Protocol::HttpProtobuf {
+                span_http = Some(SpanHttpClient::new(&otlp, span_tls.clone())?);
+            }
             report_drops(Arc::downgrade(&queue), config.endpoint.clone())?;
         }
         let (metrics, metrics_pusher) = match start_metrics(&config, explorer.as_ref())? {
@@ -151,6 +163,8 @@ impl Telemetry {
             logs,
             logs_pusher,
             export_dropped: Mutex::new(HashMap::new()),
+            span_tls,
+            span_http,
         })
     }
 
@@ -238,7 +252,12 @@ impl Telemetry {
                 Exporter::Otlp if self.exports_to_self() => {
                     format!("explorer (in process; {} is its own receiver)", c.endpoint)
                 }
-                Exporter::Otlp => format!("otlp ({} to {})", c.protocol, c.endpoint),
+                Exporter::Otlp => format!(
+                    "otlp ({} to {}{})",
+                    c.protocol,
+                    c.endpoint,
+                    gzip_note(c.compression)
+                ),
                 Exporter::Console => "console (waterfall)".to_string(),
             })
             .collect();
@@ -295,6 +314,7 @@ impl Telemetry {
                     .console
                     .clone()
                     .filter(|_| !self.config.exporters.contains(&Exporter::Console)),
+                cause: self.span_http.as_ref().map(SpanHttpClient::last_error),
             };
             builder = builder.with_span_processor(export_queue::processor(
                 self.otlp_exporter()?,
@@ -319,25 +339,47 @@ impl Telemetry {
         Ok(ServiceTracer::Sdk { tracer, provider })
     }
 
+    /// A service's OTLP span exporter: over gRPC, on a channel built here
+    /// (its endpoint and TLS the host's, so the SDK's own reading of
+    /// `…_ENDPOINT` and `…_INSECURE` never applies), over HTTP, through the
+    /// host's client; TLS and gzip as configured, the same as for metrics
+    /// and logs.
     fn otlp_exporter(&self) -> wasmtime::Result<opentelemetry_otlp::SpanExporter> {
         let c = &self.config;
+        let gzip = c.compression == Compression::Gzip;
         let built = match c.protocol {
             Protocol::Grpc => {
                 let metadata = super::push::grpc_metadata(&c.headers)?;
-                opentelemetry_otlp::SpanExporter::builder()
+                let channel = transport::grpc_endpoint(&c.traces_otlp(), self.span_tls.as_ref())?
+                    .connect_lazy();
+                let mut builder = opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
+                    .with_channel(channel)
+                    .with_timeout(c.timeout)
+                    .with_metadata(metadata);
+                if gzip {
+                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                builder.build()
+            }
+            Protocol::HttpProtobuf => {
+                // Started with the OTLP exporter in `Telemetry::new`.
+                let client = self
+                    .span_http
+                    .clone()
+                    .context("the OTLP/HTTP span client was not started")?;
+                let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_http_client(client)
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                     .with_endpoint(c.endpoint.clone())
                     .with_timeout(c.timeout)
-                    .with_metadata(metadata)
-                    .build()
+                    .with_headers(c.headers.iter().cloned().collect::<HashMap<_, _>>());
+                if gzip {
+                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                builder.build()
             }
-            Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(c.endpoint.clone())
-                .with_timeout(c.timeout)
-                .with_headers(c.headers.iter().cloned().collect::<HashMap<_, _>>())
-                .build(),
         };
         built.with_context(|| format!("failed to build the OTLP exporter for `{}`", c.endpoint))
     }
@@ -446,7 +488,9 @@ impl Telemetry {
                 .trim_end_matches("/v1/logs")
                 .to_string()
         };
-        let same = otlp.protocol == c.protocol && base(&otlp.endpoint) == base(&c.endpoint);
+        let same = otlp.protocol == c.protocol
+            && otlp.compression == c.compression
+            && base(&otlp.endpoint) == base(&c.endpoint);
         let named: Vec<String> = exporters
             .iter()
             .map(|exporter| match exporter {
@@ -457,7 +501,12 @@ impl Telemetry {
                     )
                 }
                 Exporter::Otlp if same => "otlp".to_string(),
-                Exporter::Otlp => format!("otlp ({} to {})", otlp.protocol, otlp.endpoint),
+                Exporter::Otlp => format!(
+                    "otlp ({} to {}{})",
+                    otlp.protocol,
+                    otlp.endpoint,
+                    gzip_note(otlp.compression)
+                ),
                 Exporter::Console => "console".to_string(),
             })
             .collect();
@@ -466,6 +515,14 @@ impl Telemetry {
         } else {
             named.join(", ")
         }
+    }
+}
+
+/// What the start-up line adds to an OTLP destination for its compression.
+fn gzip_note(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Gzip => ", gzip",
+        Compression::None => "",
     }
 }
 

@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod order_system;
+mod otlp_tls;
 mod payment_py;
 mod propagation;
 mod replica;

@@ -151,6 +151,12 @@ pub struct Receiver {
     logs: Arc<Mutex<Vec<ReceivedLog>>>,
     /// The request headers (gRPC metadata) of every export.
     pub headers: Arc<Mutex<Vec<hyper::HeaderMap>>>,
+    /// Every export of every signal: the signal (`traces`, `metrics`,
+    /// `logs`) and its request headers (`grpc-encoding`,
+    /// `content-encoding`: how its body came).
+    pub exports: Arc<Mutex<Vec<(&'static str, hyper::HeaderMap)>>>,
+    /// Connections accepted by the OTLP/HTTP receiver.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
     /// While set, every export is refused with `UNAVAILABLE`.
     pub unavailable: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -164,10 +170,12 @@ impl TraceService for Receiver {
         if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("receiver is unavailable (test)"));
         }
-        self.headers
+        let headers = request.metadata().clone().into_headers();
+        self.exports
             .lock()
             .unwrap()
-            .push(request.metadata().clone().into_headers());
+            .push(("traces", headers.clone()));
+        self.headers.lock().unwrap().push(headers);
         self.record(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -182,6 +190,8 @@ impl MetricsService for Receiver {
         if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("receiver is unavailable (test)"));
         }
+        let headers = request.metadata().clone().into_headers();
+        self.exports.lock().unwrap().push(("metrics", headers));
         self.metrics.lock().unwrap().push(request.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
@@ -196,6 +206,8 @@ impl LogsService for Receiver {
         if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("receiver is unavailable (test)"));
         }
+        let headers = request.metadata().clone().into_headers();
+        self.exports.lock().unwrap().push(("logs", headers));
         self.record_logs(request.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
@@ -331,12 +343,29 @@ impl Receiver {
     /// Starts serving `receiver` on `listener` (to bring a receiver back on
     /// the port it had).
     pub async fn start_on(listener: TcpListener, receiver: Receiver) -> (Receiver, String) {
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let service = TraceServiceServer::new(receiver.clone());
-        let metrics = MetricsServiceServer::new(receiver.clone());
-        let logs = LogsServiceServer::new(receiver.clone());
+        Receiver::serve_grpc(listener, receiver, None).await
+    }
+
+    /// Serves `receiver` over gRPC on `listener`, with TLS when `tls` is
+    /// given (the endpoint is then `https://`); gzip-compressed exports are
+    /// accepted.
+    pub async fn serve_grpc(
+        listener: TcpListener,
+        receiver: Receiver,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> (Receiver, String) {
+        use tonic::codec::CompressionEncoding::Gzip;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{}", listener.local_addr().unwrap());
+        let service = TraceServiceServer::new(receiver.clone()).accept_compressed(Gzip);
+        let metrics = MetricsServiceServer::new(receiver.clone()).accept_compressed(Gzip);
+        let logs = LogsServiceServer::new(receiver.clone()).accept_compressed(Gzip);
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls).unwrap();
+        }
         tokio::spawn(async move {
-            tonic::transport::Server::builder()
+            server
                 .add_service(service)
                 .add_service(metrics)
                 .add_service(logs)
@@ -350,14 +379,28 @@ impl Receiver {
     /// Starts an OTLP/HTTP (protobuf) receiver; returns it and its base URL
     /// (the exporters append `/v1/traces`, `/v1/metrics`, `/v1/logs`).
     pub async fn start_http() -> (Receiver, String) {
-        use prost::Message as _;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        Receiver::serve_http(listener, None).await
+    }
+
+    /// Serves a new receiver over OTLP/HTTP on `listener`, with TLS when
+    /// `tls` is given (the base URL is then `https://`); a body with
+    /// `content-encoding: gzip` is decompressed.
+    pub async fn serve_http(
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> (Receiver, String) {
+        use prost::Message as _;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let receiver = Receiver::default();
         let serving = receiver.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let receiver = serving.clone();
+                receiver
+                    .connections
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let service = hyper::service::service_fn(
                     move |request: hyper::Request<hyper::body::Incoming>| {
                         let receiver = receiver.clone();
@@ -367,6 +410,27 @@ impl Receiver {
                                 == Some(b"application/x-protobuf");
                             let headers = request.headers().clone();
                             let body = request.into_body().collect().await.unwrap().to_bytes();
+                            let body = match headers.get("content-encoding") {
+                                Some(encoding) if encoding == "gzip" => {
+                                    use std::io::Read as _;
+                                    let mut decoded = Vec::new();
+                                    flate2::read::GzDecoder::new(&body[..])
+                                        .read_to_end(&mut decoded)
+                                        .unwrap();
+                                    Bytes::from(decoded)
+                                }
+                                _ => body,
+                            };
+                            let signal = match path.as_str() {
+                                "/v1/traces" => "traces",
+                                "/v1/metrics" => "metrics",
+                                _ => "logs",
+                            };
+                            receiver
+                                .exports
+                                .lock()
+                                .unwrap()
+                                .push((signal, headers.clone()));
                             let status = match (ok, path.as_str()) {
                                 (false, _) => 400,
                                 (true, "/v1/traces") => {
@@ -410,10 +474,26 @@ impl Receiver {
                         }
                     },
                 );
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
-                );
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        }
+                        // A refused handshake (no client certificate) ends
+                        // the connection, as a collector's would.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
+                });
             }
         });
         (receiver, base)
@@ -563,6 +643,11 @@ impl Host {
             "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
             "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
             "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_INSECURE",
         ] {
             command.env_remove(key);
         }
