@@ -23,6 +23,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::config::LogRecordLimits;
 use super::console::Console;
 use super::explorer::SpanLogs;
 use super::metrics::{EXPORT_QUEUE, ServiceMetrics};
@@ -89,12 +90,21 @@ pub struct Logs {
     console: bool,
     /// Queues records for OTLP (`OTEL_LOGS_EXPORTER=otlp`).
     exports: bool,
+    /// `OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT`, applied to every record.
+    limits: LogRecordLimits,
 }
 
 impl Logs {
     /// A queue of at most `capacity` records for OTLP, exported in requests
-    /// of at most `batch`, when `exports`; `console` prints each record.
-    pub fn new(capacity: usize, batch: usize, console: bool, exports: bool) -> Logs {
+    /// of at most `batch`, each record's attributes within `limits`, when
+    /// `exports`; `console` prints each record.
+    pub fn new(
+        capacity: usize,
+        batch: usize,
+        limits: LogRecordLimits,
+        console: bool,
+        exports: bool,
+    ) -> Logs {
         Logs {
             queue: Mutex::new(VecDeque::new()),
             capacity,
@@ -104,7 +114,13 @@ impl Logs {
             undelivered: AtomicU64::new(0),
             console,
             exports,
+            limits,
         }
+    }
+
+    /// The attribute limits every record is held to.
+    pub fn limits(&self) -> LogRecordLimits {
+        self.limits
     }
 
     fn push(&self, queued: Queued) {
@@ -289,6 +305,7 @@ impl ServiceLogs {
             ),
             None => (Vec::new(), Vec::new(), 0),
         };
+        let (attributes, dropped_attributes_count) = limited(attributes, self.logs.limits);
         let record = LogRecord {
             time_unix_nano: now,
             observed_time_unix_nano: now,
@@ -297,17 +314,8 @@ impl ServiceLogs {
             body: Some(AnyValue {
                 value: Some(any_value::Value::StringValue(body)),
             }),
-            attributes: attributes
-                .into_iter()
-                .map(|(key, value)| KeyValue {
-                    key: key.to_string(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(value)),
-                    }),
-                    key_strindex: 0,
-                })
-                .collect(),
-            dropped_attributes_count: 0,
+            attributes,
+            dropped_attributes_count,
             flags,
             trace_id,
             span_id,
@@ -318,5 +326,71 @@ impl ServiceLogs {
             origin,
             record,
         });
+    }
+}
+
+/// `attributes` within `limits`: the first `attribute_count` kept, string
+/// values cut to `attribute_value_length` characters; with the number of
+/// attributes left out (a record's `dropped_attributes_count`).
+fn limited(attributes: Vec<(&'static str, String)>, limits: LogRecordLimits) -> (Vec<KeyValue>, u32) {
+    let keep = usize::try_from(limits.attribute_count).unwrap_or(usize::MAX);
+    let dropped = u32::try_from(attributes.len().saturating_sub(keep)).unwrap_or(u32::MAX);
+    let kept = attributes
+        .into_iter()
+        .take(keep)
+        .map(|(key, mut value)| {
+            if let Some(max) = limits.attribute_value_length
+                && let Some((cut, _)) = value.char_indices().nth(max)
+            {
+                value.truncate(cut);
+            }
+            KeyValue {
+                key: key.to_string(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(value)),
+                }),
+                key_strindex: 0,
+            }
+        })
+        .collect();
+    (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the count limit attributes are left out and counted; string
+    /// values are cut to the length limit in characters, not bytes.
+    #[test]
+    fn record_attributes_within_limits() {
+        let limits = |count, length| LogRecordLimits {
+            attribute_count: count,
+            attribute_value_length: length,
+        };
+        let strings = |kvs: &[KeyValue]| -> Vec<String> {
+            kvs.iter()
+                .map(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => format!("{}={s}", kv.key),
+                    other => panic!("not a string: {other:?}"),
+                })
+                .collect()
+        };
+        type Case<'a> = (u32, Option<usize>, &'a [&'a str], u32);
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            (128, None,    &["a=stdout", "b=élan"], 0),
+            (1,   None,    &["a=stdout"],           1),
+            (0,   None,    &[],                     2),
+            (128, Some(3), &["a=std", "b=éla"],     0),
+            (1,   Some(0), &["a="],                 1),
+        ];
+        for &(count, length, kept, dropped) in cases {
+            let (kvs, n) = limited(
+                vec![("a", "stdout".to_string()), ("b", "élan".to_string())],
+                limits(count, length),
+            );
+            assert_eq!((strings(&kvs), n), (kept.iter().map(|s| s.to_string()).collect::<Vec<_>>(), dropped), "{count} {length:?}");
+        }
     }
 }
