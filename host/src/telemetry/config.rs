@@ -1238,7 +1238,10 @@ mod tests {
             ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "1"),
         ])
         .unwrap();
-        assert_eq!((c.limits.link_count, c.limits.link_attribute_count), (128, 1));
+        assert_eq!(
+            (c.limits.link_count, c.limits.link_attribute_count),
+            (128, 1)
+        );
         let e = config(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1")]).unwrap_err();
         assert_eq!(e.variable, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT");
     }
@@ -1357,7 +1360,12 @@ mod tests {
     /// specification's defaults when unset.
     #[test]
     fn metrics_sdk_variables() {
-        type Case<'a> = (&'a [(&'a str, &'a str)], ExemplarFilter, HistogramAggregation, u64);
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            ExemplarFilter,
+            HistogramAggregation,
+            u64,
+        );
         use ExemplarFilter as F;
         use HistogramAggregation as H;
         #[rustfmt::skip]

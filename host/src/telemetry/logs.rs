@@ -332,7 +332,10 @@ impl ServiceLogs {
 /// `attributes` within `limits`: the first `attribute_count` kept, string
 /// values cut to `attribute_value_length` characters; with the number of
 /// attributes left out (a record's `dropped_attributes_count`).
-fn limited(attributes: Vec<(&'static str, String)>, limits: LogRecordLimits) -> (Vec<KeyValue>, u32) {
+fn limited(
+    attributes: Vec<(&'static str, String)>,
+    limits: LogRecordLimits,
+) -> (Vec<KeyValue>, u32) {
     let keep = usize::try_from(limits.attribute_count).unwrap_or(usize::MAX);
     let dropped = u32::try_from(attributes.len().saturating_sub(keep)).unwrap_or(u32::MAX);
     let kept = attributes
@@ -370,10 +373,12 @@ mod tests {
         };
         let strings = |kvs: &[KeyValue]| -> Vec<String> {
             kvs.iter()
-                .map(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                    Some(any_value::Value::StringValue(s)) => format!("{}={s}", kv.key),
-                    other => panic!("not a string: {other:?}"),
-                })
+                .map(
+                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(any_value::Value::StringValue(s)) => format!("{}={s}", kv.key),
+                        other => panic!("not a string: {other:?}"),
+                    },
+                )
                 .collect()
         };
         type Case<'a> = (u32, Option<usize>, &'a [&'a str], u32);
@@ -390,7 +395,14 @@ mod tests {
                 vec![("a", "stdout".to_string()), ("b", "élan".to_string())],
                 limits(count, length),
             );
-            assert_eq!((strings(&kvs), n), (kept.iter().map(|s| s.to_string()).collect::<Vec<_>>(), dropped), "{count} {length:?}");
+            assert_eq!(
+                (strings(&kvs), n),
+                (
+                    kept.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    dropped
+                ),
+                "{count} {length:?}"
+            );
         }
     }
 }

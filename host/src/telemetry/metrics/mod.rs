@@ -12,6 +12,7 @@
 
 mod aggregate;
 mod business;
+mod exponential;
 mod instruments;
 
 use std::sync::atomic::AtomicU64;
@@ -21,13 +22,13 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-pub use aggregate::{Attributes, Collect, SpanRef, Value, now_nanos};
+pub use aggregate::{Attributes, Collect, HistogramOptions, SpanRef, Value, now_nanos};
 pub use business::{GUEST_SCOPE, Kind};
 pub use instruments::{
     ActiveRequest, ClientRequest, EXPORT_QUEUE, REQUEST_LIMIT, ServiceMetrics, value_of,
 };
 
-use super::config::TemporalityPreference;
+use super::config::{MetricsSettings, TemporalityPreference};
 use super::push::{Payload, Source};
 
 /// Every service's instruments, collected together.
@@ -35,14 +36,21 @@ use super::push::{Payload, Source};
 pub struct Metrics {
     services: Mutex<Vec<Arc<ServiceMetrics>>>,
     collect: Collect,
+    /// Every histogram's aggregation and exemplar filter.
+    histograms: HistogramOptions,
 }
 
 impl Metrics {
-    /// No services yet; points collected as `temporality` prefers.
-    pub fn new(temporality: TemporalityPreference) -> Metrics {
+    /// No services yet; points collected as `settings` prefer, histograms
+    /// aggregated and exemplars chosen as they say.
+    pub fn new(settings: &MetricsSettings) -> Metrics {
         Metrics {
             services: Mutex::new(Vec::new()),
-            collect: match temporality {
+            histograms: HistogramOptions {
+                filter: settings.exemplar_filter,
+                aggregation: settings.histogram_aggregation,
+            },
+            collect: match settings.temporality {
                 TemporalityPreference::Cumulative => Collect::Cumulative,
                 // The host has no asynchronous instrument that `lowmemory`
                 // would keep cumulative apart from its dropped-span count,
@@ -59,7 +67,11 @@ impl Metrics {
         resource: Resource,
         export_dropped: Arc<AtomicU64>,
     ) -> Arc<ServiceMetrics> {
-        let metrics = Arc::new(ServiceMetrics::new(resource, export_dropped));
+        let metrics = Arc::new(ServiceMetrics::new(
+            resource,
+            export_dropped,
+            self.histograms,
+        ));
         if let Ok(mut services) = self.services.lock() {
             services.push(metrics.clone());
         }
@@ -164,6 +176,27 @@ fn points(data: Option<&Data>) -> Vec<(String, String)> {
                         "count={} mean={mean:.6} max={:.6} exemplars={}",
                         p.count,
                         p.max.unwrap_or(0.0),
+                        p.exemplars.len()
+                    ),
+                )
+            })
+            .collect(),
+        Some(Data::ExponentialHistogram(histogram)) => histogram
+            .data_points
+            .iter()
+            .map(|p| {
+                let mean = if p.count > 0 {
+                    p.sum.unwrap_or(0.0) / p.count as f64
+                } else {
+                    0.0
+                };
+                (
+                    attributes(&p.attributes),
+                    format!(
+                        "count={} mean={mean:.6} max={:.6} scale={} exemplars={}",
+                        p.count,
+                        p.max.unwrap_or(0.0),
+                        p.scale,
                         p.exemplars.len()
                     ),
                 )
