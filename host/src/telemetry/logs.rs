@@ -118,11 +118,6 @@ impl Logs {
         }
     }
 
-    /// The attribute limits every record is held to.
-    pub fn limits(&self) -> LogRecordLimits {
-        self.limits
-    }
-
     fn push(&self, queued: Queued) {
         if !self.exports {
             return;
