@@ -244,8 +244,9 @@ async fn wasi_otel_spans_join_the_trace() {
 #[tokio::test]
 async fn link_limits_bind_reported_spans() {
     // (variables, links kept, dropped links, link attributes kept, dropped)
+    type Case<'a> = (&'a [(&'a str, &'a str)], usize, u32, usize, u32);
     #[rustfmt::skip]
-    let cases: &[(&[(&str, &str)], usize, u32, usize, u32)] = &[
+    let cases: &[Case] = &[
         (&[],                                         1, 0, 1, 0),
         (&[("OTEL_SPAN_LINK_COUNT_LIMIT", "0")],      0, 1, 0, 0),
         (&[("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "0")], 1, 0, 0, 1),

@@ -224,8 +224,9 @@ async fn the_waterfall_draws_lines_under_their_span() {
 #[tokio::test]
 async fn log_record_attribute_limits_cut_and_count() {
     // (variables, `log.iostream` of the stdout lines, dropped per record)
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, u32);
     #[rustfmt::skip]
-    let cases: &[(&[(&str, &str)], Option<&str>, u32)] = &[
+    let cases: &[Case] = &[
         (&[],                                                  Some("stdout"), 0),
         (&[("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3")], Some("std"), 0),
         (&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4")],        Some("stdo"),   0),

@@ -1,5 +1,6 @@
 //! The host's metrics: its own aggregation (`aggregate`: sums and
-//! histograms with exemplars, bounded cardinality), one service's
+//! histograms with exemplars, bounded cardinality; `exponential`: the
+//! base-2 exponential buckets), one service's
 //! instruments by name (`instruments`), the guests' own (`business`), and
 //! [`Metrics`], every service's instruments, which the metrics pusher
 //! (`super::push`) collects every `OTEL_METRIC_EXPORT_INTERVAL` into one
