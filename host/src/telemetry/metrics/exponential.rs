@@ -156,9 +156,13 @@ impl Exponential {
 }
 
 /// How many halvings of the scale make buckets `low..=high` fit in `size`.
-fn downscale_needed(mut low: i32, mut high: i32, size: usize) -> u32 {
+fn downscale_needed(low: i32, high: i32, size: usize) -> u32 {
+    // In i64: at scale 20 the smallest and largest doubles are about 2^31
+    // buckets apart, past what an i32 difference holds (a guest's
+    // histogram takes any finite value).
+    let (mut low, mut high) = (i64::from(low), i64::from(high));
     let mut change = 0;
-    while (high - low) as usize >= size {
+    while high - low >= size as i64 {
         low >>= 1;
         high >>= 1;
         change += 1;
@@ -321,6 +325,24 @@ mod tests {
         // ln(1.00001)·2^20/ln 2 = 15.13: bucket 15, 17 buckets from −1.
         assert_eq!(positive.bucket_counts.len(), 17);
         assert_eq!(positive.bucket_counts.iter().sum::<u64>(), 2);
+    }
+
+    /// The smallest and the largest doubles, about 2^31 buckets apart at
+    /// scale 20, fit in 160 buckets at scale −4, without the arithmetic
+    /// overflowing on the way.
+    #[test]
+    fn extreme_values_fit() {
+        let mut h = Exponential::default();
+        h.record(f64::from_bits(1)); // the smallest subnormal, 2^-1074
+        h.record(f64::MAX);
+        let positive = h.positive();
+        assert!(positive.bucket_counts.len() <= MAX_SIZE);
+        assert_eq!(positive.bucket_counts.iter().sum::<u64>(), 2);
+        // 2^-1074 ends bucket −1075 at scale 0, f64::MAX is in bucket 1023:
+        // 2099 buckets; at scale −4 (÷16) −68 … 63 is 132 buckets, at −3
+        // −135 … 127 would be 263.
+        assert_eq!(h.scale, -4);
+        assert_eq!(positive.offset, -68);
     }
 
     /// The reservoir keeps the first 20 offered, then at most 20; a
