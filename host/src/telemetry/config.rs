@@ -44,6 +44,8 @@ pub const DEFAULT_LOG_MAX_QUEUE_SIZE: usize = 2_048;
 pub const DEFAULT_LOG_MAX_EXPORT_BATCH_SIZE: usize = 512;
 /// The specification's default `OTEL_BLRP_EXPORT_TIMEOUT`.
 pub const DEFAULT_LOG_EXPORT_TIMEOUT: Duration = Duration::from_millis(30_000);
+/// The specification's default `OTEL_METRIC_EXPORT_TIMEOUT`.
+pub const DEFAULT_METRIC_EXPORT_TIMEOUT: Duration = Duration::from_millis(30_000);
 /// How long one export may take by default (`OTEL_EXPORTER_OTLP_TIMEOUT`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The specification's default count limit.
@@ -287,6 +289,29 @@ pub enum TemporalityPreference {
     LowMemory,
 }
 
+/// Which measurements may become a histogram point's exemplar
+/// (`OTEL_METRICS_EXEMPLAR_FILTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExemplarFilter {
+    /// `always_on`: every measurement, sampled span or not.
+    AlwaysOn,
+    /// `always_off`: none; histogram points carry no exemplars.
+    AlwaysOff,
+    /// `trace_based` (the default): those recorded in a sampled span.
+    TraceBased,
+}
+
+/// How histograms aggregate
+/// (`OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistogramAggregation {
+    /// `explicit_bucket_histogram` (the default): each instrument's bounds.
+    ExplicitBucket,
+    /// `base2_exponential_bucket_histogram`: buckets of powers of
+    /// 2^(2^-scale), the scale chosen from the values seen.
+    Base2Exponential,
+}
+
 /// The host's metrics (`OTEL_METRICS_EXPORTER` and the rest).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsSettings {
@@ -298,6 +323,33 @@ pub struct MetricsSettings {
     pub interval: Duration,
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
     pub temporality: TemporalityPreference,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`: how long one export may take, at most
+    /// (the shorter of it and the OTLP timeout bounds each export).
+    pub export_timeout: Duration,
+    /// `OTEL_METRICS_EXEMPLAR_FILTER`.
+    pub exemplar_filter: ExemplarFilter,
+    /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`.
+    pub histogram_aggregation: HistogramAggregation,
+}
+
+/// The log record limits (`OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT`, else
+/// `OTEL_ATTRIBUTE_*_LIMIT`): what is cut is counted in the record's
+/// `dropped_attributes_count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRecordLimits {
+    /// Attributes per log record.
+    pub attribute_count: u32,
+    /// Characters per string attribute value; `None`: no limit.
+    pub attribute_value_length: Option<usize>,
+}
+
+impl Default for LogRecordLimits {
+    fn default() -> Self {
+        LogRecordLimits {
+            attribute_count: DEFAULT_COUNT_LIMIT,
+            attribute_value_length: None,
+        }
+    }
 }
 
 /// The host's and the guests' log records (`OTEL_LOGS_EXPORTER` and the
@@ -320,6 +372,8 @@ pub struct LogsSettings {
     /// `OTEL_BLRP_EXPORT_TIMEOUT`: how long one export may take, at most
     /// (the shorter of it and the OTLP timeout bounds each export).
     pub export_timeout: Duration,
+    /// The attribute limits of every record.
+    pub limits: LogRecordLimits,
 }
 
 /// The sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
@@ -375,6 +429,10 @@ pub struct SpanLimitSettings {
     pub event_count: u32,
     /// Attributes per event.
     pub event_attribute_count: u32,
+    /// Links per span.
+    pub link_count: u32,
+    /// Attributes per link.
+    pub link_attribute_count: u32,
 }
 
 /// The batch span processor in front of OTLP (`OTEL_BSP_*`).
@@ -452,6 +510,8 @@ impl OtelConfig {
             attribute_value_length: attribute_value_length_limit(&env)?,
             event_count: event_count_limit(&env)?,
             event_attribute_count: event_attribute_count_limit(&env)?,
+            link_count: link_count_limit(&env)?,
+            link_attribute_count: link_attribute_count_limit(&env)?,
         };
         let batch = BatchSettings {
             max_queue_size: bsp_max_queue_size(&env)?,
@@ -464,6 +524,9 @@ impl OtelConfig {
             otlp: otlp(&env, Signal::Metrics)?,
             interval: metric_export_interval(&env)?,
             temporality: metrics_temporality(&env)?,
+            export_timeout: metric_export_timeout(&env)?,
+            exemplar_filter: exemplar_filter(&env)?,
+            histogram_aggregation: histogram_aggregation(&env)?,
         };
         let logs = LogsSettings {
             exporters: logs_exporter(&env)?,
@@ -472,6 +535,10 @@ impl OtelConfig {
             max_queue_size: blrp_max_queue_size(&env)?,
             max_export_batch_size: blrp_max_export_batch_size(&env)?,
             export_timeout: blrp_export_timeout(&env)?,
+            limits: LogRecordLimits {
+                attribute_count: logrecord_attribute_count_limit(&env)?,
+                attribute_value_length: logrecord_attribute_value_length_limit(&env)?,
+            },
         };
         Ok(OtelConfig {
             disabled,
@@ -667,6 +734,67 @@ fn metrics_temporality(env: &Env) -> Result<TemporalityPreference, ConfigError> 
             "expected `cumulative`, `delta` or `lowmemory`",
         )),
     }
+}
+
+/// `OTEL_METRIC_EXPORT_TIMEOUT`: milliseconds.
+fn metric_export_timeout(env: &Env) -> Result<Duration, ConfigError> {
+    let variable = "OTEL_METRIC_EXPORT_TIMEOUT";
+    Ok(milliseconds(variable, env.get(variable))?.unwrap_or(DEFAULT_METRIC_EXPORT_TIMEOUT))
+}
+
+/// `OTEL_METRICS_EXEMPLAR_FILTER`: `always_on`, `always_off` or
+/// `trace_based`, in any case.
+fn exemplar_filter(env: &Env) -> Result<ExemplarFilter, ConfigError> {
+    let variable = "OTEL_METRICS_EXEMPLAR_FILTER";
+    let Some(value) = env.get(variable) else {
+        return Ok(ExemplarFilter::TraceBased);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "always_on" => Ok(ExemplarFilter::AlwaysOn),
+        "always_off" => Ok(ExemplarFilter::AlwaysOff),
+        "trace_based" => Ok(ExemplarFilter::TraceBased),
+        _ => Err(error(
+            variable,
+            &value,
+            "expected `always_on`, `always_off` or `trace_based`",
+        )),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`:
+/// `explicit_bucket_histogram` or `base2_exponential_bucket_histogram`, in
+/// any case.
+fn histogram_aggregation(env: &Env) -> Result<HistogramAggregation, ConfigError> {
+    let variable = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+    let Some(value) = env.get(variable) else {
+        return Ok(HistogramAggregation::ExplicitBucket);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "explicit_bucket_histogram" => Ok(HistogramAggregation::ExplicitBucket),
+        "base2_exponential_bucket_histogram" => Ok(HistogramAggregation::Base2Exponential),
+        _ => Err(error(
+            variable,
+            &value,
+            "expected `explicit_bucket_histogram` or `base2_exponential_bucket_histogram`",
+        )),
+    }
+}
+
+/// `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT`.
+fn logrecord_attribute_count_limit(env: &Env) -> Result<u32, ConfigError> {
+    count(env.first([
+        "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    ]))
+}
+
+/// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
+/// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`; unset: no limit.
+fn logrecord_attribute_value_length_limit(env: &Env) -> Result<Option<usize>, ConfigError> {
+    length(env.first([
+        "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    ]))
 }
 
 /// `OTEL_BLRP_SCHEDULE_DELAY`: milliseconds.
@@ -941,11 +1069,10 @@ fn attribute_count_limit(env: &Env) -> Result<u32, ConfigError> {
 /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
 /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`; unset: no limit.
 fn attribute_value_length_limit(env: &Env) -> Result<Option<usize>, ConfigError> {
-    let (variable, value) = env.first([
+    length(env.first([
         "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-    ]);
-    Ok(whole(variable, value)?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+    ]))
 }
 
 /// `OTEL_SPAN_EVENT_COUNT_LIMIT`.
@@ -958,6 +1085,20 @@ fn event_count_limit(env: &Env) -> Result<u32, ConfigError> {
 fn event_attribute_count_limit(env: &Env) -> Result<u32, ConfigError> {
     count(env.first([
         "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    ]))
+}
+
+/// `OTEL_SPAN_LINK_COUNT_LIMIT` (no general variable covers links).
+fn link_count_limit(env: &Env) -> Result<u32, ConfigError> {
+    let variable = "OTEL_SPAN_LINK_COUNT_LIMIT";
+    count((variable, env.get(variable)))
+}
+
+/// `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT`.
+fn link_attribute_count_limit(env: &Env) -> Result<u32, ConfigError> {
+    count(env.first([
+        "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
         "OTEL_ATTRIBUTE_COUNT_LIMIT",
     ]))
 }
@@ -1023,6 +1164,11 @@ fn count((variable, value): (&'static str, Option<String>)) -> Result<u32, Confi
     Ok(whole(variable, value)?
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
         .unwrap_or(DEFAULT_COUNT_LIMIT))
+}
+
+/// A value length limit in characters, `None` (no limit) when unset.
+fn length((variable, value): (&'static str, Option<String>)) -> Result<Option<usize>, ConfigError> {
+    Ok(whole(variable, value)?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 /// A whole number of milliseconds, when set.
@@ -1386,7 +1532,9 @@ mod tests {
                 attribute_count: 128,
                 attribute_value_length: None,
                 event_count: 128,
-                event_attribute_count: 128
+                event_attribute_count: 128,
+                link_count: 128,
+                link_attribute_count: 128,
             }
         );
         let c = config(&[
@@ -1394,6 +1542,7 @@ mod tests {
             ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "5"),
             ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
             ("OTEL_SPAN_EVENT_COUNT_LIMIT", "3"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "2"),
         ])
         .unwrap();
         assert_eq!(
@@ -1402,8 +1551,19 @@ mod tests {
                 attribute_count: 5,
                 attribute_value_length: Some(16),
                 event_count: 3,
-                event_attribute_count: 10
+                event_attribute_count: 10,
+                link_count: 2,
+                link_attribute_count: 10,
             }
+        );
+        let c = config(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.limits.link_count, c.limits.link_attribute_count),
+            (128, 1)
         );
         let e = config(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1")]).unwrap_err();
         assert_eq!(e.variable, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT");
@@ -1519,6 +1679,61 @@ mod tests {
         assert_eq!(c.logs.otlp.endpoint, "http://localhost:4318/v1/logs");
     }
 
+    /// The metrics SDK's variables: each value by name (in any case), the
+    /// specification's defaults when unset.
+    #[test]
+    fn metrics_sdk_variables() {
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            ExemplarFilter,
+            HistogramAggregation,
+            u64,
+        );
+        use ExemplarFilter as F;
+        use HistogramAggregation as H;
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            (&[], F::TraceBased, H::ExplicitBucket, 30_000),
+            (&[("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")], F::AlwaysOn, H::ExplicitBucket, 30_000),
+            (&[("OTEL_METRICS_EXEMPLAR_FILTER", "ALWAYS_OFF")], F::AlwaysOff, H::ExplicitBucket, 30_000),
+            (&[("OTEL_METRICS_EXEMPLAR_FILTER", " trace_based ")], F::TraceBased, H::ExplicitBucket, 30_000),
+            (&[("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "base2_exponential_bucket_histogram")], F::TraceBased, H::Base2Exponential, 30_000),
+            (&[("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "explicit_bucket_histogram")], F::TraceBased, H::ExplicitBucket, 30_000),
+            (&[("OTEL_METRIC_EXPORT_TIMEOUT", "2500")], F::TraceBased, H::ExplicitBucket, 2_500),
+        ];
+        for &(env, filter, aggregation, timeout) in cases {
+            let c = config(env).unwrap().metrics;
+            assert_eq!(
+                (c.exemplar_filter, c.histogram_aggregation, c.export_timeout),
+                (filter, aggregation, Duration::from_millis(timeout)),
+                "{env:?}"
+            );
+        }
+    }
+
+    /// Log record limits: the log-record variable wins over the general
+    /// one; defaults 128 and no value-length limit.
+    #[test]
+    fn log_record_limits() {
+        type Case<'a> = (&'a [(&'a str, &'a str)], u32, Option<usize>);
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            (&[], 128, None),
+            (&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"), ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "9")], 7, Some(9)),
+            (&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"), ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "0")], 0, None),
+            (&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "9"), ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3")], 128, Some(3)),
+            (&[("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "1"), ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "1")], 128, None),
+        ];
+        for &(env, count, length) in cases {
+            let limits = config(env).unwrap().logs.limits;
+            assert_eq!(
+                (limits.attribute_count, limits.attribute_value_length),
+                (count, length),
+                "{env:?}"
+            );
+        }
+    }
+
     /// Each variable with a value the host cannot use is a start-up error
     /// that names the variable and shows the value (the other variables of
     /// a row only make the bad one matter).
@@ -1588,6 +1803,16 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem", &[]),
             ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "/c.pem", &[]),
             ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/k.pem", &[("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem"), ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/c.pem")]),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "30s", &[]),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "-1", &[]),
+            ("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes", &[]),
+            ("OTEL_METRICS_EXEMPLAR_FILTER", "tracebased", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "exponential", &[]),
+            ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "base2", &[]),
+            ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "many", &[]),
+            ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1", &[]),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "1.5", &[]),
+            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "x", &[]),
         ];
         for &(variable, value, others) in cases {
             let mut env = others.to_vec();

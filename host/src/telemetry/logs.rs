@@ -23,6 +23,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::config::LogRecordLimits;
 use super::console::Console;
 use super::explorer::SpanLogs;
 use super::metrics::{EXPORT_QUEUE, ServiceMetrics};
@@ -105,12 +106,21 @@ pub struct Logs {
     console: bool,
     /// Queues records for OTLP (`OTEL_LOGS_EXPORTER=otlp`).
     exports: bool,
+    /// `OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT`, applied to every record.
+    limits: LogRecordLimits,
 }
 
 impl Logs {
     /// A queue of at most `capacity` records for OTLP, exported in requests
-    /// of at most `batch`, when `exports`; `console` prints each record.
-    pub fn new(capacity: usize, batch: usize, console: bool, exports: bool) -> Logs {
+    /// of at most `batch`, each record's attributes within `limits`, when
+    /// `exports`; `console` prints each record.
+    pub fn new(
+        capacity: usize,
+        batch: usize,
+        limits: LogRecordLimits,
+        console: bool,
+        exports: bool,
+    ) -> Logs {
         Logs {
             queue: Mutex::new(VecDeque::new()),
             capacity,
@@ -120,6 +130,7 @@ impl Logs {
             undelivered: AtomicU64::new(0),
             console,
             exports,
+            limits,
         }
     }
 
@@ -290,7 +301,7 @@ impl ServiceLogs {
     /// and `body` its body as text, for the lines that print it.
     pub fn emit_record(
         self: &Arc<Self>,
-        record: LogRecord,
+        mut record: LogRecord,
         scope: Option<InstrumentationScope>,
         span: Option<&SpanContext>,
         body: &str,
@@ -301,6 +312,7 @@ impl ServiceLogs {
             record.severity_text.as_str()
         };
         self.show(Origin::Guest, severity, body, span);
+        within_limits(&mut record, self.logs.limits);
         self.logs.push(Queued {
             service: self.clone(),
             origin: Origin::Guest,
@@ -329,6 +341,7 @@ impl ServiceLogs {
             ),
             None => (Vec::new(), Vec::new(), 0),
         };
+        let (attributes, dropped_attributes_count) = limited(attributes, self.logs.limits);
         let record = LogRecord {
             time_unix_nano: now,
             observed_time_unix_nano: now,
@@ -337,17 +350,8 @@ impl ServiceLogs {
             body: Some(AnyValue {
                 value: Some(any_value::Value::StringValue(body)),
             }),
-            attributes: attributes
-                .into_iter()
-                .map(|(key, value)| KeyValue {
-                    key: key.to_string(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(value)),
-                    }),
-                    key_strindex: 0,
-                })
-                .collect(),
-            dropped_attributes_count: 0,
+            attributes,
+            dropped_attributes_count,
             flags,
             trace_id,
             span_id,
@@ -359,5 +363,175 @@ impl ServiceLogs {
             scope: origin.scope(),
             record,
         });
+    }
+}
+
+/// `attributes` within `limits`: the first `attribute_count` kept, string
+/// values cut to `attribute_value_length` characters; with the number of
+/// attributes left out (a record's `dropped_attributes_count`).
+fn limited(
+    attributes: Vec<(&'static str, String)>,
+    limits: LogRecordLimits,
+) -> (Vec<KeyValue>, u32) {
+    let keep = usize::try_from(limits.attribute_count).unwrap_or(usize::MAX);
+    let dropped = u32::try_from(attributes.len().saturating_sub(keep)).unwrap_or(u32::MAX);
+    let kept = attributes
+        .into_iter()
+        .take(keep)
+        .map(|(key, mut value)| {
+            if let Some(max) = limits.attribute_value_length
+                && let Some((cut, _)) = value.char_indices().nth(max)
+            {
+                value.truncate(cut);
+            }
+            KeyValue {
+                key: key.to_string(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(value)),
+                }),
+                key_strindex: 0,
+            }
+        })
+        .collect();
+    (kept, dropped)
+}
+
+/// A record a guest built (`wasi:otel/logs`) within `limits`, as
+/// [`limited`] does for the host's own: attributes past the count left out
+/// and added to its `dropped_attributes_count`, every string in a value
+/// (inside arrays and maps too) cut to the length limit in characters.
+fn within_limits(record: &mut LogRecord, limits: LogRecordLimits) {
+    fn cut(value: &mut AnyValue, max: usize) {
+        match &mut value.value {
+            Some(any_value::Value::StringValue(s)) => {
+                if let Some((at, _)) = s.char_indices().nth(max) {
+                    s.truncate(at);
+                }
+            }
+            Some(any_value::Value::ArrayValue(array)) => {
+                array.values.iter_mut().for_each(|v| cut(v, max));
+            }
+            Some(any_value::Value::KvlistValue(list)) => list
+                .values
+                .iter_mut()
+                .filter_map(|kv| kv.value.as_mut())
+                .for_each(|v| cut(v, max)),
+            _ => {}
+        }
+    }
+    let keep = usize::try_from(limits.attribute_count).unwrap_or(usize::MAX);
+    let excess = record.attributes.len().saturating_sub(keep);
+    record.attributes.truncate(keep);
+    record.dropped_attributes_count = record
+        .dropped_attributes_count
+        .saturating_add(u32::try_from(excess).unwrap_or(u32::MAX));
+    if let Some(max) = limits.attribute_value_length {
+        record
+            .attributes
+            .iter_mut()
+            .filter_map(|kv| kv.value.as_mut())
+            .for_each(|v| cut(v, max));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest's record: attributes past the count limit are left out and
+    /// added to what it already dropped; strings are cut wherever they are
+    /// in a value, numbers untouched.
+    #[test]
+    fn guest_records_within_limits() {
+        let string = |s: &str| AnyValue {
+            value: Some(any_value::Value::StringValue(s.to_string())),
+        };
+        let kv = |key: &str, value: AnyValue| KeyValue {
+            key: key.to_string(),
+            value: Some(value),
+            key_strindex: 0,
+        };
+        let array = AnyValue {
+            value: Some(any_value::Value::ArrayValue(
+                opentelemetry_proto::tonic::common::v1::ArrayValue {
+                    values: vec![string("élan"), string("ok")],
+                },
+            )),
+        };
+        let int = AnyValue {
+            value: Some(any_value::Value::IntValue(123_456)),
+        };
+        let mut record = LogRecord {
+            attributes: vec![
+                kv("a", string("stdout")),
+                kv("b", array),
+                kv("c", int.clone()),
+                kv("d", string("x")),
+            ],
+            dropped_attributes_count: 2,
+            ..Default::default()
+        };
+        within_limits(
+            &mut record,
+            LogRecordLimits {
+                attribute_count: 3,
+                attribute_value_length: Some(2),
+            },
+        );
+        let cut_array = AnyValue {
+            value: Some(any_value::Value::ArrayValue(
+                opentelemetry_proto::tonic::common::v1::ArrayValue {
+                    values: vec![string("él"), string("ok")],
+                },
+            )),
+        };
+        assert_eq!(
+            record.attributes,
+            vec![kv("a", string("st")), kv("b", cut_array), kv("c", int)]
+        );
+        assert_eq!(record.dropped_attributes_count, 3);
+    }
+
+    /// Past the count limit attributes are left out and counted; string
+    /// values are cut to the length limit in characters, not bytes.
+    #[test]
+    fn record_attributes_within_limits() {
+        let limits = |count, length| LogRecordLimits {
+            attribute_count: count,
+            attribute_value_length: length,
+        };
+        let strings = |kvs: &[KeyValue]| -> Vec<String> {
+            kvs.iter()
+                .map(
+                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(any_value::Value::StringValue(s)) => format!("{}={s}", kv.key),
+                        other => panic!("not a string: {other:?}"),
+                    },
+                )
+                .collect()
+        };
+        type Case<'a> = (u32, Option<usize>, &'a [&'a str], u32);
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            (128, None,    &["a=stdout", "b=élan"], 0),
+            (1,   None,    &["a=stdout"],           1),
+            (0,   None,    &[],                     2),
+            (128, Some(3), &["a=std", "b=éla"],     0),
+            (1,   Some(0), &["a="],                 1),
+        ];
+        for &(count, length, kept, dropped) in cases {
+            let (kvs, n) = limited(
+                vec![("a", "stdout".to_string()), ("b", "élan".to_string())],
+                limits(count, length),
+            );
+            assert_eq!(
+                (strings(&kvs), n),
+                (
+                    kept.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    dropped
+                ),
+                "{count} {length:?}"
+            );
+        }
     }
 }

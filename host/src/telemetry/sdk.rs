@@ -300,7 +300,8 @@ impl Telemetry {
                 max_attributes_per_span: limits.attribute_count,
                 max_events_per_span: limits.event_count,
                 max_attributes_per_event: limits.event_attribute_count,
-                ..Default::default()
+                max_links_per_span: limits.link_count,
+                max_attributes_per_link: limits.link_attribute_count,
             });
         if let Some(explorer) = &self.explorer {
             builder = builder.with_span_processor(explorer.processor());
@@ -548,6 +549,7 @@ fn start_logs(
     let logs = Arc::new(Logs::new(
         settings.max_queue_size,
         settings.max_export_batch_size,
+        settings.limits,
         console,
         exports,
     ));
@@ -576,10 +578,12 @@ fn start_metrics(
     if config.disabled || settings.exporters.is_empty() {
         return Ok(None);
     }
-    let metrics = Arc::new(Metrics::new(settings.temporality));
+    let metrics = Arc::new(Metrics::new(settings));
     let otlp = if settings.exporters.contains(&Exporter::Otlp) && !skipped(explorer, &settings.otlp)
     {
-        Some(Destination::new(settings.otlp.clone())?)
+        let mut otlp = settings.otlp.clone();
+        otlp.timeout = otlp.timeout.min(settings.export_timeout);
+        Some(Destination::new(otlp)?)
     } else {
         None
     };

@@ -128,13 +128,13 @@ async fn a_plain_wasi_http_component_is_traced_for_free() {
 }
 
 async fn wasi_otel_guest(args: Vec<String>) -> (Receiver, Host) {
+    wasi_otel_guest_with(HostOptions { args, env: vec![] }).await
+}
+
+/// `wasi_otel_guest` started with `options`, exporting to a fresh receiver.
+async fn wasi_otel_guest_with(options: HostOptions) -> (Receiver, Host) {
     let (receiver, endpoint) = Receiver::start().await;
-    let host = Host::start(
-        "wasi_otel_guest",
-        &endpoint,
-        HostOptions { args, env: vec![] },
-    )
-    .await;
+    let host = Host::start("wasi_otel_guest", &endpoint, options).await;
     (receiver, host)
 }
 
@@ -235,6 +235,53 @@ async fn wasi_otel_spans_join_the_trace() {
     );
     assert_eq!(work.status(), (STATUS_ERROR, "out of widgets".to_string()));
     assert_eq!(fetch.status().0, STATUS_UNSET);
+}
+
+/// The span link limits bind a guest's reported spans: its `work` span
+/// has one link with one attribute; `OTEL_SPAN_LINK_COUNT_LIMIT=0` drops
+/// the link, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT=0` (or the general
+/// `OTEL_ATTRIBUTE_COUNT_LIMIT=0`) its attribute, each counted.
+#[tokio::test]
+async fn link_limits_bind_reported_spans() {
+    // (variables, links kept, dropped links, link attributes kept, dropped)
+    type Case<'a> = (&'a [(&'a str, &'a str)], usize, u32, usize, u32);
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        (&[],                                         1, 0, 1, 0),
+        (&[("OTEL_SPAN_LINK_COUNT_LIMIT", "0")],      0, 1, 0, 0),
+        (&[("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "0")], 1, 0, 0, 1),
+        (&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "0"), ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "128"), ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "128")], 1, 0, 0, 1),
+    ];
+    for &(env, links, dropped_links, attributes, dropped_attributes) in cases {
+        // Held to the end of the case: the guest's `fetch` calls it.
+        let (_recorder, url) = Recorder::start().await;
+        let options = HostOptions {
+            args: vec!["--allow-outbound".to_string(), url.clone()],
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let (receiver, host) = wasi_otel_guest_with(options).await;
+        let ids = traced_get(&host, &format!("/work?to={url}/stock"))
+            .await
+            .json();
+        let spans = receiver.trace(TRACE, 4).await;
+        let work = by_id(&spans)[ids["work"].as_str().unwrap()];
+        let span = &work.span;
+        assert_eq!(
+            (span.links.len(), span.dropped_links_count),
+            (links, dropped_links),
+            "{env:?}"
+        );
+        if let Some(link) = span.links.first() {
+            assert_eq!(
+                (link.attributes.len(), link.dropped_attributes_count),
+                (attributes, dropped_attributes),
+                "{env:?}"
+            );
+        }
+    }
 }
 
 /// One stack of open spans across both interfaces: a `wasi:otel` span

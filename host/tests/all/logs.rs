@@ -214,3 +214,47 @@ async fn the_waterfall_draws_lines_under_their_span() {
     assert_eq!(row("▸ INFO printed in work"), work + 1, "{out}");
     assert_eq!(row("▸ WARN warned in work"), work + 2, "{out}");
 }
+
+/// The log record limits, as a receiver sees a guest's lines:
+/// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT` cuts `log.iostream` to its
+/// first characters; `OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT=0` leaves it out
+/// and counts it in `dropped_attributes_count`; the general
+/// `OTEL_ATTRIBUTE_*_LIMIT` applies when the log-record one is unset; the
+/// body is never cut.
+#[tokio::test]
+async fn log_record_attribute_limits_cut_and_count() {
+    // (variables, `log.iostream` of the stdout lines, dropped per record)
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, u32);
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        (&[],                                                  Some("stdout"), 0),
+        (&[("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3")], Some("std"), 0),
+        (&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4")],        Some("stdo"),   0),
+        (&[("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "0")],     None,           1),
+        (&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "0")],               None,           1),
+        (&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "0"), ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "1")], Some("stdout"), 0),
+    ];
+    for &(env, stream, dropped) in cases {
+        let (receiver, endpoint) = Receiver::start().await;
+        let mut host = testbed(&endpoint, env).await;
+        let reply = send("GET", &host.url("/print"), &[], "").await;
+        assert_eq!(reply.status, 200);
+        assert!(host.terminate().await.success());
+        let printed: Vec<ReceivedLog> = receiver
+            .logs()
+            .into_iter()
+            .filter(|log| log.body() == "printed in work")
+            .collect();
+        assert_eq!(printed.len(), 1, "{env:?}");
+        let record = &printed[0].record;
+        assert_eq!(
+            (
+                printed[0].str_attr("log.iostream").as_deref(),
+                record.dropped_attributes_count
+            ),
+            (stream, dropped),
+            "{env:?}"
+        );
+        assert!(record.attributes.len() <= 1, "{env:?}");
+    }
+}

@@ -347,3 +347,169 @@ async fn metrics_exporter_none_and_console() {
     );
     assert!(receiver.metrics.lock().unwrap().is_empty());
 }
+
+/// The trace ids of the `traceresponse` headers of `count` payments sent to
+/// `host`.
+async fn payments(host: &Host, count: usize) -> HashSet<String> {
+    let body = r#"{"order_id":"o","customer_id":"c","amount":5.0}"#;
+    let mut traces = HashSet::new();
+    for _ in 0..count {
+        let reply = send("POST", &host.url("/payments"), &[], body).await;
+        assert_eq!(reply.status, 200);
+        let traceresponse = reply.headers["traceresponse"].to_str().unwrap();
+        traces.insert(traceresponse[3..35].to_string());
+    }
+    traces
+}
+
+/// `OTEL_METRICS_EXEMPLAR_FILTER`, with the sampler it depends on: what
+/// arrives at the receiver for four payments. `always_off` exports points
+/// without exemplars; `trace_based` (the default) exports none when no span
+/// is sampled; `always_on` keeps exemplars of unsampled spans, with their
+/// trace and span ids (the specification's exemplar carries the active
+/// span's ids, sampled or not), though no span was exported.
+#[tokio::test]
+async fn exemplar_filter_decides_which_requests_become_exemplars() {
+    // (filter, sampler, exemplars expected)
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, bool)] = &[
+        ("always_off",  "always_on",  false),
+        ("trace_based", "always_off", false),
+        ("always_on",   "always_off", true),
+        ("trace_based", "always_on",  true),
+    ];
+    for &(filter, sampler, expected) in cases {
+        let (receiver, endpoint) = Receiver::start().await;
+        let options = HostOptions {
+            env: vec![
+                ("OTEL_METRICS_EXEMPLAR_FILTER".into(), filter.into()),
+                ("OTEL_TRACES_SAMPLER".into(), sampler.into()),
+            ],
+            ..Default::default()
+        };
+        let mut host = Host::start("payment", &endpoint, options).await;
+        let sent = payments(&host, 4).await;
+        assert!(host.terminate().await.success());
+        let case = format!("{filter} with sampler {sampler}");
+        let points = receiver.histogram("payment-service", "http.server.request.duration");
+        assert_eq!(points.iter().map(|p| p.count).sum::<u64>(), 4, "{case}");
+        let exemplars: Vec<_> = points.iter().flat_map(|p| &p.exemplars).collect();
+        assert_eq!(!exemplars.is_empty(), expected, "{case}: {exemplars:?}");
+        for exemplar in &exemplars {
+            assert!(sent.contains(&hex(&exemplar.trace_id)), "{case}");
+            assert_eq!(exemplar.span_id.len(), 8, "{case}");
+        }
+        let memory = receiver.histogram("payment-service", "wasm.memory.peak");
+        assert_eq!(
+            memory[0].exemplars.is_empty(),
+            !expected,
+            "{case}: every histogram follows the filter"
+        );
+        if sampler == "always_off" {
+            assert!(receiver.spans().is_empty(), "{case}: no span sampled");
+        }
+    }
+}
+
+/// With `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=base2_exponential_bucket_histogram`
+/// every histogram (the HTTP conventions', the sandbox's, the services'
+/// own) arrives as an OTLP exponential histogram: per route and status
+/// the counts equal the requests sent, the buckets and zero count add up
+/// to the count, the scale is at most 20 and the buckets at most 160, and
+/// the exemplars name requests that were sent.
+#[tokio::test]
+async fn exponential_histograms_count_every_request() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let env = [(
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+        "base2_exponential_bucket_histogram",
+    )];
+    let mut host = one_process(&endpoint, &env, &[]).await;
+    let order_url = format!("http://{}/orders", host.addrs["order-api"]);
+    let mut sent = HashSet::new();
+    for (body, status) in [
+        (VALID_ORDER, 201),
+        (FRAUD_ORDER, 402),
+        (VALID_ORDER, 201),
+        (VALID_ORDER, 201),
+    ] {
+        let reply = send("POST", &order_url, &[], body).await;
+        assert_eq!(reply.status, status, "{}", reply.json());
+        sent.insert(reply.json()["trace_id"].as_str().unwrap().to_string());
+    }
+    assert!(host.terminate().await.success());
+
+    let order = receiver.exponential("order-api", "http.server.request.duration");
+    let by_status: BTreeMap<String, u64> = order
+        .iter()
+        .map(|p| (text(&p.attributes, "http.response.status_code"), p.count))
+        .collect();
+    assert_eq!(
+        by_status,
+        BTreeMap::from([("201".to_string(), 3), ("402".to_string(), 1)])
+    );
+    for (service, name, count) in [
+        ("order-api", "http.server.request.duration", 4),
+        ("order-api", "http.client.request.duration", 4),
+        ("order-api", "wasm.instantiate.duration", 4),
+        ("order-api", "wasm.memory.peak", 4),
+        ("order-api", "order.amount", 4),
+        ("payment-service", "http.server.request.duration", 4),
+    ] {
+        let points = receiver.exponential(service, name);
+        assert_eq!(
+            points.iter().map(|p| p.count).sum::<u64>(),
+            count,
+            "{service} {name}"
+        );
+        for p in &points {
+            let positive = p.positive.as_ref().unwrap();
+            assert_eq!(
+                positive.bucket_counts.iter().sum::<u64>() + p.zero_count,
+                p.count,
+                "{service} {name}"
+            );
+            assert!(p.scale <= 20 && positive.bucket_counts.len() <= 160);
+            assert!(p.min.unwrap() <= p.max.unwrap() && p.sum.unwrap() > 0.0);
+            assert!(!p.exemplars.is_empty(), "{service} {name}");
+            for exemplar in &p.exemplars {
+                assert!(sent.contains(&hex(&exemplar.trace_id)), "{service} {name}");
+            }
+        }
+    }
+}
+
+/// `OTEL_METRIC_EXPORT_TIMEOUT` bounds each metrics export even when the
+/// OTLP timeout is longer: against a collector that never answers, with
+/// the OTLP timeout at its 10 s default, the failure is said within a
+/// couple of seconds, and shutdown does not wait 10 s.
+#[tokio::test]
+async fn metric_export_timeout_bounds_each_export() {
+    let (_receiver, endpoint) = Receiver::start().await;
+    let silent = silent_server().await;
+    let options = HostOptions {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT".into(), silent),
+            ("OTEL_METRIC_EXPORT_TIMEOUT".into(), "200".into()),
+            ("OTEL_METRIC_EXPORT_INTERVAL".into(), "50".into()),
+        ],
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let mut host = Host::start("payment", &endpoint, options).await;
+    payments(&host, 2).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !host.stderr.lock().unwrap().contains("metrics export to") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the export was not cut short"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(host.terminate().await.success());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -373,6 +373,16 @@ async fn invalid_configuration_is_a_clear_startup_error() {
         ("OTEL_METRICS_EXPORTER", "prometheus"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "1m"),
         ("OTEL_LOGS_EXPORTER", "syslog"),
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "30s"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+            "exponential",
+        ),
+        ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "-1"),
+        ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "short"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "many"),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "1.5"),
     ] {
         let output = Host::command(
             &[
@@ -392,6 +402,38 @@ async fn invalid_configuration_is_a_clear_startup_error() {
             stderr.contains(&format!("invalid {key}=`{value}`")),
             "{stderr}"
         );
+    }
+}
+
+/// The metrics SDK's and the limits' variables: a bad value stops
+/// start-up with the whole sentence a user needs (variable, value, what
+/// is expected).
+#[tokio::test]
+async fn metrics_and_limit_variables_say_what_is_expected() {
+    #[rustfmt::skip]
+    let cases = [
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes", "invalid OTEL_METRICS_EXEMPLAR_FILTER=`sometimes`: expected `always_on`, `always_off` or `trace_based`"),
+        ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "exponential", "invalid OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=`exponential`: expected `explicit_bucket_histogram` or `base2_exponential_bucket_histogram`"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "30s", "invalid OTEL_METRIC_EXPORT_TIMEOUT=`30s`: expected a whole number of milliseconds"),
+        ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "-1", "invalid OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT=`-1`: expected a non-negative whole number"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "many", "invalid OTEL_SPAN_LINK_COUNT_LIMIT=`many`: expected a non-negative whole number"),
+    ];
+    for (key, value, sentence) in cases {
+        let output = Host::command(
+            &[
+                component("payment").display().to_string(),
+                "--port".into(),
+                "0".into(),
+            ],
+            "http://127.0.0.1:9",
+            &env(&[(key, value)]),
+        )
+        .output()
+        .await
+        .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(sentence), "{stderr}");
     }
 }
 

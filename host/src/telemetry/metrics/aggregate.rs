@@ -1,7 +1,10 @@
-//! The host's own aggregation: sums and explicit-bucket histograms keyed by
-//! attribute set, each histogram bucket keeping the exemplar of the last
-//! sampled request that fell in it, each instrument bounded to
-//! [`CARDINALITY_LIMIT`] attribute sets.
+//! The host's own aggregation: sums and histograms keyed by attribute set,
+//! each instrument bounded to [`CARDINALITY_LIMIT`] attribute sets.
+//! Histograms are explicit-bucket (each bucket keeping the exemplar of the
+//! last measurement that fell in it) or base-2 exponential (`exponential`,
+//! up to 20 exemplars a point), as
+//! `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` says; which
+//! measurements may become exemplars is `OTEL_METRICS_EXEMPLAR_FILTER`'s.
 //!
 //! Why not the SDK's: opentelemetry-rust 0.33 collects no exemplars (its
 //! issue #3369), and a histogram point that cannot lead to a trace is half
@@ -18,10 +21,13 @@ use std::time::SystemTime;
 use opentelemetry::trace::SpanContext;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Exemplar as ProtoExemplar, Histogram as ProtoHistogram,
-    HistogramDataPoint, Metric, NumberDataPoint, Sum as ProtoSum, exemplar, metric,
-    number_data_point,
+    AggregationTemporality, Exemplar as ProtoExemplar, ExponentialHistogram,
+    ExponentialHistogramDataPoint, Histogram as ProtoHistogram, HistogramDataPoint, Metric,
+    NumberDataPoint, Sum as ProtoSum, exemplar, metric, number_data_point,
 };
+
+use super::exponential::{Exponential, Reservoir};
+use crate::telemetry::config::{ExemplarFilter, HistogramAggregation};
 
 /// Attribute sets one instrument keeps, at most, the overflow set included
 /// (the specification's default cardinality limit).
@@ -133,32 +139,57 @@ impl Descriptor {
     }
 }
 
-/// The trace and span of a measurement, when it was made in a sampled span
-/// (the specification's default `trace_based` exemplar filter).
+/// The span a measurement was made in: its ids, and whether it was
+/// sampled (what the `trace_based` exemplar filter asks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpanRef {
     /// The trace id.
     pub trace_id: [u8; 16],
     /// The span id.
     pub span_id: [u8; 8],
+    /// Whether the span was sampled.
+    pub sampled: bool,
 }
 
 impl SpanRef {
-    /// The span `context` names, if it is valid and sampled.
+    /// The span `context` names, if it is valid (sampled or not).
     pub fn of(context: &SpanContext) -> Option<SpanRef> {
-        (context.is_valid() && context.is_sampled()).then(|| SpanRef {
+        context.is_valid().then(|| SpanRef {
             trace_id: context.trace_id().to_bytes(),
             span_id: context.span_id().to_bytes(),
+            sampled: context.is_sampled(),
         })
     }
 }
 
-/// The last sampled measurement of one bucket.
+/// How a histogram aggregates, and which measurements may be its
+/// exemplars; the same for every histogram of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistogramOptions {
+    /// `OTEL_METRICS_EXEMPLAR_FILTER`.
+    pub filter: ExemplarFilter,
+    /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`.
+    pub aggregation: HistogramAggregation,
+}
+
+impl Default for HistogramOptions {
+    /// The specification's defaults: `trace_based`, explicit buckets.
+    fn default() -> Self {
+        HistogramOptions {
+            filter: ExemplarFilter::TraceBased,
+            aggregation: HistogramAggregation::ExplicitBucket,
+        }
+    }
+}
+
+/// A measurement kept as an exemplar.
 #[derive(Debug, Clone, Copy)]
 struct Exemplar {
     value: f64,
     time: u64,
-    span: SpanRef,
+    /// The span it was made in; `None` outside any span (kept only by
+    /// `always_on`), exported without ids.
+    span: Option<SpanRef>,
 }
 
 impl Exemplar {
@@ -166,8 +197,11 @@ impl Exemplar {
         ProtoExemplar {
             filtered_attributes: Vec::new(),
             time_unix_nano: self.time,
-            span_id: self.span.span_id.to_vec(),
-            trace_id: self.span.trace_id.to_vec(),
+            // The specification's exemplar carries "the associated trace id
+            // and span id of the active Span", sampled or not: under
+            // `always_on` an unsampled span's ids are kept too.
+            span_id: self.span.map(|s| s.span_id.to_vec()).unwrap_or_default(),
+            trace_id: self.span.map(|s| s.trace_id.to_vec()).unwrap_or_default(),
             value: Some(exemplar::Value::AsDouble(self.value)),
         }
     }
@@ -376,11 +410,25 @@ impl Observed {
     }
 }
 
+/// One histogram point's buckets and exemplars.
+#[derive(Debug, Clone)]
+enum Buckets {
+    /// One count and at most one exemplar per explicit bucket.
+    Explicit {
+        counts: Vec<u64>,
+        exemplars: Vec<Option<Exemplar>>,
+    },
+    /// Base-2 exponential buckets, exemplars from a reservoir.
+    Exponential {
+        buckets: Exponential,
+        exemplars: Reservoir<Exemplar>,
+    },
+}
+
 /// One histogram point.
 #[derive(Debug, Clone)]
 struct HistogramPoint {
-    counts: Vec<u64>,
-    exemplars: Vec<Option<Exemplar>>,
+    buckets: Buckets,
     count: u64,
     sum: f64,
     min: f64,
@@ -388,62 +436,113 @@ struct HistogramPoint {
 }
 
 impl HistogramPoint {
-    fn new(buckets: usize) -> HistogramPoint {
+    fn new(bounds: &[f64], aggregation: HistogramAggregation) -> HistogramPoint {
+        let buckets = match aggregation {
+            HistogramAggregation::ExplicitBucket => Buckets::Explicit {
+                counts: vec![0; bounds.len() + 1],
+                exemplars: vec![None; bounds.len() + 1],
+            },
+            HistogramAggregation::Base2Exponential => Buckets::Exponential {
+                buckets: Exponential::default(),
+                exemplars: Reservoir::new(now_nanos()),
+            },
+        };
         HistogramPoint {
-            counts: vec![0; buckets],
-            exemplars: vec![None; buckets],
+            buckets,
             count: 0,
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
         }
     }
+
+    /// A copy to export; the point itself starts a new sampling cycle.
+    fn snapshot(&mut self) -> HistogramPoint {
+        let copy = self.clone();
+        if let Buckets::Exponential { exemplars, .. } = &mut self.buckets {
+            exemplars.collect();
+        }
+        copy
+    }
+
+    fn exemplars(&mut self) -> Vec<ProtoExemplar> {
+        let kept = match &mut self.buckets {
+            Buckets::Explicit { exemplars, .. } => exemplars.iter().flatten().copied().collect(),
+            Buckets::Exponential { exemplars, .. } => exemplars.collect(),
+        };
+        kept.into_iter().map(Exemplar::to_proto).collect()
+    }
 }
 
-/// An explicit-bucket histogram of non-negative values.
+/// A histogram of non-negative values: explicit buckets or base-2
+/// exponential ones, per [`HistogramOptions`].
 #[derive(Debug)]
 pub struct Histogram {
     descriptor: Descriptor,
-    /// The buckets' upper bounds (inclusive, as OTLP reads them).
+    /// The explicit buckets' upper bounds (inclusive, as OTLP reads them).
     bounds: &'static [f64],
+    options: HistogramOptions,
     points: Mutex<Points<HistogramPoint>>,
 }
 
 impl Histogram {
-    /// A histogram with the buckets `bounds` (ascending upper bounds).
-    pub fn new(descriptor: Descriptor, bounds: &'static [f64]) -> Histogram {
+    /// A histogram with the explicit buckets `bounds` (ascending upper
+    /// bounds), used unless `options` asks for exponential ones.
+    pub fn new(
+        descriptor: Descriptor,
+        bounds: &'static [f64],
+        options: HistogramOptions,
+    ) -> Histogram {
         Histogram {
             descriptor,
             bounds,
+            options,
             points: Mutex::new(Points::new()),
         }
     }
 
-    /// Records `value` in the point of `attributes`; `span`, when given,
-    /// becomes the exemplar of the bucket it fell in. A value that is not
-    /// a finite non-negative number is ignored (the API's histograms take
-    /// only those).
+    /// Records `value` in the point of `attributes`, made in `span` (when
+    /// there is one); the exemplar filter decides whether it may become an
+    /// exemplar. A value that is not a finite non-negative number is
+    /// ignored (the API's histograms take only those).
     pub fn record(&self, value: f64, attributes: Attributes, span: Option<SpanRef>) {
         if !value.is_finite() || value < 0.0 {
             return;
         }
-        let bucket = self.bounds.partition_point(|bound| *bound < value);
-        let buckets = self.bounds.len() + 1;
+        let eligible = match self.options.filter {
+            ExemplarFilter::AlwaysOn => true,
+            ExemplarFilter::AlwaysOff => false,
+            ExemplarFilter::TraceBased => span.is_some_and(|span| span.sampled),
+        };
+        let exemplar = eligible.then(|| Exemplar {
+            value,
+            time: now_nanos(),
+            span,
+        });
         let Ok(mut points) = self.points.lock() else {
             return;
         };
-        let point = points.entry(attributes, || HistogramPoint::new(buckets));
-        point.counts[bucket] += 1;
+        let point = points.entry(attributes, || {
+            HistogramPoint::new(self.bounds, self.options.aggregation)
+        });
         point.count += 1;
         point.sum += value;
         point.min = point.min.min(value);
         point.max = point.max.max(value);
-        if let Some(span) = span {
-            point.exemplars[bucket] = Some(Exemplar {
-                value,
-                time: now_nanos(),
-                span,
-            });
+        match &mut point.buckets {
+            Buckets::Explicit { counts, exemplars } => {
+                let bucket = self.bounds.partition_point(|bound| *bound < value);
+                counts[bucket] += 1;
+                if exemplar.is_some() {
+                    exemplars[bucket] = exemplar;
+                }
+            }
+            Buckets::Exponential { buckets, exemplars } => {
+                buckets.record(value);
+                if let Some(exemplar) = exemplar {
+                    exemplars.offer(exemplar);
+                }
+            }
         }
     }
 
@@ -457,8 +556,8 @@ impl Histogram {
                     points.start,
                     points
                         .map
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .iter_mut()
+                        .map(|(k, v)| (k.clone(), v.snapshot()))
                         .collect(),
                 ),
                 Collect::Delta => {
@@ -470,34 +569,62 @@ impl Histogram {
         if points.is_empty() {
             return None;
         }
-        let data_points = points
-            .into_iter()
-            .map(|(attributes, point)| HistogramDataPoint {
-                attributes: attributes.to_proto(),
-                start_time_unix_nano: start,
-                time_unix_nano: now,
-                count: point.count,
-                sum: Some(point.sum),
-                bucket_counts: point.counts,
-                explicit_bounds: self.bounds.to_vec(),
-                exemplars: point
-                    .exemplars
+        let data = match self.options.aggregation {
+            HistogramAggregation::ExplicitBucket => metric::Data::Histogram(ProtoHistogram {
+                data_points: points
                     .into_iter()
-                    .flatten()
-                    .map(Exemplar::to_proto)
+                    .map(|(attributes, mut point)| HistogramDataPoint {
+                        attributes: attributes.to_proto(),
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        count: point.count,
+                        sum: Some(point.sum),
+                        exemplars: point.exemplars(),
+                        bucket_counts: match point.buckets {
+                            Buckets::Explicit { counts, .. } => counts,
+                            Buckets::Exponential { .. } => Vec::new(),
+                        },
+                        explicit_bounds: self.bounds.to_vec(),
+                        flags: 0,
+                        min: Some(point.min),
+                        max: Some(point.max),
+                    })
                     .collect(),
-                flags: 0,
-                min: Some(point.min),
-                max: Some(point.max),
-            })
-            .collect();
-        Some(metric_of(
-            &self.descriptor,
-            metric::Data::Histogram(ProtoHistogram {
-                data_points,
                 aggregation_temporality: collect.temporality(),
             }),
-        ))
+            HistogramAggregation::Base2Exponential => {
+                metric::Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: points
+                        .into_iter()
+                        .map(|(attributes, mut point)| {
+                            let exemplars = point.exemplars();
+                            let buckets = match point.buckets {
+                                Buckets::Exponential { buckets, .. } => buckets,
+                                Buckets::Explicit { .. } => Exponential::default(),
+                            };
+                            ExponentialHistogramDataPoint {
+                                attributes: attributes.to_proto(),
+                                start_time_unix_nano: start,
+                                time_unix_nano: now,
+                                count: point.count,
+                                sum: Some(point.sum),
+                                scale: buckets.scale,
+                                zero_count: buckets.zero_count,
+                                positive: Some(buckets.positive()),
+                                negative: None,
+                                flags: 0,
+                                exemplars,
+                                min: Some(point.min),
+                                max: Some(point.max),
+                                zero_threshold: 0.0,
+                            }
+                        })
+                        .collect(),
+                    aggregation_temporality: collect.temporality(),
+                })
+            }
+        };
+        Some(metric_of(&self.descriptor, data))
     }
 }
 
@@ -534,10 +661,11 @@ mod tests {
     #[test]
     fn histogram_buckets_and_exemplars() {
         static BOUNDS: [f64; 3] = [0.1, 1.0, 10.0];
-        let h = Histogram::new(TEST.clone(), &BOUNDS);
+        let h = Histogram::new(TEST.clone(), &BOUNDS, HistogramOptions::default());
         let span = |n: u8| SpanRef {
             trace_id: [n; 16],
             span_id: [n; 8],
+            sampled: true,
         };
         h.record(0.1, attrs("/a"), Some(span(1)));
         h.record(0.5, attrs("/a"), Some(span(2)));
@@ -559,6 +687,95 @@ mod tests {
         let points = histogram_points(h.collect(Collect::Delta).unwrap());
         assert_eq!(points[0].count, 5);
         assert!(h.collect(Collect::Delta).is_none());
+    }
+
+    /// The exemplar filter: `always_off` keeps none, `trace_based` only
+    /// measurements in sampled spans, `always_on` every one, an unsampled
+    /// span's with its ids and one outside any span without.
+    #[test]
+    fn exemplar_filter() {
+        static BOUNDS: [f64; 2] = [1.0, 2.0];
+        let sampled = SpanRef {
+            trace_id: [1; 16],
+            span_id: [1; 8],
+            sampled: true,
+        };
+        let unsampled = SpanRef {
+            trace_id: [2; 16],
+            span_id: [2; 8],
+            sampled: false,
+        };
+        type Case = (ExemplarFilter, HistogramAggregation, &'static [u8]);
+        use ExemplarFilter as F;
+        use HistogramAggregation as A;
+        // (filter, aggregation, first byte of each exemplar's trace id:
+        // 0 for no trace)
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            (F::AlwaysOff,  A::ExplicitBucket,   &[]),
+            (F::TraceBased, A::ExplicitBucket,   &[1]),
+            (F::AlwaysOn,   A::ExplicitBucket,   &[1, 2, 0]),
+            (F::AlwaysOff,  A::Base2Exponential, &[]),
+            (F::TraceBased, A::Base2Exponential, &[1]),
+            (F::AlwaysOn,   A::Base2Exponential, &[1, 2, 0]),
+        ];
+        for &(filter, aggregation, expected) in cases {
+            let h = Histogram::new(
+                TEST.clone(),
+                &BOUNDS,
+                HistogramOptions {
+                    filter,
+                    aggregation,
+                },
+            );
+            // One value per explicit bucket, so that none replaces another.
+            h.record(0.5, attrs("/a"), Some(sampled));
+            h.record(1.5, attrs("/a"), Some(unsampled));
+            h.record(2.5, attrs("/a"), None);
+            let metric = h.collect(Collect::Cumulative).unwrap();
+            let exemplars = match metric.data {
+                Some(metric::Data::Histogram(h)) => h.data_points[0].exemplars.clone(),
+                Some(metric::Data::ExponentialHistogram(h)) => h.data_points[0].exemplars.clone(),
+                other => panic!("not a histogram: {other:?}"),
+            };
+            let traces: Vec<u8> = exemplars
+                .iter()
+                .map(|e| e.trace_id.first().copied().unwrap_or(0))
+                .collect();
+            assert_eq!(traces, expected, "{filter:?} {aggregation:?}");
+        }
+    }
+
+    /// The exponential aggregation: count, sum, min and max as for explicit
+    /// buckets, zeros in the zero count, the rest in positive buckets that
+    /// add up to the count; delta starts again at the finest scale.
+    #[test]
+    fn exponential_histogram_points() {
+        let options = HistogramOptions {
+            filter: ExemplarFilter::TraceBased,
+            aggregation: HistogramAggregation::Base2Exponential,
+        };
+        let h = Histogram::new(TEST.clone(), &[], options);
+        for value in [0.0, 1.0, 2.0, 1024.0, -1.0, f64::NAN] {
+            h.record(value, attrs("/a"), None);
+        }
+        let points = |metric: Metric| match metric.data {
+            Some(metric::Data::ExponentialHistogram(h)) => h.data_points,
+            other => panic!("not an exponential histogram: {other:?}"),
+        };
+        let p = &points(h.collect(Collect::Delta).unwrap())[0];
+        assert_eq!(
+            (p.count, p.sum, p.min, p.max),
+            (4, Some(1027.0), Some(0.0), Some(1024.0))
+        );
+        assert_eq!((p.scale, p.zero_count, p.zero_threshold), (3, 1, 0.0));
+        let positive = p.positive.as_ref().unwrap();
+        assert_eq!(positive.offset, -1);
+        assert_eq!(positive.bucket_counts.iter().sum::<u64>(), 3);
+        assert!(p.negative.is_none());
+        h.record(1.0, attrs("/a"), None);
+        let p = &points(h.collect(Collect::Delta).unwrap())[0];
+        assert_eq!((p.count, p.scale), (1, 20));
     }
 
     /// Past the cardinality limit, new attribute sets land in the one

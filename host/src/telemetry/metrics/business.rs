@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
 
-use super::aggregate::{Attributes, Collect, Descriptor, Histogram, SpanRef, Sum};
+use super::aggregate::{
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, SpanRef, Sum,
+};
 
 /// Instrument names one service's guests may create.
 pub const MAX_INSTRUMENTS: usize = 64;
@@ -62,12 +64,16 @@ pub struct Business {
     instruments: Mutex<HashMap<String, Arc<Instrument>>>,
     /// Measurements refused: `wasm.guest.measurements.refused`.
     refused: Sum,
+    /// How the guests' histograms aggregate, as the host's do.
+    histograms: HistogramOptions,
 }
 
-impl Default for Business {
-    fn default() -> Self {
+impl Business {
+    /// No instruments yet; histograms made per `histograms`.
+    pub fn new(histograms: HistogramOptions) -> Self {
         Business {
             instruments: Mutex::new(HashMap::new()),
+            histograms,
             refused: Sum::counter(Descriptor::of(
                 crate::telemetry::semconv::WASM_GUEST_MEASUREMENTS_REFUSED,
                 "{measurement}",
@@ -163,7 +169,9 @@ impl Business {
         };
         let made = Arc::new(match kind {
             Kind::Counter => Instrument::Counter(Sum::counter(descriptor)),
-            Kind::Histogram => Instrument::Histogram(Histogram::new(descriptor, &DEFAULT_BOUNDS)),
+            Kind::Histogram => {
+                Instrument::Histogram(Histogram::new(descriptor, &DEFAULT_BOUNDS, self.histograms))
+            }
         });
         instruments.insert(name.to_string(), made.clone());
         Ok(made)
@@ -208,7 +216,7 @@ mod tests {
     /// is bounded; every refusal is counted.
     #[test]
     fn guest_instruments_are_bounded_and_checked() {
-        let b = Business::default();
+        let b = Business::new(HistogramOptions::default());
         let none = Attributes::default;
         let record = |kind, name: &str, value| b.record(kind, name, "", "", value, none(), None);
         assert_eq!(record(Kind::Counter, "orders", 1.0), Ok(()));

@@ -15,7 +15,9 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use super::aggregate::{Attributes, Collect, Descriptor, Histogram, Observed, SpanRef, Sum, Value};
+use super::aggregate::{
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Observed, SpanRef, Sum, Value,
+};
 use super::business::Business;
 use super::forwarded::Forwarded;
 use crate::telemetry::semconv;
@@ -189,15 +191,20 @@ pub fn value_of(value: &opentelemetry::Value) -> Option<Value> {
 
 impl ServiceMetrics {
     /// The instruments of a service whose resource is `resource`, reading
-    /// what its export queue dropped from `export_dropped`.
-    pub fn new(resource: Resource, export_dropped: Arc<AtomicU64>) -> ServiceMetrics {
+    /// what its export queue dropped from `export_dropped`, its histograms
+    /// (the guests' too) per `histograms`.
+    pub fn new(
+        resource: Resource,
+        export_dropped: Arc<AtomicU64>,
+        histograms: HistogramOptions,
+    ) -> ServiceMetrics {
         ServiceMetrics {
             resource,
-            server_duration: Histogram::new(SERVER_DURATION, &DURATION_BOUNDS),
+            server_duration: Histogram::new(SERVER_DURATION, &DURATION_BOUNDS, histograms),
             active_requests: Sum::up_down(ACTIVE_REQUESTS),
-            client_duration: Histogram::new(CLIENT_DURATION, &DURATION_BOUNDS),
-            instantiate: Histogram::new(INSTANTIATE, &INSTANTIATE_BOUNDS),
-            memory_peak: Histogram::new(MEMORY_PEAK, &MEMORY_BOUNDS),
+            client_duration: Histogram::new(CLIENT_DURATION, &DURATION_BOUNDS, histograms),
+            instantiate: Histogram::new(INSTANTIATE, &INSTANTIATE_BOUNDS, histograms),
+            memory_peak: Histogram::new(MEMORY_PEAK, &MEMORY_BOUNDS, histograms),
             pool_slots: Sum::up_down(POOL_SLOTS),
             guest_failures: Sum::counter(GUEST_FAILURES),
             admission_refused: Sum::counter(ADMISSION_REFUSED),
@@ -209,7 +216,7 @@ impl ServiceMetrics {
             ),
             logs_dropped: Sum::counter(LOGS_DROPPED),
             logs_truncated: Sum::counter(LOGS_TRUNCATED),
-            business: Business::default(),
+            business: Business::new(histograms),
             forwarded: Forwarded::default(),
         }
     }

@@ -1,5 +1,6 @@
 //! The host's metrics: its own aggregation (`aggregate`: sums and
-//! histograms with exemplars, bounded cardinality), one service's
+//! histograms with exemplars, bounded cardinality; `exponential`: the
+//! base-2 exponential buckets), one service's
 //! instruments by name (`instruments`), the guests' own (`business`), what
 //! guests aggregated themselves and export through `wasi:otel/metrics`
 //! (`forwarded`, sent on as they are), and
@@ -14,6 +15,7 @@
 
 mod aggregate;
 mod business;
+mod exponential;
 mod forwarded;
 mod instruments;
 
@@ -24,14 +26,14 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-pub use aggregate::{Attributes, Collect, SpanRef, Value, now_nanos};
+pub use aggregate::{Attributes, Collect, HistogramOptions, SpanRef, Value, now_nanos};
 pub use business::{GUEST_SCOPE, Kind};
 pub use forwarded::{INVALID, MAX_PENDING_POINTS, TOO_LARGE};
 pub use instruments::{
     ActiveRequest, ClientRequest, EXPORT_QUEUE, REQUEST_LIMIT, ServiceMetrics, value_of,
 };
 
-use super::config::TemporalityPreference;
+use super::config::{MetricsSettings, TemporalityPreference};
 use super::push::{Payload, Source};
 
 /// Every service's instruments, collected together.
@@ -39,14 +41,21 @@ use super::push::{Payload, Source};
 pub struct Metrics {
     services: Mutex<Vec<Arc<ServiceMetrics>>>,
     collect: Collect,
+    /// Every histogram's aggregation and exemplar filter.
+    histograms: HistogramOptions,
 }
 
 impl Metrics {
-    /// No services yet; points collected as `temporality` prefers.
-    pub fn new(temporality: TemporalityPreference) -> Metrics {
+    /// No services yet; points collected as `settings` prefer, histograms
+    /// aggregated and exemplars chosen as they say.
+    pub fn new(settings: &MetricsSettings) -> Metrics {
         Metrics {
             services: Mutex::new(Vec::new()),
-            collect: match temporality {
+            histograms: HistogramOptions {
+                filter: settings.exemplar_filter,
+                aggregation: settings.histogram_aggregation,
+            },
+            collect: match settings.temporality {
                 TemporalityPreference::Cumulative => Collect::Cumulative,
                 // The host has no asynchronous instrument that `lowmemory`
                 // would keep cumulative apart from its dropped-span count,
@@ -63,7 +72,11 @@ impl Metrics {
         resource: Resource,
         export_dropped: Arc<AtomicU64>,
     ) -> Arc<ServiceMetrics> {
-        let metrics = Arc::new(ServiceMetrics::new(resource, export_dropped));
+        let metrics = Arc::new(ServiceMetrics::new(
+            resource,
+            export_dropped,
+            self.histograms,
+        ));
         if let Ok(mut services) = self.services.lock() {
             services.push(metrics.clone());
         }
@@ -156,22 +169,6 @@ fn points(data: Option<&Data>) -> Vec<(String, String)> {
     match data {
         Some(Data::Sum(sum)) => numbers(&sum.data_points),
         Some(Data::Gauge(gauge)) => numbers(&gauge.data_points),
-        Some(Data::ExponentialHistogram(histogram)) => histogram
-            .data_points
-            .iter()
-            .map(|p| {
-                (
-                    attributes(&p.attributes),
-                    format!(
-                        "count={} sum={:.6} scale={} exemplars={}",
-                        p.count,
-                        p.sum.unwrap_or(0.0),
-                        p.scale,
-                        p.exemplars.len()
-                    ),
-                )
-            })
-            .collect(),
         Some(Data::Histogram(histogram)) => histogram
             .data_points
             .iter()
@@ -187,6 +184,27 @@ fn points(data: Option<&Data>) -> Vec<(String, String)> {
                         "count={} mean={mean:.6} max={:.6} exemplars={}",
                         p.count,
                         p.max.unwrap_or(0.0),
+                        p.exemplars.len()
+                    ),
+                )
+            })
+            .collect(),
+        Some(Data::ExponentialHistogram(histogram)) => histogram
+            .data_points
+            .iter()
+            .map(|p| {
+                let mean = if p.count > 0 {
+                    p.sum.unwrap_or(0.0) / p.count as f64
+                } else {
+                    0.0
+                };
+                (
+                    attributes(&p.attributes),
+                    format!(
+                        "count={} mean={mean:.6} max={:.6} scale={} exemplars={}",
+                        p.count,
+                        p.max.unwrap_or(0.0),
+                        p.scale,
                         p.exemplars.len()
                     ),
                 )

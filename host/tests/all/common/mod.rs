@@ -29,7 +29,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use opentelemetry_proto::tonic::metrics::v1::{HistogramDataPoint, NumberDataPoint, metric};
+use opentelemetry_proto::tonic::metrics::v1::{
+    ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint, metric,
+};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -217,6 +219,7 @@ impl LogsService for Receiver {
 #[derive(Debug, Clone)]
 pub enum Points {
     Histogram(Vec<HistogramDataPoint>),
+    Exponential(Vec<ExponentialHistogramDataPoint>),
     Sum(Vec<NumberDataPoint>),
 }
 
@@ -271,6 +274,9 @@ impl Receiver {
                             Some(metric::Data::Histogram(h)) => {
                                 Some(Points::Histogram(h.data_points))
                             }
+                            Some(metric::Data::ExponentialHistogram(h)) => {
+                                Some(Points::Exponential(h.data_points))
+                            }
                             Some(metric::Data::Sum(s)) => Some(Points::Sum(s.data_points)),
                             _ => None,
                         };
@@ -286,6 +292,14 @@ impl Receiver {
         match self.last_points(service, name) {
             Some(Points::Histogram(points)) => points,
             other => panic!("no histogram `{name}` of {service}: {other:?}"),
+        }
+    }
+
+    /// [`Receiver::last_points`] of an exponential histogram.
+    pub fn exponential(&self, service: &str, name: &str) -> Vec<ExponentialHistogramDataPoint> {
+        match self.last_points(service, name) {
+            Some(Points::Exponential(points)) => points,
+            other => panic!("no exponential histogram `{name}` of {service}: {other:?}"),
         }
     }
 
@@ -648,6 +662,15 @@ impl Host {
             "OTEL_EXPORTER_OTLP_CLIENT_KEY",
             "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
             "OTEL_EXPORTER_OTLP_INSECURE",
+            "OTEL_METRIC_EXPORT_TIMEOUT",
+            "OTEL_METRICS_EXEMPLAR_FILTER",
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_SPAN_LINK_COUNT_LIMIT",
+            "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
         ] {
             command.env_remove(key);
         }
