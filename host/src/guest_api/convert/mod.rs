@@ -240,8 +240,8 @@ pub(super) fn nanos(datetime: Datetime) -> u64 {
 
 /// An `AnyValue` from its `wasi:otel` JSON text, whole: strings, booleans,
 /// integers, floats, arrays and maps (nested as OTLP nests them), `null`
-/// as the empty value; text that is not JSON is kept as a string. Byte
-/// arrays stay in the proposal's `data:` URI text.
+/// as the empty value; byte arrays (the proposal's `data:` URIs) as
+/// bytes; text that is not JSON is kept as a string.
 pub(super) fn any_value(json: &str) -> otlp::AnyValue {
     match serde_json::from_str::<serde_json::Value>(json) {
         Ok(value) => from_json(value),
@@ -249,6 +249,17 @@ pub(super) fn any_value(json: &str) -> otlp::AnyValue {
             value: Some(otlp::any_value::Value::StringValue(json.to_string())),
         },
     }
+}
+
+/// The bytes of a `wasi:otel` byte array, which the proposal writes as a
+/// `data:application/octet-stream;base64,…` URI; `None` for any other
+/// string (kept as text).
+fn bytes(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let encoded = text.strip_prefix("data:application/octet-stream;base64,")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
 }
 
 /// A parsed JSON value as an `AnyValue` (both types are foreign here, so
@@ -263,7 +274,7 @@ fn from_json(value: serde_json::Value) -> otlp::AnyValue {
             Some(i) => Some(V::IntValue(i)),
             None => n.as_f64().map(V::DoubleValue),
         },
-        J::String(s) => Some(V::StringValue(s)),
+        J::String(s) => Some(bytes(&s).map_or(V::StringValue(s), V::BytesValue)),
         J::Array(items) => Some(V::ArrayValue(otlp::ArrayValue {
             values: items.into_iter().map(from_json).collect(),
         })),
@@ -332,6 +343,27 @@ mod tests {
         // Kept as text: maps, mixed arrays, null, empty arrays, not JSON.
         for text in [r#"{"a":1}"#, r#"[1,"a"]"#, "null", "[]", "not json"] {
             assert_eq!(v(text), Value::from(text.to_string()), "{text}");
+        }
+    }
+
+    /// `wasi:otel` values as OTLP has them, whole: byte arrays (the
+    /// proposal's `data:` URIs) as bytes, other strings as text.
+    #[test]
+    fn any_values_from_json() {
+        use otlp::any_value::Value as V;
+        let v = |json: &str| any_value(json).value;
+        #[rustfmt::skip]
+        let cases: &[(&str, Option<V>)] = &[
+            (r#""data:application/octet-stream;base64,AAEC/w==""#, Some(V::BytesValue(vec![0, 1, 2, 255]))),
+            (r#""data:application/octet-stream;base64,!!""#,      Some(V::StringValue("data:application/octet-stream;base64,!!".into()))),
+            (r#""data:text/plain;base64,AAEC""#,                   Some(V::StringValue("data:text/plain;base64,AAEC".into()))),
+            (r#""EUR""#,                                             Some(V::StringValue("EUR".into()))),
+            ("7",                                                    Some(V::IntValue(7))),
+            ("null",                                                 None),
+            ("not json",                                             Some(V::StringValue("not json".into()))),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(&v(json), expected, "{json}");
         }
     }
 
