@@ -714,11 +714,20 @@ impl Host {
     }
 
     /// [`Host::spawn`], waiting up to `patience` for the listeners.
-    pub async fn spawn_patiently(
+    pub async fn spawn_patiently(command: Command, listeners: usize, patience: Duration) -> Host {
+        match Host::try_spawn(command, listeners, patience).await {
+            Ok(host) => host,
+            Err(stderr) => panic!("host exited before listening: {stderr}"),
+        }
+    }
+
+    /// [`Host::spawn_patiently`], or the host's stderr when it exited
+    /// before listening.
+    pub async fn try_spawn(
         mut command: Command,
         listeners: usize,
         patience: Duration,
-    ) -> Host {
+    ) -> Result<Host, String> {
         command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -737,10 +746,13 @@ impl Host {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut addrs = HashMap::new();
         let mut first = None;
-        tokio::time::timeout(patience, async {
+        let listening = tokio::time::timeout(patience, async {
             while addrs.len() < listeners {
                 let Some(line) = lines.next_line().await.unwrap() else {
-                    panic!("host exited before listening: {}", stderr.lock().unwrap());
+                    // Its stderr is read on another task: give it a moment
+                    // to take the last lines.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return Err(stderr.lock().unwrap().clone());
                 };
                 stdout.lock().unwrap().push_str(&format!("{line}\n"));
                 if let Some((_, addr)) = line.split_once("listening on http://") {
@@ -749,9 +761,11 @@ impl Host {
                     addrs.insert(name, addr.trim().to_string());
                 }
             }
+            Ok(())
         })
         .await
         .expect("host listens in time");
+        listening?;
         let sink = stdout.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -759,13 +773,13 @@ impl Host {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        Host {
+        Ok(Host {
             child,
             addr: first.unwrap(),
             addrs,
             stdout,
             stderr,
-        }
+        })
     }
 
     /// Waits until the host's standard output contains `text`.
@@ -893,20 +907,31 @@ pub async fn free_port() -> u16 {
 /// the one-command mode runs them: order calls payment (the origin it
 /// declares, and nothing else),
 /// spans go to `endpoint`, with `extra_env` and `extra_args` added.
+///
+/// The ports are picked before the host binds them (order must be told
+/// payment's), so another test can take one in between: that start is
+/// tried again on new ports, a few times.
 pub async fn one_process(endpoint: &str, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Host {
-    let (order_port, payment_port) = (free_port().await, free_port().await);
-    let mut list = vec![
-        format!("{}:{order_port}", component("order").display()),
-        format!("{}:{payment_port}", component("payment").display()),
-        "--env".to_string(),
-        format!("PAYMENT_URL=http://127.0.0.1:{payment_port}"),
-    ];
-    list.extend(extra_args.iter().map(|s| s.to_string()));
     let env: Vec<(String, String)> = extra_env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Host::start_with(&list, 2, endpoint, &env).await
+    let mut tries = 0;
+    loop {
+        let (order_port, payment_port) = (free_port().await, free_port().await);
+        let mut list = vec![
+            format!("{}:{order_port}", component("order").display()),
+            format!("{}:{payment_port}", component("payment").display()),
+            "--env".to_string(),
+            format!("PAYMENT_URL=http://127.0.0.1:{payment_port}"),
+        ];
+        list.extend(extra_args.iter().map(|s| s.to_string()));
+        match Host::try_spawn(Host::command(&list, endpoint, &env), 2, PATIENCE).await {
+            Ok(host) => return host,
+            Err(stderr) if stderr.contains("Address already in use") && tries < 5 => tries += 1,
+            Err(stderr) => panic!("host exited before listening: {stderr}"),
+        }
+    }
 }
 
 /// A server that accepts connections and never answers (it holds them open
