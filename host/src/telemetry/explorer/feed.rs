@@ -89,7 +89,8 @@ pub struct Feed {
 }
 
 impl Feed {
-    pub(super) fn new(store: Arc<Store>, logs: Arc<SpanLogs>) -> Feed {
+    /// A feed of `store`, with the guests' log lines from `logs`.
+    pub fn new(store: Arc<Store>, logs: Arc<SpanLogs>) -> Feed {
         Feed {
             store,
             logs,
