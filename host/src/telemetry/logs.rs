@@ -261,7 +261,7 @@ impl ServiceLogs {
                 console.log(span.span_id(), format!("{} {body}", severity.text()));
             }
             if let Some(explorer) = &self.explorer {
-                explorer.log(span.span_id(), now, severity.text(), &body);
+                explorer.log(span, now, severity.text(), &body);
             }
         }
         let (trace_id, span_id, flags) = match span.filter(|s| s.is_valid()) {
