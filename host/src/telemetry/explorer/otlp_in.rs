@@ -72,12 +72,15 @@ fn store_request(store: &Store, request: ExportTraceServiceRequest) -> ExportTra
 
 /// Adds every log record of `request` to its span.
 fn store_logs(store: &Store, request: ExportLogsServiceRequest) -> ExportLogsServiceResponse {
-    let records = request
+    // Converted before the store's lock is taken: every span of this
+    // process passes through it.
+    let records: Vec<(Option<SpanKey>, LogLine)> = request
         .resource_logs
         .into_iter()
         .flat_map(|r| r.scope_logs)
         .flat_map(|s| s.log_records)
-        .map(line_of);
+        .map(line_of)
+        .collect();
     store.insert_logs(records);
     ExportLogsServiceResponse {
         partial_success: None,

@@ -350,8 +350,9 @@ async fn hostile_otlp_grpc_and_the_bound() {
     assert_eq!(stats["otlp_rejected"], 1, "{stats}");
 }
 
-/// OTLP/gRPC: a request that is not an `ExportTraceServiceRequest` gets a
-/// gRPC error status (tonic's decode error) and is counted.
+/// OTLP/gRPC: a request that is not an `ExportTraceServiceRequest` (or an
+/// `ExportLogsServiceRequest`) gets a gRPC error status (tonic's decode
+/// error) and is counted; a metrics export gets `UNIMPLEMENTED` and is not.
 #[tokio::test]
 async fn malformed_grpc_is_refused_and_counted() {
     use http_body_util::{BodyExt, Full};
@@ -365,27 +366,40 @@ async fn malformed_grpc_is_refused_and_counted() {
     .await
     .unwrap();
     tokio::spawn(connection);
-    // A gRPC frame (uncompressed, 6 bytes) that is not valid protobuf.
-    let mut frame = vec![0, 0, 0, 0, 6];
-    frame.extend_from_slice(b"\xff\xff\xff\xff\xff\xff");
-    let request = hyper::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "http://{authority}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Full::new(bytes::Bytes::from(frame)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let mut status = response.headers().get("grpc-status").cloned();
-    let body = response.into_body().collect().await.unwrap();
-    if status.is_none() {
-        status = body.trailers().and_then(|t| t.get("grpc-status").cloned());
+    #[rustfmt::skip]
+    // (service, refused as malformed and counted; else UNIMPLEMENTED)
+    let cases = [
+        ("trace.v1.TraceService", true),
+        ("logs.v1.LogsService", true),
+        ("metrics.v1.MetricsService", false),
+    ];
+    for (service, malformed) in cases {
+        // A gRPC frame (uncompressed, 6 bytes) that is not valid protobuf.
+        let mut frame = vec![0, 0, 0, 0, 6];
+        frame.extend_from_slice(b"\xff\xff\xff\xff\xff\xff");
+        let request = hyper::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "http://{authority}/opentelemetry.proto.collector.{service}/Export"
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(bytes::Bytes::from(frame)))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let mut status = response.headers().get("grpc-status").cloned();
+        let body = response.into_body().collect().await.unwrap();
+        if status.is_none() {
+            status = body.trailers().and_then(|t| t.get("grpc-status").cloned());
+        }
+        let status = status.expect("a grpc-status");
+        if malformed {
+            assert!(status != "0" && status != "12", "{service}: {status:?}");
+        } else {
+            assert_eq!(status, "12", "{service}: UNIMPLEMENTED");
+        }
     }
-    let status = status.expect("a grpc-status");
-    assert_ne!(status, "0", "malformed protobuf accepted");
-    assert_eq!(explorer.stats().await["otlp_rejected"], 1);
+    assert_eq!(explorer.stats().await["otlp_rejected"], 2);
 }
 
 /// A taken port is said in one line and the host carries on: without the
