@@ -154,19 +154,21 @@ pub struct Cli {
 
     /// Serve the trace explorer (pages and Jaeger's query API) on ADDR
     /// [default: 127.0.0.1:16686, the Jaeger UI's port], and receive the
-    /// OTLP of other processes (--ui-otlp-grpc, --ui-otlp-http). Write
-    /// `--ui=ADDR` to choose the address. This process's own spans reach it
-    /// in process; an OTLP exporter pointed at its own receiver is skipped.
+    /// OTLP spans and logs of other processes (--ui-otlp-grpc,
+    /// --ui-otlp-http). Write `--ui=ADDR` to choose the address. This
+    /// process's own spans reach it in process; an OTLP exporter pointed at
+    /// its own receiver is skipped.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
           default_missing_value = explorer::DEFAULT_UI_ADDR)]
     pub ui: Option<SocketAddr>,
 
-    /// With --ui: where OTLP/gRPC is received, or `none`.
+    /// With --ui: where OTLP/gRPC (traces and logs) is received, or `none`.
     #[arg(long, value_name = "ADDR|none", default_value = explorer::DEFAULT_GRPC_ADDR,
           value_parser = explorer::Receiving::parse)]
     pub ui_otlp_grpc: explorer::Receiving,
 
-    /// With --ui: where OTLP/HTTP (`POST /v1/traces`) is received, or `none`.
+    /// With --ui: where OTLP/HTTP (`POST /v1/traces`, `POST /v1/logs`) is
+    /// received, or `none`.
     #[arg(long, value_name = "ADDR|none", default_value = explorer::DEFAULT_HTTP_ADDR,
           value_parser = explorer::Receiving::parse)]
     pub ui_otlp_http: explorer::Receiving,

@@ -290,7 +290,7 @@ impl ServiceLogs {
                 console.log(span.span_id(), format!("{severity} {body}"));
             }
             if let Some(explorer) = &self.explorer {
-                explorer.log(span.span_id(), super::metrics::now_nanos(), severity, body);
+                explorer.log(span, super::metrics::now_nanos(), severity, body);
             }
         }
     }

@@ -101,8 +101,8 @@ impl Telemetry {
     /// Sets up what `config` asks for, and `--traces-file` when given;
     /// feeds every service's spans to `explorer` (`--ui`) in process, when
     /// given, skipping any OTLP exporter whose endpoint is the explorer's
-    /// own receiver (see [`Explorer::receives`]): spans reach it in
-    /// process, and it takes no metrics or logs.
+    /// own receiver (see [`Explorer::receives`]): spans and the guests'
+    /// log lines reach it in process, and it keeps no metrics.
     pub fn new(
         config: OtelConfig,
         traces_file: Option<&Path>,
@@ -280,8 +280,8 @@ impl Telemetry {
             } else {
                 propagators.join(",")
             },
-            self.signal_summary(&c.metrics.exporters, &c.metrics.otlp),
-            self.signal_summary(&c.logs.exporters, &c.logs.otlp),
+            self.signal_summary(Signal::Metrics, &c.metrics.exporters, &c.metrics.otlp),
+            self.signal_summary(Signal::Logs, &c.logs.exporters, &c.logs.otlp),
         )
     }
 
@@ -478,10 +478,22 @@ impl Telemetry {
     }
 }
 
+/// A signal beside traces, for [`Telemetry::signal_summary`].
+#[derive(Clone, Copy, PartialEq)]
+enum Signal {
+    Metrics,
+    Logs,
+}
+
 impl Telemetry {
     /// Where a signal goes, in words: its OTLP destination only when it is not
     /// the spans' (over HTTP, the same base with the signal's own path).
-    fn signal_summary(&self, exporters: &[Exporter], otlp: &config::OtlpSettings) -> String {
+    fn signal_summary(
+        &self,
+        signal: Signal,
+        exporters: &[Exporter],
+        otlp: &config::OtlpSettings,
+    ) -> String {
         let c = &self.config;
         let base = |url: &str| {
             url.trim_end_matches("/v1/traces")
@@ -495,12 +507,18 @@ impl Telemetry {
         let named: Vec<String> = exporters
             .iter()
             .map(|exporter| match exporter {
-                Exporter::Otlp if skipped(self.explorer.as_ref(), otlp) => {
-                    format!(
-                        "not exported ({} is the explorer's, which takes spans only)",
+                Exporter::Otlp if skipped(self.explorer.as_ref(), otlp) => match signal {
+                    Signal::Logs => {
+                        format!(
+                            "explorer (in process; {} is its own receiver)",
+                            otlp.endpoint
+                        )
+                    }
+                    Signal::Metrics => format!(
+                        "not exported ({} is the explorer's, which keeps no metrics)",
                         otlp.endpoint
-                    )
-                }
+                    ),
+                },
                 Exporter::Otlp if same => "otlp".to_string(),
                 Exporter::Otlp => format!(
                     "otlp ({} to {}{})",
@@ -528,7 +546,8 @@ fn gzip_note(compression: Compression) -> &'static str {
 }
 
 /// Whether a signal's OTLP export is skipped: its endpoint is this
-/// process's own explorer, which takes spans only.
+/// process's own explorer, which has the guests' log lines in process and
+/// keeps no metrics.
 fn skipped(explorer: Option<&Explorer>, otlp: &config::OtlpSettings) -> bool {
     explorer.is_some_and(|e| e.receives_at(otlp.protocol, &otlp.endpoint))
 }

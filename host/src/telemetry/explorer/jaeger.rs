@@ -10,7 +10,6 @@
 //! `otel.status_code`, `otel.status_description` and `error`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
@@ -83,7 +82,7 @@ pub fn trace(key: &TraceKey, records: &[Record]) -> Value {
 }
 
 fn span(trace_id: &str, process_id: &str, record: &Record) -> Value {
-    let span = &record.span;
+    let span = &record.otlp();
     let mut references = Vec::new();
     if !span.parent_span_id.is_empty() {
         references.push(json!({
@@ -103,7 +102,7 @@ fn span(trace_id: &str, process_id: &str, record: &Record) -> Value {
     if let Some(kind) = kind_name(span.kind) {
         span_tags.push(string_tag("span.kind", kind));
     }
-    if let Some(scope) = Some(&record.scope).filter(|s| !s.name.is_empty()) {
+    if let Some(scope) = Some(record.scope()).filter(|s| !s.name.is_empty()) {
         span_tags.push(string_tag("otel.scope.name", &scope.name));
         if !scope.version.is_empty() {
             span_tags.push(string_tag("otel.scope.version", &scope.version));
@@ -167,12 +166,13 @@ pub fn resource_spans(records: &[Record]) -> Vec<ResourceSpans> {
                 out.len() - 1
             });
         let scopes = &mut out[r].scope_spans;
-        let same = |s: &&mut ScopeSpans| s.scope.as_ref() == Some(&*record.scope);
+        let scope = record.scope();
+        let same = |s: &&mut ScopeSpans| s.scope.as_ref() == Some(&*scope);
         match scopes.iter_mut().find(|s| same(s)) {
-            Some(scope) => scope.spans.push(record.span.clone()),
+            Some(found) => found.spans.push(record.otlp()),
             None => scopes.push(ScopeSpans {
-                scope: Some(Arc::unwrap_or_clone(record.scope.clone())),
-                spans: vec![record.span.clone()],
+                scope: Some(scope.into_owned()),
+                spans: vec![record.otlp()],
                 schema_url: String::new(),
             }),
         }
@@ -190,10 +190,12 @@ pub fn v3_trace(records: &[Record]) -> Value {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::store::{Body, Lines};
     use super::*;
     use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
+    use std::sync::Arc;
 
     fn kv(key: &str, value: any_value::Value) -> KeyValue {
         KeyValue {
@@ -256,8 +258,11 @@ mod tests {
             &[1; 16],
             &[Record {
                 resource,
-                scope,
-                span,
+                body: Body::Otlp {
+                    span: Box::new(span),
+                    scope,
+                },
+                lines: Lines::default(),
             }],
         );
         let s = &trace["spans"][0];

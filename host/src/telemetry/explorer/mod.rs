@@ -4,11 +4,13 @@
 //!
 //! # What it owns
 //! - [`store`]: the bounded store of the last traces, the one place spans
-//!   are kept;
+//!   are kept, and the log records waiting for their span;
+//! - [`record`]: one stored span, as the SDK ended it or as OTLP delivered
+//!   it, with its log lines; what search reads from it, and its OTLP form;
 //! - [`feed`]: the span processor that hands this process's own finished
 //!   spans to the store, in process;
 //! - [`otlp_in`]: OTLP receivers (gRPC and HTTP, on Jaeger's ports 4317 and
-//!   4318) for the spans of other processes;
+//!   4318) for the spans and log records of other processes;
 //! - [`query`] and [`jaeger`]: search over the store and Jaeger's JSON shapes;
 //! - [`api`]: the HTTP server: Jaeger's query API and the pages;
 //! - [`v3`]: Jaeger's `api/v3` (OTLP/JSON traces), parameters to answers;
@@ -29,6 +31,7 @@ pub mod jaeger;
 pub mod otlp_in;
 pub mod pages;
 pub mod query;
+pub mod record;
 pub mod store;
 pub mod v3;
 
@@ -184,7 +187,7 @@ impl Explorer {
         }
         let limits = self.store.limits();
         format!(
-            "explorer: http://{} · OTLP in: {} · keeps {} traces or {} MiB",
+            "explorer: http://{} · OTLP in (traces, logs): {} · keeps {} traces or {} MiB",
             self.ui,
             if receiving.is_empty() {
                 "none".to_string()

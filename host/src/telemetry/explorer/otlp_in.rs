@@ -1,9 +1,12 @@
 //! OTLP receivers on Jaeger's ports, so that the host serving the explorer
-//! also collects the spans of the others (each exports to localhost:4317 by
-//! default): gRPC (`TraceService/Export`, tonic) and HTTP (`POST
-//! /v1/traces`, protobuf or JSON), each plain or gzip-compressed, as
+//! also collects the spans and log records of the others (each exports to
+//! localhost:4317 by default): gRPC (`TraceService/Export` and
+//! `LogsService/Export`, tonic) and HTTP (`POST /v1/traces` and `POST
+//! /v1/logs`, protobuf or JSON), each plain or gzip-compressed, as
 //! exporters send them with `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` (and the
-//! Collector's OTLP exporters by default).
+//! Collector's OTLP exporters by default). A log record that names a trace
+//! and a span is shown under that span; the store keeps it until the span
+//! comes when it comes first.
 //!
 //! A request larger than [`MAX_REQUEST_BYTES`] is refused before it is
 //! decoded (gRPC: tonic's `OUT_OF_RANGE`; HTTP: 413), and so is one that
@@ -12,6 +15,11 @@
 //! gRPC `INTERNAL` (tonic's decode error) or HTTP 400 with a
 //! `google.rpc.Status`, as the OTLP specification has it; both are counted.
 //! Spans the store refuses are reported in `partial_success`.
+//!
+//! Metrics are not kept: `MetricsService/Export` is gRPC `UNIMPLEMENTED`
+//! and `POST /v1/metrics` HTTP 404, as from a collector with no metrics
+//! pipeline (Jaeger's), so a sender says its metrics are not delivered;
+//! neither is counted as a refused request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,15 +27,26 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Request, Response, StatusCode};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use prost::Message as _;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use super::Store;
+use super::record::{LogLine, value_text};
+use super::store::SpanKey;
+
+/// gRPC's status code for a method the server does not have.
+const GRPC_UNIMPLEMENTED: &[u8] = b"12";
 
 /// The largest export request accepted, encoded: the gRPC default, so a
 /// default exporter's batches always fit.
@@ -55,7 +74,76 @@ fn store_request(store: &Store, request: ExportTraceServiceRequest) -> ExportTra
     }
 }
 
+/// Adds every log record of `request` to its span.
+fn store_logs(store: &Store, request: ExportLogsServiceRequest) -> ExportLogsServiceResponse {
+    // Converted before the store's lock is taken: every span of this
+    // process passes through it.
+    let records: Vec<(Option<SpanKey>, LogLine)> = request
+        .resource_logs
+        .into_iter()
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .map(line_of)
+        .collect();
+    store.insert_logs(records);
+    ExportLogsServiceResponse {
+        partial_success: None,
+    }
+}
+
+/// The span a log record names, if it names one, and the line to show.
+fn line_of(record: LogRecord) -> (Option<SpanKey>, LogLine) {
+    let span = match (
+        <[u8; 16]>::try_from(&record.trace_id[..]),
+        <[u8; 8]>::try_from(&record.span_id[..]),
+    ) {
+        (Ok(trace), Ok(span)) if trace != [0; 16] && span != [0; 8] => Some((trace, span)),
+        _ => None,
+    };
+    let level = if record.severity_text.is_empty() {
+        severity_name(record.severity_number).to_string()
+    } else {
+        record.severity_text
+    };
+    let time = match record.time_unix_nano {
+        0 => record.observed_time_unix_nano,
+        time => time,
+    };
+    let line = LogLine {
+        time,
+        level,
+        message: value_text(record.body.as_ref()),
+    };
+    (span, line)
+}
+
+/// The short name of an OTLP severity number, as the data model gives it.
+fn severity_name(number: i32) -> &'static str {
+    match number {
+        1..=4 => "TRACE",
+        5..=8 => "DEBUG",
+        9..=12 => "INFO",
+        13..=16 => "WARN",
+        17..=20 => "ERROR",
+        21..=24 => "FATAL",
+        _ => "",
+    }
+}
+
 struct Grpc(Arc<Store>);
+
+#[tonic::async_trait]
+impl LogsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        Ok(tonic::Response::new(store_logs(
+            &self.0,
+            request.into_inner(),
+        )))
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for Grpc {
@@ -77,13 +165,14 @@ pub async fn start_grpc(addr: SocketAddr, store: Arc<Store>) -> Option<SocketAdd
     let counting = store.clone();
     // tonic answers a malformed or oversized request itself, before the
     // service runs, with a trailers-only response: the status is in the
-    // headers, where this layer counts it.
+    // headers, where this layer counts it. An export of metrics, which are
+    // not kept, is answered UNIMPLEMENTED by the router and not counted.
     let count =
         tower::util::MapResponseLayer::new(move |response: hyper::Response<tonic::body::Body>| {
             let failed = response
                 .headers()
                 .get("grpc-status")
-                .is_some_and(|status| status.as_bytes() != b"0");
+                .is_some_and(|status| !matches!(status.as_bytes(), b"0" | GRPC_UNIMPLEMENTED));
             if failed {
                 counting.count_rejected_request();
             }
@@ -92,13 +181,18 @@ pub async fn start_grpc(addr: SocketAddr, store: Arc<Store>) -> Option<SocketAdd
     // The limit bounds the message after inflating too (tonic stops
     // inflating at it), so a small compressed bomb is refused like a large
     // plain request.
-    let service = TraceServiceServer::new(Grpc(store))
+    let gzip = tonic::codec::CompressionEncoding::Gzip;
+    let traces = TraceServiceServer::new(Grpc(store.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES)
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        .accept_compressed(gzip);
+    let logs = LogsServiceServer::new(Grpc(store))
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .accept_compressed(gzip);
     tokio::spawn(async move {
         let served = tonic::transport::Server::builder()
             .layer(count)
-            .add_service(service)
+            .add_service(traces)
+            .add_service(logs)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await;
         if let Err(error) = served {
@@ -170,6 +264,13 @@ impl Encoding {
     }
 }
 
+/// What an OTLP/HTTP request exports, by its path.
+#[derive(Clone, Copy, PartialEq)]
+enum Signal {
+    Traces,
+    Logs,
+}
+
 /// One OTLP/HTTP request.
 async fn http_export(
     store: &Store,
@@ -189,73 +290,93 @@ async fn http_export(
         "application/json" => Encoding::Json,
         _ => Encoding::Protobuf,
     };
-    let export = match read_export(request, &content_type, encoding).await {
-        Ok(export) => export,
-        Err((status, message)) => {
+    let signal = match request.uri().path() {
+        "/v1/traces" => Signal::Traces,
+        "/v1/logs" => Signal::Logs,
+        // Not kept, and not the sender's mistake: not counted.
+        "/v1/metrics" => {
+            return error_response(
+                encoding,
+                StatusCode::NOT_FOUND,
+                "the explorer keeps no metrics: send them to a collector".into(),
+            );
+        }
+        _ => {
             store.count_rejected_request();
-            return error_response(encoding, status, message);
+            return error_response(
+                encoding,
+                StatusCode::NOT_FOUND,
+                "OTLP/HTTP exports are POSTed to /v1/traces or /v1/logs".into(),
+            );
         }
     };
-    let reply = store_request(store, export);
-    let body = match encoding {
-        Encoding::Protobuf => reply.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(&reply).unwrap_or_else(|_| b"{}".to_vec()),
+    let reply = match read_body(request, &content_type).await {
+        Ok(body) => match signal {
+            Signal::Traces => decode(&body, encoding, "ExportTraceServiceRequest")
+                .map(|export| encode(&store_request(store, export), encoding)),
+            Signal::Logs => decode(&body, encoding, "ExportLogsServiceRequest")
+                .map(|export| encode(&store_logs(store, export), encoding)),
+        },
+        Err(refusal) => Err(refusal),
     };
-    respond(StatusCode::OK, encoding.content_type(), body)
+    match reply {
+        Ok(body) => respond(StatusCode::OK, encoding.content_type(), body),
+        Err((status, message)) => {
+            store.count_rejected_request();
+            error_response(encoding, status, message)
+        }
+    }
 }
 
 /// Why an OTLP/HTTP request is refused: its status and message.
 type Refusal = (StatusCode, String);
 
-/// The export a request carries, read within [`MAX_REQUEST_BYTES`].
-async fn read_export(
+/// The body of a request, read within [`MAX_REQUEST_BYTES`].
+async fn read_body(
     request: Request<hyper::body::Incoming>,
     content_type: &str,
-    encoding: Encoding,
-) -> Result<ExportTraceServiceRequest, Refusal> {
+) -> Result<Bytes, Refusal> {
     let gzip = check_request(&request, content_type)?;
-    let body = match Limited::new(request.into_body(), MAX_REQUEST_BYTES)
+    match Limited::new(request.into_body(), MAX_REQUEST_BYTES)
         .collect()
         .await
     {
-        Ok(body) => body.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return Err((
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
-            ));
-        }
-        Err(error) => {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {error}"),
-            ));
-        }
-    };
-    let body = if gzip { inflate(&body)? } else { body };
-    let decoded = match encoding {
-        Encoding::Protobuf => {
-            ExportTraceServiceRequest::decode(body).map_err(|error| error.to_string())
-        }
-        Encoding::Json => serde_json::from_slice(&body).map_err(|error| error.to_string()),
-    };
-    decoded.map_err(|error| {
-        (
+        Ok(body) if gzip => inflate(&body.to_bytes()),
+        Ok(body) => Ok(body.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
+        )),
+        Err(error) => Err((
             StatusCode::BAD_REQUEST,
-            format!("not an ExportTraceServiceRequest: {error}"),
-        )
-    })
+            format!("cannot read the body: {error}"),
+        )),
+    }
 }
 
-/// The path, method, content type and encoding OTLP/HTTP asks for; whether
-/// the body is gzip-compressed.
-fn check_request<B>(request: &Request<B>, content_type: &str) -> Result<bool, Refusal> {
-    if request.uri().path() != "/v1/traces" {
-        return Err((
-            StatusCode::NOT_FOUND,
-            "OTLP/HTTP traces are POSTed to /v1/traces".into(),
-        ));
+/// An export request in `encoding`; `what` names it in the refusal.
+fn decode<T>(body: &Bytes, encoding: Encoding, what: &str) -> Result<T, Refusal>
+where
+    T: prost::Message + Default + serde::de::DeserializeOwned,
+{
+    let decoded = match encoding {
+        Encoding::Protobuf => T::decode(body.clone()).map_err(|error| error.to_string()),
+        Encoding::Json => serde_json::from_slice(body).map_err(|error| error.to_string()),
+    };
+    decoded.map_err(|error| (StatusCode::BAD_REQUEST, format!("not an {what}: {error}")))
+}
+
+/// An export response in `encoding`.
+fn encode<T: prost::Message + serde::Serialize>(reply: &T, encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Protobuf => reply.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(reply).unwrap_or_else(|_| b"{}".to_vec()),
     }
+}
+
+/// The path-independent checks OTLP/HTTP asks for (method, content type,
+/// encoding); whether the body is gzip-compressed.
+fn check_request<B>(request: &Request<B>, content_type: &str) -> Result<bool, Refusal> {
     if request.method() != hyper::Method::POST {
         return Err((StatusCode::METHOD_NOT_ALLOWED, "use POST".into()));
     }
@@ -313,7 +434,7 @@ fn error_response(
     // google.rpc.Code: INVALID_ARGUMENT for what the client must fix.
     let rpc = RpcStatus { code: 3, message };
     let body = match encoding {
-        Encoding::Protobuf => rpc.encode_to_vec(),
+        Encoding::Protobuf => prost::Message::encode_to_vec(&rpc),
         Encoding::Json => serde_json::json!({"code": rpc.code, "message": rpc.message})
             .to_string()
             .into_bytes(),

@@ -12,14 +12,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 
+pub use super::record::{STATUS_ERROR, value_text};
 use super::store::{Record, Store, TraceKey};
 
 /// Traces returned unless `limit` says otherwise (Jaeger's default).
 pub const DEFAULT_LIMIT: usize = 100;
-/// OTLP's status code for an error.
-pub const STATUS_ERROR: i32 = 2;
 
 /// A parameter the caller got wrong: answered with 400 naming it.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,20 +283,17 @@ impl Query {
     }
 
     fn span_matches(&self, record: &Record) -> bool {
-        let span = &record.span;
-        let duration = span
-            .end_time_unix_nano
-            .saturating_sub(span.start_time_unix_nano);
+        let duration = record.end().saturating_sub(record.start());
         self.service
             .as_deref()
-            .is_none_or(|s| service_of(record) == s)
-            && self.operation.as_deref().is_none_or(|o| span.name == o)
+            .is_none_or(|s| record.service() == s)
+            && self.operation.as_deref().is_none_or(|o| record.name() == o)
             && self.min_duration.is_none_or(|min| duration >= min)
             && self.max_duration.is_none_or(|max| duration <= max)
             && self.tags.iter().all(|(k, v)| has_tag(record, k, v))
             && self
                 .span_start
-                .is_none_or(|(min, max)| (min..=max).contains(&span.start_time_unix_nano))
+                .is_none_or(|(min, max)| (min..=max).contains(&record.start()))
             && self
                 .attributes
                 .iter()
@@ -351,69 +347,19 @@ fn now_nanos() -> u64 {
 
 /// The earliest start and latest end of `spans`, in nanoseconds.
 pub fn bounds(spans: &[Record]) -> (u64, u64) {
-    let start = spans
-        .iter()
-        .map(|r| r.span.start_time_unix_nano)
-        .min()
-        .unwrap_or(0);
-    let end = spans
-        .iter()
-        .map(|r| r.span.end_time_unix_nano)
-        .max()
-        .unwrap_or(0);
+    let start = spans.iter().map(Record::start).min().unwrap_or(0);
+    let end = spans.iter().map(Record::end).max().unwrap_or(0);
     (start, end.max(start))
 }
 
 /// Whether a span's status is an error.
 pub fn is_error(record: &Record) -> bool {
-    record
-        .span
-        .status
-        .as_ref()
-        .is_some_and(|s| s.code == STATUS_ERROR)
+    record.status_code() == STATUS_ERROR
 }
 
 /// The `service.name` of the span's resource (empty when it has none).
 pub fn service_of(record: &Record) -> &str {
-    record
-        .resource
-        .attributes
-        .iter()
-        .find(|kv| kv.key == "service.name")
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .unwrap_or("")
-}
-
-/// An attribute value as text, as tag search compares it.
-pub fn value_text(value: Option<&AnyValue>) -> String {
-    match value.and_then(|v| v.value.as_ref()) {
-        None => String::new(),
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        Some(any_value::Value::BytesValue(b)) => b.iter().map(|x| format!("{x:02x}")).collect(),
-        Some(any_value::Value::ArrayValue(a)) => format!(
-            "[{}]",
-            a.values
-                .iter()
-                .map(|v| value_text(Some(v)))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Some(any_value::Value::KvlistValue(l)) => format!(
-            "{{{}}}",
-            l.values
-                .iter()
-                .map(|kv| format!("{}={}", kv.key, value_text(kv.value.as_ref())))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Some(other) => format!("{other:?}"),
-    }
+    record.service()
 }
 
 /// The name Jaeger gives an OTLP span kind, when it has one.
@@ -429,21 +375,14 @@ pub fn kind_name(kind: i32) -> Option<&'static str> {
 }
 
 fn has_tag(record: &Record, key: &str, value: &str) -> bool {
-    let in_list = |list: &[KeyValue]| {
-        list.iter()
-            .any(|kv| kv.key == key && value_text(kv.value.as_ref()) == value)
-    };
-    let span = &record.span;
-    let status = span.status.as_ref().map_or(0, |s| s.code);
+    let status = record.status_code();
     match key {
         "error" if value == "true" && status == STATUS_ERROR => return true,
-        "span.kind" if kind_name(span.kind) == Some(value) => return true,
+        "span.kind" if kind_name(record.kind()) == Some(value) => return true,
         "otel.status_code" if matches!((status, value), (1, "OK") | (2, "ERROR")) => return true,
         _ => {}
     }
-    in_list(&span.attributes)
-        || in_list(&record.resource.attributes)
-        || span.events.iter().any(|e| in_list(&e.attributes))
+    record.has_attribute(key, value)
 }
 
 /// Whether a span has attribute `key` = `value` as Jaeger's api/v3 search
@@ -453,8 +392,8 @@ fn has_tag(record: &Record, key: &str, value: &str) -> bool {
 /// `resource.KEY` is the resource's attribute `KEY`; any other key is an
 /// attribute of the span, its scope, its resource, an event or a link.
 pub fn has_attribute(record: &Record, key: &str, value: &str) -> bool {
-    let span = &record.span;
-    let status = span.status.as_ref().map_or(0, |s| s.code);
+    let status = record.status_code();
+    let kind = record.kind();
     let in_list = |list: &[KeyValue], key: &str| {
         list.iter()
             .any(|kv| kv.key == key && value_text(kv.value.as_ref()) == value)
@@ -475,19 +414,17 @@ pub fn has_attribute(record: &Record, key: &str, value: &str) -> bool {
         }
         "span.kind" => {
             let lower = value.to_ascii_lowercase();
-            kind_name(span.kind) == Some(lower.as_str())
-                || (span.kind == 0 && kind_name_known(&lower).is_none())
+            kind_name(kind) == Some(lower.as_str())
+                || (kind == 0 && kind_name_known(&lower).is_none())
         }
-        "scope.name" => record.scope.name == value,
-        "scope.version" => record.scope.version == value,
+        "scope.name" => record.scope().name == value,
+        "scope.version" => record.scope().version == value,
         _ => match key.strip_prefix("resource.") {
             Some(resource_key) => in_list(&record.resource.attributes, resource_key),
             None => {
-                in_list(&span.attributes, key)
-                    || in_list(&record.scope.attributes, key)
-                    || in_list(&record.resource.attributes, key)
-                    || span.events.iter().any(|e| in_list(&e.attributes, key))
-                    || span.links.iter().any(|l| in_list(&l.attributes, key))
+                record.has_attribute(key, value)
+                    || in_list(&record.scope().attributes, key)
+                    || record.has_link_attribute(key, value)
             }
         },
     }
@@ -526,7 +463,7 @@ pub fn operations(store: &Store, service: &str) -> Vec<(String, Option<&'static 
     let mut names = BTreeSet::new();
     store.scan(|_, trace| {
         for record in trace.spans.iter().filter(|r| service_of(r) == service) {
-            names.insert((record.span.name.clone(), kind_name(record.span.kind)));
+            names.insert((record.name().to_string(), kind_name(record.kind())));
         }
         true
     });
@@ -564,20 +501,18 @@ pub fn figures(store: &Store) -> Vec<OperationFigures> {
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     store.scan(|_, trace| {
         for record in &trace.spans {
-            let span = &record.span;
-            let duration = span
-                .end_time_unix_nano
-                .saturating_sub(span.start_time_unix_nano);
+            let (start, end) = (record.start(), record.end());
+            let duration = end.saturating_sub(start);
             let service = service_of(record).to_string();
             for key in [
                 (service.clone(), String::new()),
-                (service, span.name.clone()),
+                (service, record.name().to_string()),
             ] {
                 let entry = groups.entry(key).or_insert((Vec::new(), 0, u64::MAX, 0));
                 entry.0.push(duration);
                 entry.1 += usize::from(is_error(record));
-                entry.2 = entry.2.min(span.start_time_unix_nano);
-                entry.3 = entry.3.max(span.end_time_unix_nano);
+                entry.2 = entry.2.min(start);
+                entry.3 = entry.3.max(end);
             }
         }
         true

@@ -2,25 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{Explorer, order};
+use super::{Explorer, line, log_lines, order, span, tag, trace_of};
 use crate::common::*;
 use serde_json::Value;
-
-fn tag<'a>(tags: &'a Value, key: &str) -> Option<&'a Value> {
-    tags.as_array()?
-        .iter()
-        .find(|t| t["key"] == key)
-        .map(|t| &t["value"])
-}
-
-fn span<'a>(trace: &'a Value, name: &str) -> &'a Value {
-    trace["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["operationName"] == name)
-        .unwrap_or_else(|| panic!("no span `{name}` in {trace:#}"))
-}
 
 fn service_of<'a>(trace: &'a Value, span: &Value) -> &'a str {
     trace["processes"][span["processID"].as_str().unwrap()]["serviceName"]
@@ -231,8 +215,9 @@ async fn oldest_traces_are_evicted() {
 
 /// With the exporter's endpoint at the explorer's own receiver (the
 /// default `localhost:4317` when the explorer holds 4317), the OTLP
-/// exporter is skipped: each span is stored once, in process; metrics and
-/// logs, which the explorer does not take, are not sent there either.
+/// exporter is skipped: each span is stored once, in process; so is the
+/// logs exporter (the guests' lines reach the store in process), and
+/// metrics, which the explorer does not keep, are not sent there either.
 #[tokio::test]
 async fn own_receiver_is_not_exported_to() {
     let port = free_port().await;
@@ -252,7 +237,7 @@ async fn own_receiver_is_not_exported_to() {
     let out = host.wait_for_stdout("telemetry:").await;
     assert!(out.contains("explorer (in process;"), "{out}");
     assert!(out.contains("· metrics not exported ("), "{out}");
-    assert!(out.contains("· logs not exported ("), "{out}");
+    assert!(out.contains("· logs explorer (in process;"), "{out}");
     let explorer = Explorer::of(host);
     let id = order(&explorer.host.url(""), VALID_ORDER).await;
     explorer.trace(&id, 6).await;
@@ -281,36 +266,17 @@ async fn guest_log_lines_are_logs_of_their_span() {
     let explorer = Explorer::of(Host::start_with(&args, 1, &endpoint, &[]).await);
     let reply = send("GET", &explorer.host.url("/print"), &[], "").await;
     assert_eq!(reply.status, 200);
-    let id = reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string();
+    let id = trace_of(&reply);
     let trace = explorer.trace(&id, 2).await;
-    let lines = |name: &str| -> Vec<(String, String)> {
-        span(&trace, name)["logs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|log| tag(&log["fields"], "event").is_some_and(|e| e == "log"))
-            .map(|log| {
-                let field = |key| {
-                    tag(&log["fields"], key)
-                        .unwrap()
-                        .as_str()
-                        .unwrap()
-                        .to_string()
-                };
-                (field("level"), field("message"))
-            })
-            .collect()
-    };
-    let line = |level: &str, message: &str| (level.to_string(), message.to_string());
     assert_eq!(
-        lines("work"),
+        log_lines(&trace, "work"),
         vec![
             line("INFO", "printed in work"),
             line("WARN", "warned in work")
         ]
     );
     assert_eq!(
-        lines("GET /print"),
+        log_lines(&trace, "GET /print"),
         vec![
             line("INFO", "printed before any span"),
             line("INFO", "unfinished line")

@@ -113,6 +113,55 @@ impl Explorer {
     }
 }
 
+/// The span named `name` in a Jaeger trace.
+pub fn span<'a>(trace: &'a Value, name: &str) -> &'a Value {
+    trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operationName"] == name)
+        .unwrap_or_else(|| panic!("no span `{name}` in {trace:#}"))
+}
+
+/// The value of the tag (or log field) `key` in a Jaeger list of them.
+pub fn tag<'a>(tags: &'a Value, key: &str) -> Option<&'a Value> {
+    tags.as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .map(|t| &t["value"])
+}
+
+/// The log lines (`event` `log`) of span `name` in a Jaeger trace, as
+/// (`level`, `message`).
+pub fn log_lines(trace: &Value, name: &str) -> Vec<(String, String)> {
+    span(trace, name)["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|log| tag(&log["fields"], "event").is_some_and(|e| e == "log"))
+        .map(|log| {
+            let field = |key| {
+                tag(&log["fields"], key)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            };
+            (field("level"), field("message"))
+        })
+        .collect()
+}
+
+/// A (`level`, `message`) pair, as [`log_lines`] returns them.
+pub fn line(level: &str, message: &str) -> (String, String) {
+    (level.to_string(), message.to_string())
+}
+
+/// The trace id a response's `traceresponse` header names.
+pub fn trace_of(reply: &Reply) -> String {
+    reply.headers["traceresponse"].to_str().unwrap()[3..35].to_string()
+}
+
 /// POSTs an order; returns its trace id.
 pub async fn order(url: &str, body: &str) -> String {
     let reply = send("POST", &format!("{url}/orders"), &[], body).await;

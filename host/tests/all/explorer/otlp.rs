@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 
-use super::{Explorer, order, ui_args};
+use super::{Explorer, line, log_lines, order, trace_of, ui_args};
 use crate::common::*;
 
 /// The classic setup: payment in the explorer's process, order in a second
@@ -55,6 +55,159 @@ async fn second_host_joins_the_same_trace() {
             .collect();
         assert_eq!(services.len(), 2, "{protocol}: {trace:#}");
     }
+}
+
+/// The classic setup with log records: a second host process exports its
+/// spans and its log records to the explorer's receiver (over gRPC, then
+/// OTLP/HTTP protobuf), and its guest's lines are on the trace page under
+/// the span that wrote them, as the explorer's own process's lines are,
+/// whichever of the span and the records reached the explorer first. Its
+/// metrics are answered as not kept (the sender says so once), and not
+/// counted as refused.
+#[tokio::test]
+async fn second_host_log_lines_are_logs_of_their_span() {
+    let explorer = Explorer::one_process("http://127.0.0.1:9", &[]).await;
+    for protocol in ["grpc", "http/protobuf"] {
+        let endpoint = if protocol == "grpc" {
+            &explorer.grpc
+        } else {
+            &explorer.http
+        };
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let testbed = Host::start(
+            "testbed",
+            endpoint,
+            HostOptions {
+                args: vec![],
+                env: env(&[
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+                    ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+                    ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+                ]),
+            },
+        )
+        .await;
+        let reply = send("GET", &testbed.url("/print"), &[], "").await;
+        assert_eq!(reply.status, 200);
+        let id = trace_of(&reply);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let trace = loop {
+            let trace = explorer.trace(&id, 2).await;
+            if log_lines(&trace, "work").len() >= 2 && log_lines(&trace, "GET /print").len() >= 2 {
+                break trace;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{protocol}: the lines never joined their spans: {trace:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            log_lines(&trace, "work"),
+            vec![
+                line("INFO", "printed in work"),
+                line("WARN", "warned in work")
+            ],
+            "{protocol}"
+        );
+        let server = log_lines(&trace, "GET /print");
+        for expected in [
+            line("INFO", "printed before any span"),
+            line("INFO", "unfinished line"),
+        ] {
+            assert!(server.contains(&expected), "{protocol}: {server:?}");
+        }
+        let signal = "warning: metrics export to";
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !testbed.stderr.lock().unwrap().contains(signal) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{protocol}: the sender never said its metrics were not delivered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let stats = explorer.stats().await;
+    assert_eq!(stats["otlp_rejected"], 0, "{stats}");
+    assert_eq!(stats["logs_pending"], 0, "{stats}");
+}
+
+/// OTLP/HTTP logs: a malformed body is 400 with a `google.rpc.Status` and
+/// counted, as for traces; a record naming a span of a held trace is shown
+/// under it; one naming no span is counted, not shown.
+#[tokio::test]
+async fn hostile_otlp_http_logs() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let explorer = Explorer::one_process("http://127.0.0.1:9", &[]).await;
+    let protobuf = [("content-type", "application/x-protobuf")];
+    let traces = format!("{}/v1/traces", explorer.http);
+    let logs = format!("{}/v1/logs", explorer.http);
+    let reply = send_bytes(
+        "POST",
+        &traces,
+        &protobuf,
+        &request(vec![span(6, "held")]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let record = |trace: Vec<u8>, span: Vec<u8>, body: &str| LogRecord {
+        trace_id: trace,
+        span_id: span,
+        severity_number: 13,
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(body.into())),
+        }),
+        ..Default::default()
+    };
+    let export = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    record(vec![6; 16], vec![6; 8], "<b>shown</b>"),
+                    record(vec![], vec![], "no span"),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let reply = send_bytes("POST", &logs, &protobuf, &export.encode_to_vec()).await;
+    assert_eq!(reply.status, 200);
+    let trace = explorer.trace("06060606060606060606060606060606", 1).await;
+    assert_eq!(
+        log_lines(&trace, "held"),
+        vec![line("WARN", "<b>shown</b>")]
+    );
+    let garbage = send_bytes("POST", &logs, &protobuf, b"\xff\xff\xff garbage").await;
+    assert_eq!(garbage.status, 400);
+    let metrics = send_bytes(
+        "POST",
+        &format!("{}/v1/metrics", explorer.http),
+        &protobuf,
+        b"",
+    )
+    .await;
+    assert_eq!(metrics.status, 404);
+    let stats = explorer.stats().await;
+    assert_eq!(
+        (
+            &stats["otlp_rejected"],
+            &stats["logs_received"],
+            &stats["logs_dropped"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(2),
+            &serde_json::json!(1)
+        ),
+        "{stats}"
+    );
 }
 
 fn span(trace: u8, name: &str) -> Span {
@@ -351,8 +504,9 @@ async fn hostile_otlp_grpc_and_the_bound() {
     assert_eq!(stats["otlp_rejected"], 1, "{stats}");
 }
 
-/// OTLP/gRPC: a request that is not an `ExportTraceServiceRequest` gets a
-/// gRPC error status (tonic's decode error) and is counted.
+/// OTLP/gRPC: a request that is not an `ExportTraceServiceRequest` (or an
+/// `ExportLogsServiceRequest`) gets a gRPC error status (tonic's decode
+/// error) and is counted; a metrics export gets `UNIMPLEMENTED` and is not.
 #[tokio::test]
 async fn malformed_grpc_is_refused_and_counted() {
     use http_body_util::{BodyExt, Full};
@@ -366,27 +520,40 @@ async fn malformed_grpc_is_refused_and_counted() {
     .await
     .unwrap();
     tokio::spawn(connection);
-    // A gRPC frame (uncompressed, 6 bytes) that is not valid protobuf.
-    let mut frame = vec![0, 0, 0, 0, 6];
-    frame.extend_from_slice(b"\xff\xff\xff\xff\xff\xff");
-    let request = hyper::Request::builder()
-        .method("POST")
-        .uri(format!(
-            "http://{authority}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Full::new(bytes::Bytes::from(frame)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let mut status = response.headers().get("grpc-status").cloned();
-    let body = response.into_body().collect().await.unwrap();
-    if status.is_none() {
-        status = body.trailers().and_then(|t| t.get("grpc-status").cloned());
+    #[rustfmt::skip]
+    // (service, refused as malformed and counted; else UNIMPLEMENTED)
+    let cases = [
+        ("trace.v1.TraceService", true),
+        ("logs.v1.LogsService", true),
+        ("metrics.v1.MetricsService", false),
+    ];
+    for (service, malformed) in cases {
+        // A gRPC frame (uncompressed, 6 bytes) that is not valid protobuf.
+        let mut frame = vec![0, 0, 0, 0, 6];
+        frame.extend_from_slice(b"\xff\xff\xff\xff\xff\xff");
+        let request = hyper::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "http://{authority}/opentelemetry.proto.collector.{service}/Export"
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(bytes::Bytes::from(frame)))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let mut status = response.headers().get("grpc-status").cloned();
+        let body = response.into_body().collect().await.unwrap();
+        if status.is_none() {
+            status = body.trailers().and_then(|t| t.get("grpc-status").cloned());
+        }
+        let status = status.expect("a grpc-status");
+        if malformed {
+            assert!(status != "0" && status != "12", "{service}: {status:?}");
+        } else {
+            assert_eq!(status, "12", "{service}: UNIMPLEMENTED");
+        }
     }
-    let status = status.expect("a grpc-status");
-    assert_ne!(status, "0", "malformed protobuf accepted");
-    assert_eq!(explorer.stats().await["otlp_rejected"], 1);
+    assert_eq!(explorer.stats().await["otlp_rejected"], 2);
 }
 
 /// A taken port is said in one line and the host carries on: without the
