@@ -180,13 +180,6 @@ pub fn resource_spans(records: &[Record]) -> Vec<ResourceSpans> {
     out
 }
 
-/// Jaeger's `api/v3` answer for one trace: `{"result": TracesData}` in the
-/// OTLP/JSON encoding (hex ids, lowerCamelCase, 64-bit integers as strings).
-pub fn v3_trace(records: &[Record]) -> Value {
-    let data = json!({"resourceSpans": resource_spans(records)});
-    json!({"result": data})
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -166,13 +166,17 @@ pub async fn start_grpc(addr: SocketAddr, store: Arc<Store>) -> Option<SocketAdd
     // tonic answers a malformed or oversized request itself, before the
     // service runs, with a trailers-only response: the status is in the
     // headers, where this layer counts it. An export of metrics, which are
-    // not kept, is answered UNIMPLEMENTED by the router and not counted.
+    // not kept, is answered UNIMPLEMENTED by the router and not counted; an
+    // unknown compression is UNIMPLEMENTED too, but with the encodings
+    // accepted (`grpc-accept-encoding`, as gRPC requires), and counted.
     let count =
         tower::util::MapResponseLayer::new(move |response: hyper::Response<tonic::body::Body>| {
-            let failed = response
-                .headers()
-                .get("grpc-status")
-                .is_some_and(|status| !matches!(status.as_bytes(), b"0" | GRPC_UNIMPLEMENTED));
+            let headers = response.headers();
+            let failed = match headers.get("grpc-status").map(|s| s.as_bytes()) {
+                None | Some(b"0") => false,
+                Some(GRPC_UNIMPLEMENTED) => headers.contains_key("grpc-accept-encoding"),
+                Some(_) => true,
+            };
             if failed {
                 counting.count_rejected_request();
             }
