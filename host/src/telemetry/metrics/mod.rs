@@ -128,6 +128,19 @@ pub fn describe(export: &ExportMetricsServiceRequest) -> Vec<String> {
     lines
 }
 
+/// A histogram point in words: its count, mean, max and exemplars.
+fn distribution(count: u64, sum: Option<f64>, max: Option<f64>, exemplars: usize) -> String {
+    let mean = if count > 0 {
+        sum.unwrap_or(0.0) / count as f64
+    } else {
+        0.0
+    };
+    format!(
+        "count={count} mean={mean:.6} max={:.6} exemplars={exemplars}",
+        max.unwrap_or(0.0)
+    )
+}
+
 /// Each point's attributes (`k=v,…`) and value, in words.
 fn points(data: Option<&Data>) -> Vec<(String, String)> {
     use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
@@ -173,40 +186,18 @@ fn points(data: Option<&Data>) -> Vec<(String, String)> {
             .data_points
             .iter()
             .map(|p| {
-                let mean = if p.count > 0 {
-                    p.sum.unwrap_or(0.0) / p.count as f64
-                } else {
-                    0.0
-                };
-                (
-                    attributes(&p.attributes),
-                    format!(
-                        "count={} mean={mean:.6} max={:.6} exemplars={}",
-                        p.count,
-                        p.max.unwrap_or(0.0),
-                        p.exemplars.len()
-                    ),
-                )
+                let summary = distribution(p.count, p.sum, p.max, p.exemplars.len());
+                (attributes(&p.attributes), summary)
             })
             .collect(),
         Some(Data::ExponentialHistogram(histogram)) => histogram
             .data_points
             .iter()
             .map(|p| {
-                let mean = if p.count > 0 {
-                    p.sum.unwrap_or(0.0) / p.count as f64
-                } else {
-                    0.0
-                };
+                let summary = distribution(p.count, p.sum, p.max, p.exemplars.len());
                 (
                     attributes(&p.attributes),
-                    format!(
-                        "count={} mean={mean:.6} max={:.6} scale={} exemplars={}",
-                        p.count,
-                        p.max.unwrap_or(0.0),
-                        p.scale,
-                        p.exemplars.len()
-                    ),
+                    format!("{summary} scale={}", p.scale),
                 )
             })
             .collect(),
