@@ -69,7 +69,9 @@ impl Severity {
 struct Queued {
     service: Arc<ServiceLogs>,
     origin: Origin,
-    scope: InstrumentationScope,
+    /// The scope a guest named (`wasi:otel/logs`); `None`: the origin's,
+    /// made when the batch is, off the request's path.
+    scope: Option<InstrumentationScope>,
     record: LogRecord,
 }
 
@@ -167,7 +169,8 @@ impl Logs {
             return None;
         }
         let mut resource_logs: Vec<(Arc<ServiceLogs>, ResourceLogs)> = Vec::new();
-        for queued in taken {
+        for mut queued in taken {
+            let scope = queued.scope.take().unwrap_or_else(|| queued.origin.scope());
             let at = match resource_logs
                 .iter()
                 .position(|(service, _)| Arc::ptr_eq(service, &queued.service))
@@ -186,14 +189,11 @@ impl Logs {
                 }
             };
             let scopes = &mut resource_logs[at].1.scope_logs;
-            let scope = match scopes
-                .iter()
-                .position(|s| s.scope.as_ref() == Some(&queued.scope))
-            {
+            let scope = match scopes.iter().position(|s| s.scope.as_ref() == Some(&scope)) {
                 Some(at) => &mut scopes[at],
                 None => {
                     scopes.push(ScopeLogs {
-                        scope: Some(queued.scope),
+                        scope: Some(scope),
                         log_records: Vec::new(),
                         schema_url: String::new(),
                     });
@@ -316,7 +316,7 @@ impl ServiceLogs {
         self.logs.push(Queued {
             service: self.clone(),
             origin: Origin::Guest,
-            scope: scope.unwrap_or_else(|| Origin::Guest.scope()),
+            scope,
             record,
         });
     }
@@ -360,7 +360,7 @@ impl ServiceLogs {
         self.logs.push(Queued {
             service: self.clone(),
             origin,
-            scope: origin.scope(),
+            scope: None,
             record,
         });
     }
