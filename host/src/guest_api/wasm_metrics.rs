@@ -5,13 +5,12 @@
 
 use std::borrow::Cow;
 
-use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
 
 use super::bindings::metrics;
-use super::bindings::tracing::KeyValue as WitKeyValue;
+use super::bindings::tracing::{KeyValue as WitKeyValue, Value as WitValue};
 use super::spans::RequestSpans;
-use crate::telemetry::metrics::{Attributes, Kind, SpanRef, value_of};
+use crate::telemetry::metrics::{Attributes, Kind, SpanRef, Value};
 
 /// Attributes one measurement keeps, at most (the rest are dropped): a
 /// metric's attributes are its dimensions, and a few are plenty.
@@ -19,25 +18,24 @@ const MAX_ATTRIBUTES: usize = 16;
 /// Characters of a string attribute value kept, at most.
 const MAX_VALUE_CHARS: usize = 256;
 
-/// A guest's attributes as a metric attribute set, bounded.
+/// A guest's attributes as a metric attribute set, bounded: strings,
+/// whole numbers and booleans are metric keys, other values are dropped.
+/// The guest's strings are moved in, not copied.
 fn attributes(attrs: Vec<WitKeyValue>) -> Attributes {
-    Attributes::new(
-        attrs
-            .into_iter()
-            .take(MAX_ATTRIBUTES)
-            .map(KeyValue::from)
-            .filter_map(|kv| {
-                let value = match value_of(&kv.value)? {
-                    crate::telemetry::metrics::Value::Str(s) => {
-                        crate::telemetry::metrics::Value::Str(Cow::Owned(
-                            s.chars().take(MAX_VALUE_CHARS).collect(),
-                        ))
-                    }
-                    other => other,
-                };
-                Some((Cow::Owned(kv.key.as_str().to_string()), value))
-            }),
-    )
+    Attributes::new(attrs.into_iter().take(MAX_ATTRIBUTES).filter_map(|kv| {
+        let value = match kv.value {
+            WitValue::String(mut s) => {
+                if let Some((cut, _)) = s.char_indices().nth(MAX_VALUE_CHARS) {
+                    s.truncate(cut);
+                }
+                Value::Str(Cow::Owned(s))
+            }
+            WitValue::S64(n) => Value::Int(n),
+            WitValue::Bool(b) => Value::Bool(b),
+            _ => return None,
+        };
+        Some((Cow::Owned(kv.key), value))
+    }))
 }
 
 impl RequestSpans {

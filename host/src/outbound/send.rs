@@ -148,23 +148,22 @@ fn measure<B>(request: &Request<B>) -> ClientRequest {
     // The HTTP semantic conventions' known methods; any other is `_OTHER`,
     // so that a guest cannot grow the metric's cardinality with methods.
     let known = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::CONNECT,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::PATCH,
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::PATCH, "PATCH"),
     ];
-    let method = if known.contains(request.method()) {
-        request.method().as_str()
-    } else {
-        "_OTHER"
-    };
+    let method = known
+        .iter()
+        .find(|(known, _)| known == request.method())
+        .map_or("_OTHER", |(_, name)| *name);
     ClientRequest {
-        method: method.to_string(),
+        method,
         address: uri.host().map(str::to_string),
         port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
         status: None,

@@ -53,7 +53,9 @@ impl Service {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
-        let target = format!("{} {}", request.method(), request.uri().path());
+        // The log line's `POST /orders`, made only when a line is written.
+        let target = (self.log_requests || self.logs.is_some())
+            .then(|| format!("{} {}", request.method(), request.uri().path()));
         let (state, server) = self.start_server_span(&request, connection);
         // A request refused before its guest runs (413, 503, 400) is
         // answered as it is: no `traceresponse`, no log line.
@@ -63,19 +65,19 @@ impl Service {
         };
         add_traceresponse(&mut response, &server);
         let status = response.status();
-        if self.log_requests || self.logs.is_some() {
+        if let Some(target) = target {
             let line = log_line(&self.name, &target, status, started.elapsed(), &server);
+            if self.log_requests {
+                println!("{line}");
+            }
             if let Some(logs) = &self.logs {
                 logs.emit(
                     Origin::Host,
                     Severity::Info,
-                    line.clone(),
+                    line,
                     Some(&server),
                     Vec::new(),
                 );
-            }
-            if self.log_requests {
-                println!("{line}");
             }
         }
         Ok(response)

@@ -11,7 +11,7 @@ use opentelemetry::trace::SpanContext;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::propagation;
-use crate::telemetry::{JAEGER_TRACE_URL, duration};
+use crate::telemetry::{JAEGER_TRACE_URL, write_duration, write_hex};
 
 /// The response to a request.
 pub(super) type HostResponse = Response<HyperOutgoingBody>;
@@ -57,15 +57,23 @@ pub(super) fn log_line(
     took: Duration,
     server: &SpanContext,
 ) -> String {
-    let trace_id = server.trace_id();
-    let link = if server.is_sampled() {
-        format!("  {JAEGER_TRACE_URL}{trace_id}")
-    } else {
-        String::new()
-    };
-    format!(
-        "{service} {target} {} {} trace {trace_id}{link}",
-        status.as_u16(),
-        duration(took),
-    )
+    // One allocation, the id's hex written once: this runs for every
+    // request while logs are on.
+    let mut line = String::with_capacity(160);
+    line.push_str(service);
+    line.push(' ');
+    line.push_str(target);
+    line.push(' ');
+    line.push_str(status.as_str());
+    line.push(' ');
+    write_duration(&mut line, took);
+    line.push_str(" trace ");
+    let id = line.len();
+    write_hex(&mut line, &server.trace_id().to_bytes());
+    if server.is_sampled() {
+        line.push_str("  ");
+        line.push_str(JAEGER_TRACE_URL);
+        line.extend_from_within(id..id + 32);
+    }
+    line
 }

@@ -168,12 +168,15 @@ impl Logs {
         if taken.is_empty() {
             return None;
         }
-        let mut resource_logs: Vec<(Arc<ServiceLogs>, ResourceLogs)> = Vec::new();
-        for mut queued in taken {
-            let scope = queued.scope.take().unwrap_or_else(|| queued.origin.scope());
+        // Per service: its records, and for each of its scopes the origin
+        // whose scope the host made (`None` for a guest's own scope), so
+        // that a host scope is built once a batch, not once a record.
+        let mut resource_logs: Vec<(Arc<ServiceLogs>, ResourceLogs, Vec<Option<Origin>>)> =
+            Vec::new();
+        for queued in taken {
             let at = match resource_logs
                 .iter()
-                .position(|(service, _)| Arc::ptr_eq(service, &queued.service))
+                .position(|(service, ..)| Arc::ptr_eq(service, &queued.service))
             {
                 Some(at) => at,
                 None => {
@@ -184,16 +187,23 @@ impl Logs {
                             scope_logs: Vec::new(),
                             schema_url: String::new(),
                         },
+                        Vec::new(),
                     ));
                     resource_logs.len() - 1
                 }
             };
-            let scopes = &mut resource_logs[at].1.scope_logs;
-            let scope = match scopes.iter().position(|s| s.scope.as_ref() == Some(&scope)) {
+            let (_, resource, made_by) = &mut resource_logs[at];
+            let scopes = &mut resource.scope_logs;
+            let found = match &queued.scope {
+                None => made_by.iter().position(|by| *by == Some(queued.origin)),
+                Some(own) => scopes.iter().position(|s| s.scope.as_ref() == Some(own)),
+            };
+            let scope = match found {
                 Some(at) => &mut scopes[at],
                 None => {
+                    made_by.push(queued.scope.is_none().then_some(queued.origin));
                     scopes.push(ScopeLogs {
-                        scope: Some(scope),
+                        scope: Some(queued.scope.unwrap_or_else(|| queued.origin.scope())),
                         log_records: Vec::new(),
                         schema_url: String::new(),
                     });
@@ -203,7 +213,7 @@ impl Logs {
             scope.log_records.push(queued.record);
         }
         Some(ExportLogsServiceRequest {
-            resource_logs: resource_logs.into_iter().map(|(_, r)| r).collect(),
+            resource_logs: resource_logs.into_iter().map(|(_, r, _)| r).collect(),
         })
     }
 }
@@ -219,16 +229,9 @@ impl Source for Logs {
             .collect()
     }
 
-    fn undelivered(&self, payload: &Payload) {
-        if let Payload::Logs(export) = payload {
-            let count: usize = export
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .map(|s| s.log_records.len())
-                .sum();
-            self.undelivered.fetch_add(count as u64, Ordering::Relaxed);
-        }
+    fn undelivered(&self, log_records: usize) {
+        self.undelivered
+            .fetch_add(log_records as u64, Ordering::Relaxed);
     }
 }
 

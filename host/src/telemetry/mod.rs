@@ -49,7 +49,7 @@ mod transport;
 mod waterfall;
 
 pub use config::OtelConfig;
-pub use display::{JAEGER_TRACE_URL, duration};
+pub use display::{JAEGER_TRACE_URL, write_duration, write_hex};
 pub use logs::ServiceLogs;
 pub use metrics::ServiceMetrics;
 pub use sdk::{ServiceIdentity, Telemetry, service_name};

@@ -34,14 +34,29 @@ pub enum Payload {
     Logs(ExportLogsServiceRequest),
 }
 
+impl Payload {
+    /// The log records it carries (none for metrics).
+    pub fn log_records(&self) -> usize {
+        match self {
+            Payload::Metrics(_) => 0,
+            Payload::Logs(export) => export
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum(),
+        }
+    }
+}
+
 /// Where a pusher gets what it exports.
 pub trait Source: Send + Sync + 'static {
     /// What to export now, in one or more requests (none when there is
     /// nothing to send).
     fn collect(&self) -> Vec<Payload>;
-    /// What it failed to send, when an export failed (logs count the
-    /// records; metrics lose nothing, the next export carries the totals).
-    fn undelivered(&self, _payload: &Payload) {}
+    /// An export of `log_records` records failed (logs count them;
+    /// metrics lose nothing, the next export carries the totals).
+    fn undelivered(&self, _log_records: usize) {}
     /// Signalled when there is a full batch to export before the interval
     /// is up (the log queue at `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`); `None`
     /// exports on the interval only.
@@ -141,10 +156,13 @@ impl Pusher {
                             if let Some(print) = &print {
                                 print(&payload);
                             }
+                            // Counted before the payload is sent, which
+                            // moves it: no copy of any export is made.
+                            let records = payload.log_records();
                             if let Some(sender) = sender
-                                && !sender.send(&payload).await
+                                && !sender.send(payload).await
                             {
-                                source.undelivered(&payload);
+                                source.undelivered(records);
                             }
                         }
                     };
@@ -215,7 +233,7 @@ impl Sender {
     }
 
     /// Sends `payload`; whether it was delivered.
-    async fn send(&mut self, payload: &Payload) -> bool {
+    async fn send(&mut self, payload: Payload) -> bool {
         let timeout = self.destination.settings.timeout;
         let result = match tokio::time::timeout(timeout, self.try_send(payload)).await {
             Ok(result) => result,
@@ -242,10 +260,10 @@ impl Sender {
         }
     }
 
-    async fn try_send(&self, payload: &Payload) -> Result<(), String> {
+    async fn try_send(&self, payload: Payload) -> Result<(), String> {
         match (&self.grpc, &self.http) {
             (Some(channel), _) => self.send_grpc(channel.clone(), payload).await,
-            (None, Some(http)) => self.send_http(http, payload).await,
+            (None, Some(http)) => self.send_http(http, &payload).await,
             (None, None) => Err("no OTLP transport".to_string()),
         }
     }
@@ -253,7 +271,7 @@ impl Sender {
     async fn send_grpc(
         &self,
         channel: tonic::transport::Channel,
-        payload: &Payload,
+        payload: Payload,
     ) -> Result<(), String> {
         let metadata = &self.destination.metadata;
         let gzip = self.destination.settings.compression == Compression::Gzip;
@@ -264,7 +282,7 @@ impl Sender {
                     client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
                 }
                 client
-                    .export(with_metadata(metadata, message.clone()))
+                    .export(with_metadata(metadata, message))
                     .await
                     .map(drop)
             }
@@ -274,7 +292,7 @@ impl Sender {
                     client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
                 }
                 client
-                    .export(with_metadata(metadata, message.clone()))
+                    .export(with_metadata(metadata, message))
                     .await
                     .map(drop)
             }

@@ -11,10 +11,11 @@
 //! of what this host's metrics are for. The instruments are few and known,
 //! so the aggregation is small: one mutex per instrument, held for a hash
 //! look-up and a few additions per measurement, never across an export
-//! (collection clones the points out, or takes them under delta).
+//! (collection clones the points out, or takes them under delta). The
+//! maps hash with foldhash, seeded per process: SipHash over every
+//! attribute's key and value was the largest single cost of recording.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -28,6 +29,10 @@ use opentelemetry_proto::tonic::metrics::v1::{
 
 use super::exponential::{Exponential, Reservoir};
 use crate::telemetry::config::{ExemplarFilter, HistogramAggregation};
+
+/// The maps of points and instruments: foldhash's fast hasher, randomly
+/// seeded, so a guest choosing attribute values cannot aim at one bucket.
+pub(super) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Attribute sets one instrument keeps, at most, the overflow set included
 /// (the specification's default cardinality limit).
@@ -45,6 +50,40 @@ pub enum Value {
     Int(i64),
     /// A boolean.
     Bool(bool),
+}
+
+/// The string values host metrics take most (HTTP methods, URL schemes,
+/// protocol versions, loopback names): [`Value::text`] borrows these rather
+/// than allocating a copy for every measurement.
+const COMMON_TEXT: [&str; 18] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "_OTHER",
+    "http",
+    "https",
+    "1.0",
+    "1.1",
+    "2",
+    "3",
+    "127.0.0.1",
+    "localhost",
+];
+
+impl Value {
+    /// The string `text`: one of [`COMMON_TEXT`] borrowed, any other copied.
+    pub fn text(text: &str) -> Value {
+        match COMMON_TEXT.iter().find(|common| **common == text) {
+            Some(common) => Value::Str(Cow::Borrowed(common)),
+            None => Value::Str(Cow::Owned(text.to_string())),
+        }
+    }
 }
 
 impl From<&'static str> for Value {
@@ -73,8 +112,37 @@ impl From<bool> for Value {
 
 /// A point's attribute set: sorted by key, one value per key, so that the
 /// same set in another order is the same point.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Eq, Default)]
 pub struct Attributes(Vec<(Cow<'static, str>, Value)>);
+
+/// Equal sets have equal keys in the same order: a key is compared by
+/// where it points first, as the host's keys are the same constants
+/// every time, then by its text.
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Attributes) -> bool {
+        fn same_key(a: &str, b: &str) -> bool {
+            std::ptr::eq(a, b) || a == b
+        }
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((ka, va), (kb, vb))| va == vb && same_key(ka, kb))
+    }
+}
+
+/// The values only: equal sets have equal values, so this agrees with
+/// `eq`, and the keys (the longer strings, and mostly the same for every
+/// point of an instrument) would only add to the work of every look-up.
+impl std::hash::Hash for Attributes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.len());
+        for (_, value) in &self.0 {
+            value.hash(state);
+        }
+    }
+}
 
 impl Attributes {
     /// The set of `pairs` (the last value of a key repeated wins).
@@ -85,6 +153,13 @@ impl Attributes {
         pairs.reverse();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         pairs.dedup_by(|later, earlier| later.0 == earlier.0);
+        Attributes(pairs)
+    }
+
+    /// The set of `pairs` whose keys are already sorted and distinct.
+    pub fn sorted(pairs: impl IntoIterator<Item = (Cow<'static, str>, Value)>) -> Attributes {
+        let pairs: Vec<_> = pairs.into_iter().collect();
+        debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0), "keys not sorted");
         Attributes(pairs)
     }
 
@@ -216,16 +291,20 @@ pub fn now_nanos() -> u64 {
 }
 
 /// Points keyed by attribute set, bounded, with the time they count from.
+/// The point of the empty set, which most of the sandbox's instruments
+/// record into, is kept beside the map: no hashing for it.
 #[derive(Debug)]
 struct Points<P> {
-    map: HashMap<Attributes, P>,
+    map: Map<Attributes, P>,
+    empty: Option<P>,
     start: u64,
 }
 
 impl<P> Points<P> {
     fn new() -> Self {
         Points {
-            map: HashMap::new(),
+            map: Map::default(),
+            empty: None,
             start: now_nanos(),
         }
     }
@@ -233,13 +312,35 @@ impl<P> Points<P> {
     /// The point of `attributes`, made with `new` if it is not there yet;
     /// past the cardinality limit, the overflow point.
     fn entry(&mut self, attributes: Attributes, new: impl FnOnce() -> P) -> &mut P {
-        let key = if self.map.len() >= CARDINALITY_LIMIT - 1 && !self.map.contains_key(&attributes)
-        {
+        if attributes.0.is_empty() {
+            return self.empty.get_or_insert_with(new);
+        }
+        let held = self.map.len() + usize::from(self.empty.is_some());
+        let key = if held >= CARDINALITY_LIMIT - 1 && !self.map.contains_key(&attributes) {
             Attributes::overflow()
         } else {
             attributes
         };
         self.map.entry(key).or_insert_with(new)
+    }
+
+    /// Every point, each with its attribute set, as `read` makes it.
+    fn read<T>(&mut self, mut read: impl FnMut(&mut P) -> T) -> Vec<(Attributes, T)> {
+        let empty = self
+            .empty
+            .as_mut()
+            .map(|p| (Attributes::default(), read(p)));
+        empty
+            .into_iter()
+            .chain(self.map.iter_mut().map(|(k, v)| (k.clone(), read(v))))
+            .collect()
+    }
+
+    /// Every point, taken: the next point of a set counts from now.
+    fn take(&mut self) -> (u64, Vec<(Attributes, P)>) {
+        let taken = std::mem::replace(self, Points::new());
+        let empty = taken.empty.map(|p| (Attributes::default(), p));
+        (taken.start, empty.into_iter().chain(taken.map).collect())
     }
 }
 
@@ -299,6 +400,21 @@ impl Sum {
         }
     }
 
+    /// Adds `value` to the point of `attributes`, which the caller keeps
+    /// (an active request adds and later subtracts under one set): copied
+    /// only the first time the set is seen.
+    pub fn add_ref(&self, value: i64, attributes: &Attributes) {
+        if self.monotonic && value < 0 {
+            return;
+        }
+        if let Ok(mut points) = self.points.lock() {
+            match points.map.get_mut(attributes) {
+                Some(point) => *point += value,
+                _ => *points.entry(attributes.clone(), || 0) += value,
+            }
+        }
+    }
+
     /// The metric, its points as of now; `None` without any point.
     pub fn collect(&self, collect: Collect) -> Option<Metric> {
         // An up-down counter's value is a level, not a rate: cumulative
@@ -312,18 +428,8 @@ impl Sum {
         let (start, points) = {
             let mut points = self.points.lock().ok()?;
             match collect {
-                Collect::Cumulative => (
-                    points.start,
-                    points
-                        .map
-                        .iter()
-                        .map(|(k, v)| (k.clone(), *v))
-                        .collect::<Vec<_>>(),
-                ),
-                Collect::Delta => {
-                    let taken = std::mem::replace(&mut *points, Points::new());
-                    (taken.start, taken.map.into_iter().collect())
-                }
+                Collect::Cumulative => (points.start, points.read(|v| *v)),
+                Collect::Delta => points.take(),
             }
         };
         if points.is_empty() {
@@ -552,18 +658,8 @@ impl Histogram {
         let (start, points): (u64, Vec<(Attributes, HistogramPoint)>) = {
             let mut points = self.points.lock().ok()?;
             match collect {
-                Collect::Cumulative => (
-                    points.start,
-                    points
-                        .map
-                        .iter_mut()
-                        .map(|(k, v)| (k.clone(), v.snapshot()))
-                        .collect(),
-                ),
-                Collect::Delta => {
-                    let taken = std::mem::replace(&mut *points, Points::new());
-                    (taken.start, taken.map.into_iter().collect())
-                }
+                Collect::Cumulative => (points.start, points.read(HistogramPoint::snapshot)),
+                Collect::Delta => points.take(),
             }
         };
         if points.is_empty() {

@@ -6,14 +6,13 @@
 //! attribute sets per instrument.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, SpanRef, Sum,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Map, SpanRef, Sum,
 };
 
 /// Instrument names one service's guests may create.
@@ -61,7 +60,7 @@ pub enum Refused {
 /// A service's guest instruments.
 #[derive(Debug)]
 pub struct Business {
-    instruments: Mutex<HashMap<String, Arc<Instrument>>>,
+    instruments: Mutex<Map<String, Arc<Instrument>>>,
     /// Measurements refused: `wasm.guest.measurements.refused`.
     refused: Sum,
     /// How the guests' histograms aggregate, as the host's do.
@@ -72,7 +71,7 @@ impl Business {
     /// No instruments yet; histograms made per `histograms`.
     pub fn new(histograms: HistogramOptions) -> Self {
         Business {
-            instruments: Mutex::new(HashMap::new()),
+            instruments: Mutex::new(Map::default()),
             histograms,
             refused: Sum::counter(Descriptor::of(
                 crate::telemetry::semconv::WASM_GUEST_MEASUREMENTS_REFUSED,

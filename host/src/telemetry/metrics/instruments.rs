@@ -111,15 +111,30 @@ const LOGS_TRUNCATED: Descriptor = Descriptor::of(
 
 /// The keys of `http.server.request.duration`'s attributes, as the
 /// convention lists them (required, conditionally required, recommended;
-/// `server.address`/`server.port` are opt-in, and left out).
+/// `server.address`/`server.port` are opt-in, and left out), in the order
+/// an attribute set keeps them.
 const SERVER_KEYS: [&str; 6] = [
-    semconv::HTTP_REQUEST_METHOD,
-    semconv::URL_SCHEME,
-    semconv::HTTP_ROUTE,
-    semconv::HTTP_RESPONSE_STATUS_CODE,
     semconv::ERROR_TYPE,
+    semconv::HTTP_REQUEST_METHOD,
+    semconv::HTTP_RESPONSE_STATUS_CODE,
+    semconv::HTTP_ROUTE,
     semconv::NETWORK_PROTOCOL_VERSION,
+    semconv::URL_SCHEME,
 ];
+
+/// Where `key` is in [`SERVER_KEYS`], if it is one of them. A `match`, as
+/// it runs for every attribute of every request's SERVER span.
+fn server_key(key: &str) -> Option<usize> {
+    Some(match key {
+        semconv::ERROR_TYPE => 0,
+        semconv::HTTP_REQUEST_METHOD => 1,
+        semconv::HTTP_RESPONSE_STATUS_CODE => 2,
+        semconv::HTTP_ROUTE => 3,
+        semconv::NETWORK_PROTOCOL_VERSION => 4,
+        semconv::URL_SCHEME => 5,
+        _ => return None,
+    })
+}
 
 /// One service's instruments and the resource its points carry.
 #[derive(Debug)]
@@ -156,9 +171,7 @@ pub struct ActiveRequest {
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
-        self.metrics
-            .active_requests
-            .add(-1, std::mem::take(&mut self.attributes));
+        self.metrics.active_requests.add_ref(-1, &self.attributes);
     }
 }
 
@@ -182,7 +195,7 @@ fn set<const N: usize>(pairs: [(&'static str, Value); N]) -> Attributes {
 /// whole numbers and booleans; nothing else is a metric key here).
 pub fn value_of(value: &opentelemetry::Value) -> Option<Value> {
     match value {
-        opentelemetry::Value::String(s) => Some(Value::from(s.as_str().to_string())),
+        opentelemetry::Value::String(s) => Some(Value::text(s.as_str())),
         opentelemetry::Value::I64(n) => Some(Value::Int(*n)),
         opentelemetry::Value::Bool(b) => Some(Value::Bool(*b)),
         _ => None,
@@ -248,7 +261,7 @@ impl ServiceMetrics {
             (semconv::HTTP_REQUEST_METHOD, method),
             (semconv::URL_SCHEME, scheme),
         ]);
-        self.active_requests.add(1, attributes.clone());
+        self.active_requests.add_ref(1, &attributes);
         ActiveRequest {
             metrics: self.clone(),
             attributes,
@@ -259,10 +272,22 @@ impl ServiceMetrics {
     /// attributes `server` (those the convention names are kept), in the
     /// span `span` (the exemplar).
     pub fn request_ended(&self, duration: Duration, server: &[KeyValue], span: &SpanContext) {
-        let attributes = Attributes::new(server.iter().filter_map(|kv| {
-            let key = SERVER_KEYS.iter().find(|key| **key == kv.key.as_str())?;
-            Some((Cow::Borrowed(*key), value_of(&kv.value)?))
-        }));
+        // Each key in its place (the last value of a key wins), so the set
+        // is made in order, with no sorting.
+        let mut values: [Option<Value>; SERVER_KEYS.len()] = Default::default();
+        for kv in server {
+            if let Some(at) = server_key(kv.key.as_str())
+                && let Some(value) = value_of(&kv.value)
+            {
+                values[at] = Some(value);
+            }
+        }
+        let attributes = Attributes::sorted(
+            SERVER_KEYS
+                .iter()
+                .zip(values)
+                .filter_map(|(key, value)| Some((Cow::Borrowed(*key), value?))),
+        );
         self.server_duration
             .record(duration.as_secs_f64(), attributes, SpanRef::of(span));
     }
@@ -447,8 +472,8 @@ fn merge_sums(metrics: &mut Vec<Metric>, parts: [Option<Metric>; 2]) {
 /// What `http.client.request.duration` is keyed by, for one request.
 #[derive(Debug, Clone)]
 pub struct ClientRequest {
-    /// `http.request.method`.
-    pub method: String,
+    /// `http.request.method`: one the convention knows, or `_OTHER`.
+    pub method: &'static str,
     /// `server.address`, when the URL has a host.
     pub address: Option<String>,
     /// `server.port`.
