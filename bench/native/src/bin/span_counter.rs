@@ -1,7 +1,10 @@
-//! The benchmark's OTLP receiver: accepts OTLP/gRPC trace exports and only
-//! counts them (spans, distinct traces, export calls), so that the benchmark
-//! can compare what arrived with what the requests should have produced,
-//! while costing the machine as little as possible.
+//! The benchmark's OTLP receiver: accepts OTLP/gRPC exports of all three
+//! signals and only counts them (spans, distinct traces and trace export
+//! calls; log records; metrics), so that the benchmark can compare what
+//! arrived with what the requests should have produced, while costing the
+//! machine as little as possible. Logs and metrics are accepted, as a
+//! collector would, so that a host exporting them does the whole of that
+//! work (a refused export costs less than a delivered one).
 //!
 //! It stands in for a collector that would run on another machine, so it
 //! decodes each export only as deep as counting needs: the nesting of the
@@ -11,7 +14,8 @@
 //! benchmark's 2-core machine, the CPU the services under test compete for.
 //!
 //! The counts are served as JSON on a tiny HTTP endpoint:
-//! `GET /counts` → `{"spans":N,"traces":N,"exports":N}`, `POST /reset` → zeroes them.
+//! `GET /counts` → `{"spans":N,"traces":N,"exports":N,"log_records":N,"metrics":N}`,
+//! `POST /reset` → zeroes them.
 //!
 //! ```sh
 //! span-counter --grpc-port 4317 --http-port 4390
@@ -30,11 +34,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use tokio::net::TcpListener;
 use tonic::codegen::{BoxFuture, Service, StdError};
 
-/// Count the spans exported to it over OTLP/gRPC.
+/// Count the spans, log records and metrics exported to it over OTLP/gRPC.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -52,6 +58,8 @@ struct Counts {
     spans: u64,
     exports: u64,
     traces: HashSet<[u8; 16]>,
+    log_records: u64,
+    metrics: u64,
 }
 
 /// The counts, shared by the gRPC service and the HTTP endpoint.
@@ -62,6 +70,26 @@ impl Counter {
     fn with<T>(&self, f: impl FnOnce(&mut Counts) -> T) -> T {
         // Counting cannot leave the counts half-updated: a poisoned lock is fine.
         f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn count_logs(&self, request: &LogsRequest) {
+        let records = request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum::<u64>();
+        self.with(|counts| counts.log_records += records);
+    }
+
+    fn count_metrics(&self, request: &MetricsRequest) {
+        let metrics = request
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .map(|s| s.metrics.len() as u64)
+            .sum::<u64>();
+        self.with(|counts| counts.metrics += metrics);
     }
 
     fn count(&self, request: &ExportRequest) {
@@ -112,60 +140,166 @@ struct SpanId {
     trace_id: Vec<u8>,
 }
 
-/// The gRPC method of the OTLP trace service.
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// `ExportLogsServiceRequest` as far as counting needs it (the nesting of
+/// `opentelemetry/proto/logs/v1` down to each record, whose fields are
+/// skipped).
+#[derive(Clone, PartialEq, prost::Message)]
+struct LogsRequest {
+    #[prost(message, repeated, tag = "1")]
+    resource_logs: Vec<ResourceLogs>,
+}
 
-impl tonic::server::UnaryService<ExportRequest> for Counter {
-    type Response = ExportTraceServiceResponse;
-    type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+/// `ResourceLogs`, its `scope_logs` only.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceLogs {
+    #[prost(message, repeated, tag = "2")]
+    scope_logs: Vec<ScopeLogs>,
+}
 
-    fn call(&mut self, request: tonic::Request<ExportRequest>) -> Self::Future {
-        self.count(request.get_ref());
-        Box::pin(std::future::ready(Ok(tonic::Response::new(
-            ExportTraceServiceResponse::default(),
-        ))))
+/// `ScopeLogs`, its `log_records`, each skipped whole.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ScopeLogs {
+    #[prost(message, repeated, tag = "2")]
+    log_records: Vec<Skipped>,
+}
+
+/// `ExportMetricsServiceRequest` as far as counting needs it (the nesting
+/// of `opentelemetry/proto/metrics/v1` down to each metric).
+#[derive(Clone, PartialEq, prost::Message)]
+struct MetricsRequest {
+    #[prost(message, repeated, tag = "1")]
+    resource_metrics: Vec<ResourceMetrics>,
+}
+
+/// `ResourceMetrics`, its `scope_metrics` only.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceMetrics {
+    #[prost(message, repeated, tag = "2")]
+    scope_metrics: Vec<ScopeMetrics>,
+}
+
+/// `ScopeMetrics`, its `metrics`, each skipped whole.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ScopeMetrics {
+    #[prost(message, repeated, tag = "2")]
+    metrics: Vec<Skipped>,
+}
+
+/// A message counted, none of its fields read.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Skipped {}
+
+/// One export method: counts each request with `count`, answers the empty
+/// response `Resp`.
+struct Export<Req, Resp> {
+    count: Arc<dyn Fn(&Req) + Send + Sync>,
+    response: std::marker::PhantomData<fn() -> Resp>,
+}
+
+impl<Req: Send + 'static, Resp: Default + Send + 'static> tonic::server::UnaryService<Req>
+    for Export<Req, Resp>
+{
+    type Response = Resp;
+    type Future = BoxFuture<tonic::Response<Resp>, tonic::Status>;
+
+    fn call(&mut self, request: tonic::Request<Req>) -> Self::Future {
+        (self.count)(request.get_ref());
+        Box::pin(std::future::ready(Ok(
+            tonic::Response::new(Resp::default()),
+        )))
     }
 }
 
-/// The trace service with the lean request type: what the generated
-/// `TraceServiceServer` does, with [`ExportRequest`] in place of the full
-/// message.
-impl<B> Service<hyper::http::Request<B>> for Counter
+/// Serves `request` if it is the `Export` call of `service`, decoding it as
+/// the lean `Req` (what a generated server does, with the lean message in
+/// place of the full one).
+fn export<Req, Resp, B>(
+    service: &'static str,
+    request: hyper::http::Request<B>,
+    count: impl Fn(&Req) + Send + Sync + 'static,
+) -> BoxFuture<hyper::http::Response<tonic::body::Body>, Infallible>
 where
+    Req: prost::Message + Default + Send + 'static,
+    Resp: prost::Message + Default + Send + 'static,
     B: hyper::body::Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
 {
-    type Response = hyper::http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(
-        &mut self,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
+    if request
+        .uri()
+        .path()
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(service))
+        != Some("/Export")
+    {
+        return Box::pin(async {
+            Ok(tonic::Status::unimplemented("only Export is counted here").into_http())
+        });
     }
+    let method = Export::<Req, Resp> {
+        count: Arc::new(count),
+        response: std::marker::PhantomData,
+    };
+    Box::pin(async move {
+        let codec = tonic_prost::ProstCodec::<Resp, Req>::default();
+        Ok(tonic::server::Grpc::new(codec).unary(method, request).await)
+    })
+}
 
-    fn call(&mut self, request: hyper::http::Request<B>) -> Self::Future {
-        let counter = self.clone();
-        if request.uri().path() != EXPORT_PATH {
-            return Box::pin(async {
-                Ok(tonic::Status::unimplemented("only trace exports are counted here").into_http())
-            });
+/// An OTLP service, `$name`, whose exports `$count` counts.
+macro_rules! otlp_service {
+    ($service:ident, $name:literal, $request:ty, $response:ty, $count:ident) => {
+        #[derive(Clone)]
+        struct $service(Counter);
+
+        impl<B> Service<hyper::http::Request<B>> for $service
+        where
+            B: hyper::body::Body + Send + 'static,
+            B::Error: Into<StdError> + Send + 'static,
+        {
+            type Response = hyper::http::Response<tonic::body::Body>;
+            type Error = Infallible;
+            type Future = BoxFuture<Self::Response, Self::Error>;
+
+            fn poll_ready(
+                &mut self,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, request: hyper::http::Request<B>) -> Self::Future {
+                let counter = self.0.clone();
+                export::<$request, $response, B>($name, request, move |r| counter.$count(r))
+            }
         }
-        Box::pin(async move {
-            let codec =
-                tonic_prost::ProstCodec::<ExportTraceServiceResponse, ExportRequest>::default();
-            Ok(tonic::server::Grpc::new(codec)
-                .unary(counter, request)
-                .await)
-        })
-    }
+
+        impl tonic::server::NamedService for $service {
+            const NAME: &'static str = $name;
+        }
+    };
 }
 
-impl tonic::server::NamedService for Counter {
-    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
-}
+otlp_service!(
+    Traces,
+    "opentelemetry.proto.collector.trace.v1.TraceService",
+    ExportRequest,
+    ExportTraceServiceResponse,
+    count
+);
+otlp_service!(
+    Logs,
+    "opentelemetry.proto.collector.logs.v1.LogsService",
+    LogsRequest,
+    ExportLogsServiceResponse,
+    count_logs
+);
+otlp_service!(
+    Metrics,
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    MetricsRequest,
+    ExportMetricsServiceResponse,
+    count_metrics
+);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -196,7 +330,9 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     tonic::transport::Server::builder()
-        .add_service(counter)
+        .add_service(Traces(counter.clone()))
+        .add_service(Logs(counter.clone()))
+        .add_service(Metrics(counter))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc_listener),
             async {
@@ -225,10 +361,12 @@ async fn answer<B>(
     };
     let body = counter.with(|counts| {
         let body = format!(
-            "{{\"spans\":{},\"traces\":{},\"exports\":{}}}\n",
+            "{{\"spans\":{},\"traces\":{},\"exports\":{},\"log_records\":{},\"metrics\":{}}}\n",
             counts.spans,
             counts.traces.len(),
-            counts.exports
+            counts.exports,
+            counts.log_records,
+            counts.metrics
         );
         if reset {
             *counts = Counts::default();
