@@ -26,7 +26,32 @@ pub fn write_duration(out: &mut String, d: Duration) {
     } else {
         (ms, "ms")
     };
-    let _ = write!(out, "{}.{:02}{unit}", hundredths / 100, hundredths % 100);
+    let whole = hundredths / 100;
+    let cents = (hundredths % 100) as u8;
+    if whole < 1_000_000 {
+        push_decimal(out, whole as u32);
+    } else {
+        let _ = write!(out, "{whole}");
+    }
+    out.push('.');
+    out.push(char::from(b'0' + cents / 10));
+    out.push(char::from(b'0' + cents % 10));
+    out.push_str(unit);
+}
+
+/// Appends `n` in decimal, without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Appends `bytes` as lowercase hex digits (an id as W3C Trace Context
@@ -58,6 +83,7 @@ mod tests {
             (Duration::from_micros(999_996), "1.00s"),
             (Duration::from_millis(1_204), "1.20s"),
             (Duration::from_secs(75), "75.00s"),
+            (Duration::from_secs(12_345_678), "12345678.00s"),
         ];
         for (d, text) in cases {
             assert_eq!(duration(d), text, "{d:?}");

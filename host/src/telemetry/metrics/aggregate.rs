@@ -157,8 +157,7 @@ impl Attributes {
     }
 
     /// The set of `pairs` whose keys are already sorted and distinct.
-    pub fn sorted(pairs: impl IntoIterator<Item = (Cow<'static, str>, Value)>) -> Attributes {
-        let pairs: Vec<_> = pairs.into_iter().collect();
+    pub fn sorted(pairs: Vec<(Cow<'static, str>, Value)>) -> Attributes {
         debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0), "keys not sorted");
         Attributes(pairs)
     }

@@ -126,9 +126,6 @@ impl Business {
         attributes: Attributes,
         span: Option<SpanRef>,
     ) -> Result<(), Refused> {
-        if !valid_name(name) {
-            return Err(Refused::BadName);
-        }
         if !value.is_finite() || value < 0.0 || (kind == Kind::Counter && value.fract() != 0.0) {
             return Err(Refused::BadValue);
         }
@@ -151,12 +148,16 @@ impl Business {
             .instruments
             .lock()
             .map_err(|_| Refused::TooManyInstruments)?;
+        // Looked up before the name is checked: only valid names are kept.
         if let Some(found) = instruments.get(name) {
             return match (&**found, kind) {
                 (Instrument::Counter(_), Kind::Counter)
                 | (Instrument::Histogram(_), Kind::Histogram) => Ok(found.clone()),
                 _ => Err(Refused::KindMismatch),
             };
+        }
+        if !valid_name(name) {
+            return Err(Refused::BadName);
         }
         if instruments.len() >= MAX_INSTRUMENTS {
             return Err(Refused::TooManyInstruments);

@@ -282,12 +282,13 @@ impl ServiceMetrics {
                 values[at] = Some(value);
             }
         }
-        let attributes = Attributes::sorted(
-            SERVER_KEYS
-                .iter()
-                .zip(values)
-                .filter_map(|(key, value)| Some((Cow::Borrowed(*key), value?))),
-        );
+        let mut pairs = Vec::with_capacity(SERVER_KEYS.len());
+        for (key, value) in SERVER_KEYS.iter().zip(values) {
+            if let Some(value) = value {
+                pairs.push((Cow::Borrowed(*key), value));
+            }
+        }
+        let attributes = Attributes::sorted(pairs);
         self.server_duration
             .record(duration.as_secs_f64(), attributes, SpanRef::of(span));
     }
