@@ -12,8 +12,8 @@
 //! so the aggregation is small: one mutex per instrument, held for a hash
 //! look-up and a few additions per measurement, never across an export
 //! (collection clones the points out, or takes them under delta). The
-//! maps hash with foldhash, seeded per process: SipHash over every
-//! attribute's key and value was the largest single cost of recording.
+//! maps hash with foldhash, seeded per process: SipHash was the largest
+//! single cost of recording.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -132,13 +132,14 @@ impl PartialEq for Attributes {
     }
 }
 
-/// The values only: equal sets have equal values, so this agrees with
-/// `eq`, and the keys (the longer strings, and mostly the same for every
-/// point of an instrument) would only add to the work of every look-up.
+/// Keys and values, as `eq` compares them. (Hashing the values alone would
+/// be cheaper, but a guest could then fill one bucket with sets that differ
+/// only in their keys.)
 impl std::hash::Hash for Attributes {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_usize(self.0.len());
-        for (_, value) in &self.0 {
+        for (key, value) in &self.0 {
+            key.hash(state);
             value.hash(state);
         }
     }
