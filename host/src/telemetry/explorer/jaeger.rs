@@ -21,7 +21,9 @@ use super::store::{Record, TraceKey};
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 2);
+    crate::telemetry::write_hex(&mut out, bytes);
+    out
 }
 
 /// Jaeger's `{key, type, value}`.
