@@ -23,7 +23,7 @@ use super::attributes::{self, AttributeLimits, Attributes};
 use super::output::GuestOutput;
 use crate::outbound::Outbound;
 use crate::propagation::Baggage;
-use crate::telemetry::metrics::{ActiveRequest, Value, value_of};
+use crate::telemetry::metrics::ActiveRequest;
 use crate::telemetry::{ReportedSpan, ServiceMetrics, ServiceTracer, semconv};
 
 /// One guest span's place in the slab.
@@ -189,11 +189,14 @@ impl RequestSpans {
                     .kvs
                     .iter()
                     .find(|kv| kv.key.as_str() == key)
-                    .and_then(|kv| value_of(&kv.value))
+                    .map(|kv| kv.value.as_str())
             };
-            let method = held(semconv::HTTP_REQUEST_METHOD).unwrap_or(Value::from("_OTHER"));
-            let scheme = held(semconv::URL_SCHEME).unwrap_or(Value::from("http"));
-            self.active = Some(metrics.request_started(method, scheme));
+            let method = held(semconv::HTTP_REQUEST_METHOD);
+            let scheme = held(semconv::URL_SCHEME);
+            self.active = Some(metrics.request_started(
+                method.as_deref().unwrap_or(semconv::OTHER_METHOD),
+                scheme.as_deref().unwrap_or("http"),
+            ));
         }
         self.metrics = metrics;
         self

@@ -25,7 +25,11 @@ fn attributes(attrs: Vec<WitKeyValue>) -> Attributes {
     Attributes::new(attrs.into_iter().take(MAX_ATTRIBUTES).filter_map(|kv| {
         let value = match kv.value {
             WitValue::String(mut s) => {
-                if let Some((cut, _)) = s.char_indices().nth(MAX_VALUE_CHARS) {
+                // No more bytes than the limit's characters: nothing to cut,
+                // without counting characters.
+                if s.len() > MAX_VALUE_CHARS
+                    && let Some((cut, _)) = s.char_indices().nth(MAX_VALUE_CHARS)
+                {
                     s.truncate(cut);
                 }
                 Value::Str(Cow::Owned(s))

@@ -23,7 +23,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use super::failure::BodyRefused;
 use super::guest_task::{self, Driven, Running};
-use super::response::{self, HostResponse, add_traceresponse, log_line};
+use super::response::{self, HostResponse, add_traceresponse, log_line, request_summary};
 use super::server_span::server_span;
 use super::service::{Connection, Service};
 use crate::guest_api::Outcome;
@@ -53,9 +53,11 @@ impl Service {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
-        // The log line's `POST /orders`, made only when a line is written.
+        // The request's method and path, for its log line and record (both
+        // cheap copies: a known method is a constant, a path shares its
+        // bytes).
         let target = (self.log_requests || self.logs.is_some())
-            .then(|| format!("{} {}", request.method(), request.uri().path()));
+            .then(|| (request.method().clone(), request.uri().clone()));
         let (state, server) = self.start_server_span(&request, connection);
         // A request refused before its guest runs (413, 503, 400) is
         // answered as it is: no `traceresponse`, no log line.
@@ -65,16 +67,16 @@ impl Service {
         };
         add_traceresponse(&mut response, &server);
         let status = response.status();
-        if let Some(target) = target {
-            let line = log_line(&self.name, &target, status, started.elapsed(), &server);
+        if let Some((method, uri)) = target {
+            let summary = request_summary(&method, uri.path(), status, started.elapsed());
             if self.log_requests {
-                println!("{line}");
+                println!("{}", log_line(&self.name, &summary, &server));
             }
             if let Some(logs) = &self.logs {
                 logs.emit(
                     Origin::Host,
                     Severity::Info,
-                    line,
+                    summary,
                     Some(&server),
                     Vec::new(),
                 );

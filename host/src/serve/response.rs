@@ -48,25 +48,34 @@ pub(super) fn add_traceresponse(response: &mut HostResponse, server: &SpanContex
     }
 }
 
-/// The request's log line: service, target, status, time, trace (with a
-/// link to it when it was sampled).
-pub(super) fn log_line(
-    service: &str,
-    target: &str,
+/// What a request did, as its log record's body says it: method, path,
+/// status and time (`POST /orders 201 1.05ms`). The record's resource names
+/// the service, and its trace and span ids the request's SERVER span.
+pub(super) fn request_summary(
+    method: &hyper::Method,
+    path: &str,
     status: StatusCode,
     took: Duration,
-    server: &SpanContext,
 ) -> String {
-    // One allocation, the id's hex written once: this runs for every
-    // request while logs are on.
+    // One allocation: this runs for every request while logs are on.
+    let mut summary = String::with_capacity(64);
+    summary.push_str(method.as_str());
+    summary.push(' ');
+    summary.push_str(path);
+    summary.push(' ');
+    summary.push_str(status.as_str());
+    summary.push(' ');
+    write_duration(&mut summary, took);
+    summary
+}
+
+/// The request's line in the host's output: the service, the request's
+/// `summary`, its trace (with a link to it when it was sampled).
+pub(super) fn log_line(service: &str, summary: &str, server: &SpanContext) -> String {
     let mut line = String::with_capacity(160);
     line.push_str(service);
     line.push(' ');
-    line.push_str(target);
-    line.push(' ');
-    line.push_str(status.as_str());
-    line.push(' ');
-    write_duration(&mut line, took);
+    line.push_str(summary);
     line.push_str(" trace ");
     let id = line.len();
     write_hex(&mut line, &server.trace_id().to_bytes());

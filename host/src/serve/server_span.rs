@@ -7,10 +7,7 @@ use opentelemetry::KeyValue;
 use super::service::Connection;
 use crate::telemetry::semconv;
 
-/// The methods HTTP semconv names as they are; others are `_OTHER`.
-pub const KNOWN_METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
+pub use semconv::KNOWN_METHODS;
 
 /// The span name and the HTTP server semantic conventions' attributes.
 pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, Vec<KeyValue>) {
@@ -23,7 +20,10 @@ pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, 
         ));
         method.to_string()
     } else {
-        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, "_OTHER"));
+        attributes.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD,
+            semconv::OTHER_METHOD,
+        ));
         attributes.push(KeyValue::new(
             semconv::HTTP_REQUEST_METHOD_ORIGINAL,
             method.to_string(),

@@ -11,6 +11,15 @@ pub use opentelemetry_semantic_conventions::attribute::{
     SERVICE_NAME, SERVICE_VERSION, URL_FULL, URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
 };
 
+/// The request methods the HTTP semantic conventions name as they are; any
+/// other is [`OTHER_METHOD`] (with the original in
+/// `http.request.method_original`).
+pub const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+/// `http.request.method` of a method not in [`KNOWN_METHODS`].
+pub const OTHER_METHOD: &str = "_OTHER";
+
 /// The event that records an exception (the semantic conventions name it;
 /// the crate has no constant for event names).
 pub const EXCEPTION_EVENT: &str = "exception";

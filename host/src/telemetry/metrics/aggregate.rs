@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::SystemTime;
 
 use opentelemetry::trace::SpanContext;
@@ -52,37 +53,34 @@ pub enum Value {
     Bool(bool),
 }
 
-/// The string values host metrics take most (HTTP methods, URL schemes,
-/// protocol versions, loopback names): [`Value::text`] borrows these rather
-/// than allocating a copy for every measurement.
-const COMMON_TEXT: [&str; 18] = [
-    "GET",
-    "HEAD",
-    "POST",
-    "PUT",
-    "DELETE",
-    "CONNECT",
-    "OPTIONS",
-    "TRACE",
-    "PATCH",
-    "_OTHER",
-    "http",
-    "https",
-    "1.0",
-    "1.1",
-    "2",
-    "3",
-    "127.0.0.1",
-    "localhost",
-];
-
 impl Value {
-    /// The string `text`: one of [`COMMON_TEXT`] borrowed, any other copied.
+    /// The string `text`: borrowed when it is one of the values host
+    /// metrics take most (HTTP methods, URL schemes, protocol versions,
+    /// loopback names), rather than copied for every measurement; any
+    /// other copied. A `match`, which compares lengths before bytes.
     pub fn text(text: &str) -> Value {
-        match COMMON_TEXT.iter().find(|common| **common == text) {
-            Some(common) => Value::Str(Cow::Borrowed(common)),
-            None => Value::Str(Cow::Owned(text.to_string())),
-        }
+        let common: &'static str = match text {
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "DELETE" => "DELETE",
+            "CONNECT" => "CONNECT",
+            "OPTIONS" => "OPTIONS",
+            "TRACE" => "TRACE",
+            "PATCH" => "PATCH",
+            "_OTHER" => "_OTHER",
+            "http" => "http",
+            "https" => "https",
+            "1.0" => "1.0",
+            "1.1" => "1.1",
+            "2" => "2",
+            "3" => "3",
+            "127.0.0.1" => "127.0.0.1",
+            "localhost" => "localhost",
+            _ => return Value::Str(Cow::Owned(text.to_string())),
+        };
+        Value::Str(Cow::Borrowed(common))
     }
 }
 
@@ -134,13 +132,29 @@ impl PartialEq for Attributes {
 
 /// Keys and values, as `eq` compares them. (Hashing the values alone would
 /// be cheaper, but a guest could then fill one bucket with sets that differ
-/// only in their keys.)
+/// only in their keys.) Three writes a pair: the key's bytes, the value's,
+/// and one word of both lengths and the value's kind, which keeps where
+/// each ends in the hash.
 impl std::hash::Hash for Attributes {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_usize(self.0.len());
         for (key, value) in &self.0 {
-            key.hash(state);
-            value.hash(state);
+            state.write(key.as_bytes());
+            let (kind, length) = match value {
+                Value::Str(text) => {
+                    state.write(text.as_bytes());
+                    (0, text.len())
+                }
+                Value::Int(n) => {
+                    state.write_i64(*n);
+                    (1, 8)
+                }
+                Value::Bool(b) => {
+                    state.write_u8(u8::from(*b));
+                    (2, 1)
+                }
+            };
+            state.write_u64(key.len() as u64 ^ (length as u64) << 32 ^ kind << 62);
         }
     }
 }
@@ -290,6 +304,19 @@ pub fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
+/// The time of measurements made together (an instance's instantiation
+/// and its memory peak), read from the clock once, when an exemplar first
+/// needs it.
+#[derive(Debug, Default)]
+pub struct Moment(Option<u64>);
+
+impl Moment {
+    /// Nanoseconds since the Unix epoch, as of the first call.
+    pub fn nanos(&mut self) -> u64 {
+        *self.0.get_or_insert_with(now_nanos)
+    }
+}
+
 /// Points keyed by attribute set, bounded, with the time they count from.
 /// The point of the empty set, which most of the sandbox's instruments
 /// record into, is kept beside the map: no hashing for it.
@@ -362,11 +389,10 @@ impl Collect {
     }
 }
 
-/// A sum: a counter (monotonic) or an up-down counter, of whole numbers.
+/// A counter: a monotonic sum of whole numbers.
 #[derive(Debug)]
 pub struct Sum {
     descriptor: Descriptor,
-    monotonic: bool,
     points: Mutex<Points<i64>>,
 }
 
@@ -375,24 +401,14 @@ impl Sum {
     pub fn counter(descriptor: Descriptor) -> Sum {
         Sum {
             descriptor,
-            monotonic: true,
             points: Mutex::new(Points::new()),
         }
     }
 
-    /// An up-down counter: adds and subtracts (always cumulative).
-    pub fn up_down(descriptor: Descriptor) -> Sum {
-        Sum {
-            descriptor,
-            monotonic: false,
-            points: Mutex::new(Points::new()),
-        }
-    }
-
-    /// Adds `value` to the point of `attributes` (a counter ignores a
-    /// negative value, as the API says).
+    /// Adds `value` to the point of `attributes` (a negative value is
+    /// ignored, as the API says of counters).
     pub fn add(&self, value: i64, attributes: Attributes) {
-        if self.monotonic && value < 0 {
+        if value < 0 {
             return;
         }
         if let Ok(mut points) = self.points.lock() {
@@ -400,30 +416,8 @@ impl Sum {
         }
     }
 
-    /// Adds `value` to the point of `attributes`, which the caller keeps
-    /// (an active request adds and later subtracts under one set): copied
-    /// only the first time the set is seen.
-    pub fn add_ref(&self, value: i64, attributes: &Attributes) {
-        if self.monotonic && value < 0 {
-            return;
-        }
-        if let Ok(mut points) = self.points.lock() {
-            match points.map.get_mut(attributes) {
-                Some(point) => *point += value,
-                _ => *points.entry(attributes.clone(), || 0) += value,
-            }
-        }
-    }
-
     /// The metric, its points as of now; `None` without any point.
     pub fn collect(&self, collect: Collect) -> Option<Metric> {
-        // An up-down counter's value is a level, not a rate: cumulative
-        // whatever the preference, as the specification says.
-        let collect = if self.monotonic {
-            collect
-        } else {
-            Collect::Cumulative
-        };
         let now = now_nanos();
         let (start, points) = {
             let mut points = self.points.lock().ok()?;
@@ -435,26 +429,108 @@ impl Sum {
         if points.is_empty() {
             return None;
         }
-        let data_points = points
-            .into_iter()
-            .map(|(attributes, value)| NumberDataPoint {
-                attributes: attributes.to_proto(),
-                start_time_unix_nano: start,
-                time_unix_nano: now,
-                exemplars: Vec::new(),
-                flags: 0,
-                value: Some(number_data_point::Value::AsInt(value)),
-            })
-            .collect();
-        Some(metric_of(
+        Some(sum_metric(
             &self.descriptor,
-            metric::Data::Sum(ProtoSum {
-                data_points,
-                aggregation_temporality: collect.temporality(),
-                is_monotonic: self.monotonic,
-            }),
+            points,
+            start,
+            now,
+            collect,
+            true,
         ))
     }
+}
+
+/// An up-down counter over attribute sets known when it is made, a few at
+/// most: one atomic level per set, so that a request adds and subtracts
+/// with no lock, no hashing and no allocation. A set's point is exported
+/// from its first change on, always cumulative (a level is not a rate,
+/// and the specification keeps up-down counters cumulative).
+#[derive(Debug)]
+pub struct Levels {
+    descriptor: Descriptor,
+    sets: Vec<Attributes>,
+    levels: Vec<AtomicI64>,
+    /// Whether each set has changed yet.
+    touched: Vec<AtomicBool>,
+    start: u64,
+}
+
+impl Levels {
+    /// Levels of `sets`, each at zero and not yet exported.
+    pub fn new(descriptor: Descriptor, sets: Vec<Attributes>) -> Levels {
+        Levels {
+            descriptor,
+            levels: sets.iter().map(|_| AtomicI64::new(0)).collect(),
+            touched: sets.iter().map(|_| AtomicBool::new(false)).collect(),
+            sets,
+            start: now_nanos(),
+        }
+    }
+
+    /// Adds `value` to the level of the set at `index` (ignored past the
+    /// last set).
+    pub fn add(&self, index: usize, value: i64) {
+        if let (Some(level), Some(touched)) = (self.levels.get(index), self.touched.get(index)) {
+            level.fetch_add(value, Ordering::Relaxed);
+            if !touched.load(Ordering::Relaxed) {
+                touched.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The metric, every changed set's level as of now; `None` before any
+    /// change.
+    pub fn collect(&self) -> Option<Metric> {
+        let points: Vec<(Attributes, i64)> = self
+            .sets
+            .iter()
+            .zip(&self.levels)
+            .zip(&self.touched)
+            .filter(|(_, touched)| touched.load(Ordering::Relaxed))
+            .map(|((set, level), _)| (set.clone(), level.load(Ordering::Relaxed)))
+            .collect();
+        if points.is_empty() {
+            return None;
+        }
+        Some(sum_metric(
+            &self.descriptor,
+            points,
+            self.start,
+            now_nanos(),
+            Collect::Cumulative,
+            false,
+        ))
+    }
+}
+
+/// A sum metric of `points`, counted from `start` to `now`.
+fn sum_metric(
+    descriptor: &Descriptor,
+    points: Vec<(Attributes, i64)>,
+    start: u64,
+    now: u64,
+    collect: Collect,
+    monotonic: bool,
+) -> Metric {
+    let data_points = points
+        .into_iter()
+        .map(|(attributes, value)| NumberDataPoint {
+            attributes: attributes.to_proto(),
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            exemplars: Vec::new(),
+            flags: 0,
+            value: Some(number_data_point::Value::AsInt(value)),
+        })
+        .collect();
+    metric_of(
+        descriptor,
+        metric::Data::Sum(ProtoSum {
+            data_points,
+            aggregation_temporality: collect.temporality(),
+            is_monotonic: monotonic,
+        }),
+    )
 }
 
 /// A counter whose total is kept elsewhere (an atomic some other part of
@@ -612,6 +688,17 @@ impl Histogram {
     /// exemplar. A value that is not a finite non-negative number is
     /// ignored (the API's histograms take only those).
     pub fn record(&self, value: f64, attributes: Attributes, span: Option<SpanRef>) {
+        self.record_at(value, attributes, span, &mut Moment::default());
+    }
+
+    /// [`Histogram::record`], an exemplar's time read from `now`.
+    pub fn record_at(
+        &self,
+        value: f64,
+        attributes: Attributes,
+        span: Option<SpanRef>,
+        now: &mut Moment,
+    ) {
         if !value.is_finite() || value < 0.0 {
             return;
         }
@@ -622,7 +709,7 @@ impl Histogram {
         };
         let exemplar = eligible.then(|| Exemplar {
             value,
-            time: now_nanos(),
+            time: now.nanos(),
             span,
         });
         let Ok(mut points) = self.points.lock() else {
@@ -920,20 +1007,23 @@ mod tests {
         assert_eq!(a.get("a"), Some(&Value::Int(3)));
     }
 
-    /// A counter ignores negative additions; an up-down counter stays
-    /// cumulative under a delta preference.
+    /// A counter ignores negative additions; levels stay cumulative and
+    /// export only the sets that changed.
     #[test]
     fn sums() {
         let counter = Sum::counter(TEST.clone());
         counter.add(-1, Attributes::default());
         assert!(counter.collect(Collect::Cumulative).is_none());
-        let level = Sum::up_down(TEST.clone());
-        level.add(2, Attributes::default());
-        level.add(-1, Attributes::default());
-        level.collect(Collect::Delta).unwrap();
-        let Some(metric::Data::Sum(data)) = level.collect(Collect::Delta).unwrap().data else {
+        let levels = Levels::new(TEST.clone(), vec![attrs("/a"), attrs("/b")]);
+        assert!(levels.collect().is_none());
+        levels.add(1, 2);
+        levels.add(1, -1);
+        levels.add(7, 1);
+        let Some(metric::Data::Sum(data)) = levels.collect().unwrap().data else {
             panic!("not a sum");
         };
+        assert_eq!(data.data_points.len(), 1);
+        assert_eq!(data.data_points[0].attributes, attrs("/b").to_proto());
         assert_eq!(
             data.data_points[0].value,
             Some(number_data_point::Value::AsInt(1))
@@ -942,5 +1032,6 @@ mod tests {
             data.aggregation_temporality,
             AggregationTemporality::Cumulative as i32
         );
+        assert!(!data.is_monotonic);
     }
 }

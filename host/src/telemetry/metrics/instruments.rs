@@ -16,7 +16,8 @@ use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetr
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Observed, SpanRef, Sum, Value,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Levels, Moment, Observed,
+    SpanRef, Sum, Value,
 };
 use super::business::Business;
 use super::forwarded::Forwarded;
@@ -122,18 +123,21 @@ const SERVER_KEYS: [&str; 6] = [
     semconv::URL_SCHEME,
 ];
 
-/// Where `key` is in [`SERVER_KEYS`], if it is one of them. A `match`, as
-/// it runs for every attribute of every request's SERVER span.
+/// Where `key` is in [`SERVER_KEYS`], if it is one of them. It runs for
+/// every attribute of every request's SERVER span, most of which are none
+/// of them: each key's length (and, among those of ten bytes, its first
+/// byte) names the one candidate it is compared with.
 fn server_key(key: &str) -> Option<usize> {
-    Some(match key {
-        semconv::ERROR_TYPE => 0,
-        semconv::HTTP_REQUEST_METHOD => 1,
-        semconv::HTTP_RESPONSE_STATUS_CODE => 2,
-        semconv::HTTP_ROUTE => 3,
-        semconv::NETWORK_PROTOCOL_VERSION => 4,
-        semconv::URL_SCHEME => 5,
+    let at = match (key.len(), key.as_bytes().first()) {
+        (10, Some(b'e')) => 0,
+        (19, _) => 1,
+        (25, _) => 2,
+        (10, Some(b'h')) => 3,
+        (24, _) => 4,
+        (10, Some(b'u')) => 5,
         _ => return None,
-    })
+    };
+    (SERVER_KEYS[at] == key).then_some(at)
 }
 
 /// One service's instruments and the resource its points carry.
@@ -141,11 +145,12 @@ fn server_key(key: &str) -> Option<usize> {
 pub struct ServiceMetrics {
     resource: Resource,
     server_duration: Histogram,
-    active_requests: Sum,
+    /// A level per method and scheme (see [`active_sets`]).
+    active_requests: Levels,
     client_duration: Histogram,
     instantiate: Histogram,
     memory_peak: Histogram,
-    pool_slots: Sum,
+    pool_slots: Levels,
     guest_failures: Sum,
     admission_refused: Sum,
     spans_dropped: Sum,
@@ -166,13 +171,48 @@ pub struct ServiceMetrics {
 #[derive(Debug)]
 pub struct ActiveRequest {
     metrics: Arc<ServiceMetrics>,
-    attributes: Attributes,
+    /// Its set's place in [`active_sets`].
+    set: usize,
 }
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
-        self.metrics.active_requests.add_ref(-1, &self.attributes);
+        self.metrics.active_requests.add(self.set, -1);
     }
+}
+
+/// The schemes of `http.server.active_requests`' sets: the host serves
+/// `http` (and a server behind TLS would be `https`).
+const ACTIVE_SCHEMES: [&str; 2] = ["http", "https"];
+
+/// Every attribute set `http.server.active_requests` can take, known in
+/// advance: each method the convention names, and `_OTHER`, with each
+/// scheme. The set of `method` and `scheme` is at [`active_set`].
+fn active_sets() -> Vec<Attributes> {
+    let methods = semconv::KNOWN_METHODS
+        .iter()
+        .chain([&semconv::OTHER_METHOD]);
+    methods
+        .flat_map(|method| {
+            ACTIVE_SCHEMES.iter().map(|scheme| {
+                set([
+                    (semconv::HTTP_REQUEST_METHOD, Value::from(*method)),
+                    (semconv::URL_SCHEME, Value::from(*scheme)),
+                ])
+            })
+        })
+        .collect()
+}
+
+/// Where the set of `method` and `scheme` is in [`active_sets`]: a method
+/// the convention does not name counts as `_OTHER`, a scheme other than
+/// `https` as `http`.
+fn active_set(method: &str, scheme: &str) -> usize {
+    let method = semconv::KNOWN_METHODS
+        .iter()
+        .position(|known| *known == method)
+        .unwrap_or(semconv::KNOWN_METHODS.len());
+    method * ACTIVE_SCHEMES.len() + usize::from(scheme == "https")
 }
 
 /// A pool slot held by a request's instance, counted in
@@ -182,7 +222,7 @@ pub struct SlotHeld(Arc<ServiceMetrics>);
 
 impl Drop for SlotHeld {
     fn drop(&mut self) {
-        self.0.pool_slots.add(-1, Attributes::default());
+        self.0.pool_slots.add(0, -1);
     }
 }
 
@@ -214,11 +254,11 @@ impl ServiceMetrics {
         ServiceMetrics {
             resource,
             server_duration: Histogram::new(SERVER_DURATION, &DURATION_BOUNDS, histograms),
-            active_requests: Sum::up_down(ACTIVE_REQUESTS),
+            active_requests: Levels::new(ACTIVE_REQUESTS, active_sets()),
             client_duration: Histogram::new(CLIENT_DURATION, &DURATION_BOUNDS, histograms),
             instantiate: Histogram::new(INSTANTIATE, &INSTANTIATE_BOUNDS, histograms),
             memory_peak: Histogram::new(MEMORY_PEAK, &MEMORY_BOUNDS, histograms),
-            pool_slots: Sum::up_down(POOL_SLOTS),
+            pool_slots: Levels::new(POOL_SLOTS, vec![Attributes::default()]),
             guest_failures: Sum::counter(GUEST_FAILURES),
             admission_refused: Sum::counter(ADMISSION_REFUSED),
             spans_dropped: Sum::counter(SPANS_DROPPED),
@@ -255,16 +295,15 @@ impl ServiceMetrics {
         self.forwarded.offer(resource, schema_url, scopes, points)
     }
 
-    /// A request started: counted active until the guard is dropped.
-    pub fn request_started(self: &Arc<Self>, method: Value, scheme: Value) -> ActiveRequest {
-        let attributes = set([
-            (semconv::HTTP_REQUEST_METHOD, method),
-            (semconv::URL_SCHEME, scheme),
-        ]);
-        self.active_requests.add_ref(1, &attributes);
+    /// A request with `method` (`http.request.method`: one the convention
+    /// names, or `_OTHER`) and `scheme` started: counted active until the
+    /// guard is dropped.
+    pub fn request_started(self: &Arc<Self>, method: &str, scheme: &str) -> ActiveRequest {
+        let set = active_set(method, scheme);
+        self.active_requests.add(set, 1);
         ActiveRequest {
             metrics: self.clone(),
-            attributes,
+            set,
         }
     }
 
@@ -302,31 +341,33 @@ impl ServiceMetrics {
         request: ClientRequest,
         span: &SpanContext,
     ) {
-        let mut pairs = vec![
-            (
-                Cow::Borrowed(semconv::HTTP_REQUEST_METHOD),
-                Value::from(request.method),
-            ),
-            (
-                Cow::Borrowed(semconv::SERVER_PORT),
-                Value::Int(i64::from(request.port)),
-            ),
-        ];
-        if let Some(address) = request.address {
-            pairs.push((Cow::Borrowed(semconv::SERVER_ADDRESS), Value::from(address)));
+        // In key order (`error.type`, `http.request.method`,
+        // `http.response.status_code`, `server.address`, `server.port`), so
+        // the set is made without sorting.
+        let mut pairs = Vec::with_capacity(5);
+        if let Some(error_type) = request.error_type {
+            pairs.push((Cow::Borrowed(semconv::ERROR_TYPE), Value::from(error_type)));
         }
+        pairs.push((
+            Cow::Borrowed(semconv::HTTP_REQUEST_METHOD),
+            Value::from(request.method),
+        ));
         if let Some(status) = request.status {
             pairs.push((
                 Cow::Borrowed(semconv::HTTP_RESPONSE_STATUS_CODE),
                 Value::Int(i64::from(status)),
             ));
         }
-        if let Some(error_type) = request.error_type {
-            pairs.push((Cow::Borrowed(semconv::ERROR_TYPE), Value::from(error_type)));
+        if let Some(address) = request.address {
+            pairs.push((Cow::Borrowed(semconv::SERVER_ADDRESS), Value::from(address)));
         }
+        pairs.push((
+            Cow::Borrowed(semconv::SERVER_PORT),
+            Value::Int(i64::from(request.port)),
+        ));
         self.client_duration.record(
             duration.as_secs_f64(),
-            Attributes::new(pairs),
+            Attributes::sorted(pairs),
             SpanRef::of(span),
         );
     }
@@ -334,7 +375,7 @@ impl ServiceMetrics {
     /// An instance takes a pool slot (before instantiation) until the
     /// guard is dropped.
     pub fn slot_taken(self: &Arc<Self>) -> SlotHeld {
-        self.pool_slots.add(1, Attributes::default());
+        self.pool_slots.add(0, 1);
         SlotHeld(self.clone())
     }
 
@@ -342,12 +383,13 @@ impl ServiceMetrics {
     /// did) and the instance's peak linear memory, in the SERVER span `span`.
     pub fn sandbox(&self, instantiated: Option<Duration>, peak_bytes: usize, span: &SpanContext) {
         let span = SpanRef::of(span);
+        let mut now = Moment::default();
         if let Some(took) = instantiated {
             self.instantiate
-                .record(took.as_secs_f64(), Attributes::default(), span);
+                .record_at(took.as_secs_f64(), Attributes::default(), span, &mut now);
         }
         self.memory_peak
-            .record(peak_bytes as f64, Attributes::default(), span);
+            .record_at(peak_bytes as f64, Attributes::default(), span, &mut now);
     }
 
     /// A guest failed with `error_type` (a trap's code, the deadline, the
@@ -401,11 +443,11 @@ impl ServiceMetrics {
     fn collect_own(&self, collect: Collect) -> Option<ResourceMetrics> {
         let mut metrics: Vec<Metric> = [
             self.server_duration.collect(collect),
-            self.active_requests.collect(collect),
+            self.active_requests.collect(),
             self.client_duration.collect(collect),
             self.instantiate.collect(collect),
             self.memory_peak.collect(collect),
-            self.pool_slots.collect(collect),
+            self.pool_slots.collect(),
             self.guest_failures.collect(collect),
             self.admission_refused.collect(collect),
             self.logs_dropped.collect(collect),
@@ -483,4 +525,29 @@ pub struct ClientRequest {
     pub status: Option<u16>,
     /// `error.type`, when it failed (a 4xx or 5xx, or no response).
     pub error_type: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each of the server duration's keys is found at its place, and no
+    /// other key is, not even one of the same length and first byte.
+    #[test]
+    fn server_keys_are_found_by_length_then_text() {
+        for (at, key) in SERVER_KEYS.iter().enumerate() {
+            assert_eq!(server_key(key), Some(at), "{key}");
+        }
+        for other in [
+            semconv::URL_PATH,
+            semconv::SERVER_PORT,
+            semconv::CLIENT_ADDRESS,
+            "error.typo",
+            "http.routs",
+            "url.schema",
+            "",
+        ] {
+            assert_eq!(server_key(other), None, "{other}");
+        }
+    }
 }

@@ -29,9 +29,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 pub use aggregate::{Attributes, Collect, HistogramOptions, SpanRef, Value, now_nanos};
 pub use business::{GUEST_SCOPE, Kind};
 pub use forwarded::{INVALID, MAX_PENDING_POINTS, TOO_LARGE};
-pub use instruments::{
-    ActiveRequest, ClientRequest, EXPORT_QUEUE, REQUEST_LIMIT, ServiceMetrics, value_of,
-};
+pub use instruments::{ActiveRequest, ClientRequest, EXPORT_QUEUE, REQUEST_LIMIT, ServiceMetrics};
 
 use super::config::{MetricsSettings, TemporalityPreference};
 use super::push::{Payload, Source};
