@@ -163,6 +163,9 @@ impl Attributes {
     /// The set of `pairs` (the last value of a key repeated wins).
     pub fn new(pairs: impl IntoIterator<Item = (Cow<'static, str>, Value)>) -> Attributes {
         let mut pairs: Vec<_> = pairs.into_iter().collect();
+        if pairs.len() < 2 {
+            return Attributes(pairs);
+        }
         // Stable: among equal keys the last set stays last, and dedup keeps
         // the first of a run, so reverse around it.
         pairs.reverse();
