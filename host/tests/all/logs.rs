@@ -85,7 +85,10 @@ async fn print_lines_arrive_in_their_spans(
     let took = body.strip_prefix("GET /print 200 ").unwrap_or_default();
     let number = took.trim_end_matches("ms").trim_end_matches('s');
     assert!(number.parse::<f64>().is_ok(), "{body}");
-    assert!(!body.contains(&hex(&host_lines[0].record.trace_id)), "{body}");
+    assert!(
+        !body.contains(&hex(&host_lines[0].record.trace_id)),
+        "{body}"
+    );
     assert_eq!(host_lines[0].span_id(), server.span_id());
 }
 
