@@ -10,6 +10,13 @@
 //! `ExportLogsServiceRequest`s of at most that many records, grouped by
 //! service. [`ServiceLogs`] is one
 //! service's way in.
+//!
+//! The records the host makes itself (a guest's lines, the request log,
+//! warnings) wait as [`Line`]s and are encoded by hand at export (`wire`):
+//! two of them go with every order, and prost's way (a `LogRecord` each,
+//! its length taken once per level of nesting) was most of what logs
+//! cost. A record a guest built whole (`wasi:otel/logs`) waits as it came
+//! and is encoded by prost, in the same message.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,17 +24,21 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use bytes::Bytes;
 use opentelemetry::trace::SpanContext;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message as _;
 
 use super::config::LogRecordLimits;
 use super::console::Console;
 use super::explorer::SpanLogs;
 use super::metrics::{EXPORT_QUEUE, ServiceMetrics};
 use super::push::{Payload, Source};
+use super::wire::{
+    FIXED32, FIXED64, VARINT, delimited_len, put_bytes, put_header, put_key, put_varint, varint_len,
+};
 
 /// Who wrote a record: the scope it is exported under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +83,119 @@ struct Queued {
     /// The scope a guest named (`wasi:otel/logs`); `None`: the origin's,
     /// made when the batch is, off the request's path.
     scope: Option<InstrumentationScope>,
-    record: LogRecord,
+    entry: Entry,
+}
+
+/// A record waiting for export.
+#[derive(Debug)]
+enum Entry {
+    /// A line the host made a record of.
+    Line(Line),
+    /// A record a guest built whole (`wasi:otel/logs`).
+    Record(LogRecord),
+}
+
+/// A record the host makes of a line: what its OTLP `LogRecord` holds,
+/// before it is encoded.
+#[derive(Debug)]
+struct Line {
+    /// When it was written: the record's time and observed time.
+    time: u64,
+    severity: Severity,
+    body: String,
+    /// The trace id, span id and trace flags of the span it was written in.
+    span: Option<([u8; 16], [u8; 8], u8)>,
+    attributes: Vec<KeyValue>,
+    dropped_attributes_count: u32,
+}
+
+impl Line {
+    /// Its `LogRecord`'s encoded length.
+    fn encoded_len(&self) -> usize {
+        let mut len = delimited_len(5, delimited_len(1, self.body.len()));
+        if self.time != 0 {
+            // `time_unix_nano` (1) and `observed_time_unix_nano` (11).
+            len += 2 * (1 + 8);
+        }
+        len += 1 + varint_len(self.severity.number() as i32 as u64);
+        len += delimited_len(3, self.severity.text().len());
+        len += self
+            .attributes
+            .iter()
+            .map(|kv| delimited_len(6, kv.encoded_len()))
+            .sum::<usize>();
+        if self.dropped_attributes_count != 0 {
+            len += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        if let Some((_, _, flags)) = self.span {
+            if flags != 0 {
+                len += 1 + 4;
+            }
+            len += delimited_len(9, 16) + delimited_len(10, 8);
+        }
+        len
+    }
+
+    /// Appends its `LogRecord`'s fields, in the order of their numbers, as
+    /// prost does; a field at its default value is left out, as proto3
+    /// says.
+    fn encode(&self, buf: &mut Vec<u8>) {
+        if self.time != 0 {
+            put_key(buf, 1, FIXED64);
+            buf.extend_from_slice(&self.time.to_le_bytes());
+        }
+        put_key(buf, 2, VARINT);
+        put_varint(buf, self.severity.number() as i32 as u64);
+        put_bytes(buf, 3, self.severity.text().as_bytes());
+        // `body`: an `AnyValue` holding `string_value` (1).
+        put_header(buf, 5, delimited_len(1, self.body.len()));
+        put_bytes(buf, 1, self.body.as_bytes());
+        for kv in &self.attributes {
+            put_header(buf, 6, kv.encoded_len());
+            kv.encode_raw(buf);
+        }
+        if self.dropped_attributes_count != 0 {
+            put_key(buf, 7, VARINT);
+            put_varint(buf, u64::from(self.dropped_attributes_count));
+        }
+        if let Some((trace_id, span_id, flags)) = &self.span {
+            if *flags != 0 {
+                put_key(buf, 8, FIXED32);
+                buf.extend_from_slice(&u32::from(*flags).to_le_bytes());
+            }
+            put_bytes(buf, 9, trace_id);
+            put_bytes(buf, 10, span_id);
+        }
+        if self.time != 0 {
+            put_key(buf, 11, FIXED64);
+            buf.extend_from_slice(&self.time.to_le_bytes());
+        }
+    }
+}
+
+impl Entry {
+    fn encoded_len(&self) -> usize {
+        match self {
+            Entry::Line(line) => line.encoded_len(),
+            Entry::Record(record) => record.encoded_len(),
+        }
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>) {
+        match self {
+            Entry::Line(line) => line.encode(buf),
+            Entry::Record(record) => record.encode_raw(buf),
+        }
+    }
+}
+
+/// One OTLP `ExportLogsServiceRequest`, encoded.
+#[derive(Debug, Clone)]
+pub struct EncodedLogs {
+    /// The message's bytes.
+    pub bytes: Bytes,
+    /// The log records in it.
+    pub records: usize,
 }
 
 impl Origin {
@@ -158,8 +281,8 @@ impl Logs {
         }
     }
 
-    /// Up to a batch of records, grouped by service and scope.
-    fn batch(&self) -> Option<ExportLogsServiceRequest> {
+    /// Up to a batch of records, grouped by service and scope, encoded.
+    fn batch(&self) -> Option<EncodedLogs> {
         let taken: Vec<Queued> = {
             let mut queue = self.queue.lock().ok()?;
             let n = queue.len().min(self.batch);
@@ -168,52 +291,91 @@ impl Logs {
         if taken.is_empty() {
             return None;
         }
-        // Per service: its records, and for each of its scopes the origin
-        // whose scope the host made (`None` for a guest's own scope), so
-        // that a host scope is built once a batch, not once a record.
-        let mut resource_logs: Vec<(Arc<ServiceLogs>, ResourceLogs, Vec<Option<Origin>>)> =
-            Vec::new();
+        let records = taken.len();
+        // Per service, its scopes, each with its records. A host scope is
+        // found by its origin, so that it is built once a batch.
+        struct Scope {
+            made_by: Option<Origin>,
+            scope: Option<InstrumentationScope>,
+            encoded: Vec<u8>,
+            entries: Vec<(usize, Entry)>,
+        }
+        let mut services: Vec<(Arc<ServiceLogs>, Vec<Scope>)> = Vec::new();
         for queued in taken {
-            let at = match resource_logs
+            let at = match services
                 .iter()
-                .position(|(service, ..)| Arc::ptr_eq(service, &queued.service))
+                .position(|(service, _)| Arc::ptr_eq(service, &queued.service))
             {
                 Some(at) => at,
                 None => {
-                    resource_logs.push((
-                        queued.service.clone(),
-                        ResourceLogs {
-                            resource: Some(queued.service.resource.clone()),
-                            scope_logs: Vec::new(),
-                            schema_url: String::new(),
-                        },
-                        Vec::new(),
-                    ));
-                    resource_logs.len() - 1
+                    services.push((queued.service.clone(), Vec::new()));
+                    services.len() - 1
                 }
             };
-            let (_, resource, made_by) = &mut resource_logs[at];
-            let scopes = &mut resource.scope_logs;
+            let scopes = &mut services[at].1;
             let found = match &queued.scope {
-                None => made_by.iter().position(|by| *by == Some(queued.origin)),
-                Some(own) => scopes.iter().position(|s| s.scope.as_ref() == Some(own)),
+                None => scopes.iter().position(|s| s.made_by == Some(queued.origin)),
+                Some(own) => scopes
+                    .iter()
+                    .position(|s| s.made_by.is_none() && s.scope.as_ref() == Some(own)),
             };
             let scope = match found {
                 Some(at) => &mut scopes[at],
                 None => {
-                    made_by.push(queued.scope.is_none().then_some(queued.origin));
-                    scopes.push(ScopeLogs {
-                        scope: Some(queued.scope.unwrap_or_else(|| queued.origin.scope())),
-                        log_records: Vec::new(),
-                        schema_url: String::new(),
+                    let made_by = queued.scope.is_none().then_some(queued.origin);
+                    let scope = queued.scope.unwrap_or_else(|| queued.origin.scope());
+                    scopes.push(Scope {
+                        made_by,
+                        encoded: scope.encode_to_vec(),
+                        scope: Some(scope),
+                        entries: Vec::new(),
                     });
                     scopes.last_mut()?
                 }
             };
-            scope.log_records.push(queued.record);
+            scope
+                .entries
+                .push((queued.entry.encoded_len(), queued.entry));
         }
-        Some(ExportLogsServiceRequest {
-            resource_logs: resource_logs.into_iter().map(|(_, r, _)| r).collect(),
+        // `ExportLogsServiceRequest.resource_logs` (1) → `ResourceLogs`:
+        // `resource` (1), `scope_logs` (2) → `ScopeLogs`: `scope` (1),
+        // `log_records` (2). Lengths first, inside out, then the bytes.
+        let scope_len = |scope: &Scope| {
+            delimited_len(1, scope.encoded.len())
+                + scope
+                    .entries
+                    .iter()
+                    .map(|(len, _)| delimited_len(2, *len))
+                    .sum::<usize>()
+        };
+        let resource_len = |(service, scopes): &(Arc<ServiceLogs>, Vec<Scope>)| {
+            delimited_len(1, service.encoded_resource.len())
+                + scopes
+                    .iter()
+                    .map(|scope| delimited_len(2, scope_len(scope)))
+                    .sum::<usize>()
+        };
+        let total = services
+            .iter()
+            .map(|service| delimited_len(1, resource_len(service)))
+            .sum();
+        let mut buf = Vec::with_capacity(total);
+        for service in &services {
+            put_header(&mut buf, 1, resource_len(service));
+            put_bytes(&mut buf, 1, &service.0.encoded_resource);
+            for scope in &service.1 {
+                put_header(&mut buf, 2, scope_len(scope));
+                put_bytes(&mut buf, 1, &scope.encoded);
+                for (len, entry) in &scope.entries {
+                    put_header(&mut buf, 2, *len);
+                    entry.encode(&mut buf);
+                }
+            }
+        }
+        debug_assert_eq!(buf.len(), total);
+        Some(EncodedLogs {
+            bytes: Bytes::from(buf),
+            records,
         })
     }
 }
@@ -239,7 +401,8 @@ impl Source for Logs {
 #[derive(Debug)]
 pub struct ServiceLogs {
     name: String,
-    resource: Resource,
+    /// The service's resource, encoded once for every export.
+    encoded_resource: Vec<u8>,
     logs: Arc<Logs>,
     /// Where dropped guest lines are counted.
     metrics: Option<Arc<ServiceMetrics>>,
@@ -264,7 +427,7 @@ impl ServiceLogs {
     ) -> ServiceLogs {
         ServiceLogs {
             name,
-            resource,
+            encoded_resource: resource.encode_to_vec(),
             logs,
             metrics,
             console,
@@ -320,7 +483,7 @@ impl ServiceLogs {
             service: self.clone(),
             origin: Origin::Guest,
             scope,
-            record,
+            entry: Entry::Record(record),
         });
     }
 
@@ -335,36 +498,26 @@ impl ServiceLogs {
         attributes: Vec<(&'static str, String)>,
     ) {
         self.show(origin, severity.text(), &body, span);
-        let now = super::metrics::now_nanos();
-        let (trace_id, span_id, flags) = match span.filter(|s| s.is_valid()) {
-            Some(span) => (
-                span.trace_id().to_bytes().to_vec(),
-                span.span_id().to_bytes().to_vec(),
-                u32::from(span.trace_flags().to_u8()),
-            ),
-            None => (Vec::new(), Vec::new(), 0),
-        };
+        let span = span.filter(|s| s.is_valid()).map(|span| {
+            (
+                span.trace_id().to_bytes(),
+                span.span_id().to_bytes(),
+                span.trace_flags().to_u8(),
+            )
+        });
         let (attributes, dropped_attributes_count) = limited(attributes, self.logs.limits);
-        let record = LogRecord {
-            time_unix_nano: now,
-            observed_time_unix_nano: now,
-            severity_number: severity.number() as i32,
-            severity_text: severity.text().to_string(),
-            body: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(body)),
-            }),
-            attributes,
-            dropped_attributes_count,
-            flags,
-            trace_id,
-            span_id,
-            event_name: String::new(),
-        };
         self.logs.push(Queued {
             service: self.clone(),
             origin,
             scope: None,
-            record,
+            entry: Entry::Line(Line {
+                time: super::metrics::now_nanos(),
+                severity,
+                body,
+                span,
+                attributes,
+                dropped_attributes_count,
+            }),
         });
     }
 }
@@ -440,6 +593,187 @@ fn within_limits(record: &mut LogRecord, limits: LogRecordLimits) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn string(s: &str) -> AnyValue {
+        AnyValue {
+            value: Some(any_value::Value::StringValue(s.to_string())),
+        }
+    }
+
+    /// The export the host encodes by hand is, byte for byte, what prost
+    /// encodes for the same message, and holds what was emitted: records
+    /// of two services, grouped by service and scope in the order first
+    /// seen; lines in a sampled span, an unsampled one and none, with and
+    /// without attributes, an empty body; a guest's own record in its own
+    /// scope beside them.
+    #[test]
+    fn hand_encoding_is_prosts() {
+        use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        // One attribute a record: the stderr line's second is dropped and
+        // counted.
+        let limits = LogRecordLimits {
+            attribute_count: 1,
+            attribute_value_length: None,
+        };
+        let logs = Arc::new(Logs::new(100, 100, limits, false, true));
+        let service = |name: &str| {
+            let resource = Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(string(name)),
+                    key_strindex: 0,
+                }],
+                ..Default::default()
+            };
+            Arc::new(ServiceLogs::new(
+                name.to_string(),
+                resource,
+                logs.clone(),
+                None,
+                None,
+                None,
+            ))
+        };
+        let (a, b) = (service("order-api"), service("payment-service"));
+        let context = |trace: u128, span: u64, flags| {
+            SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(span),
+                flags,
+                false,
+                TraceState::default(),
+            )
+        };
+        let sampled = context(
+            0x0af7_651e_ae45_4236_b0f7_dd01_2345_6789,
+            7,
+            TraceFlags::SAMPLED,
+        );
+        let unsampled = context(3, 9, TraceFlags::default());
+        let request_log = "POST /orders 201 1.05ms".to_string();
+        a.emit(
+            Origin::Host,
+            Severity::Info,
+            request_log,
+            Some(&sampled),
+            vec![],
+        );
+        let stderr = vec![
+            (LOG_IOSTREAM, "stderr".to_string()),
+            ("extra", "x".to_string()),
+        ];
+        a.emit(Origin::Guest, Severity::Warn, "é".repeat(200), None, stderr);
+        let stdout = vec![(LOG_IOSTREAM, "stdout".to_string())];
+        b.emit(
+            Origin::Guest,
+            Severity::Info,
+            String::new(),
+            Some(&unsampled),
+            stdout,
+        );
+        let own = LogRecord {
+            time_unix_nano: 5,
+            severity_number: 17,
+            severity_text: "ERROR".into(),
+            body: Some(string("own")),
+            event_name: "order.failed".into(),
+            ..Default::default()
+        };
+        let sdk = InstrumentationScope {
+            name: "guest-sdk".into(),
+            version: "1.0".into(),
+            ..Default::default()
+        };
+        a.emit_record(own.clone(), Some(sdk.clone()), None, "own");
+        a.emit(
+            Origin::Host,
+            Severity::Warn,
+            "warning".into(),
+            Some(&sampled),
+            vec![],
+        );
+
+        let encoded = logs.batch().expect("a batch");
+        assert_eq!(encoded.records, 5);
+        assert!(logs.batch().is_none(), "the queue is drained");
+        let decoded = ExportLogsServiceRequest::decode(encoded.bytes.clone()).expect("decodes");
+        assert_eq!(decoded.encode_to_vec(), encoded.bytes.to_vec());
+
+        // Per service, its scopes, each with its records' first characters.
+        type Shape = Vec<(String, Vec<(String, Vec<String>)>)>;
+        let shape: Shape = decoded
+            .resource_logs
+            .iter()
+            .map(|r| {
+                let service = r.resource.as_ref().unwrap().attributes[0].clone();
+                let Some(any_value::Value::StringValue(service)) = service.value.unwrap().value
+                else {
+                    panic!("no service name");
+                };
+                let scopes = r
+                    .scope_logs
+                    .iter()
+                    .map(|s| {
+                        let bodies = s
+                            .log_records
+                            .iter()
+                            .map(|l| match l.body.as_ref().and_then(|b| b.value.as_ref()) {
+                                Some(any_value::Value::StringValue(s)) => {
+                                    s.chars().take(3).collect()
+                                }
+                                other => panic!("body {other:?}"),
+                            })
+                            .collect();
+                        (s.scope.as_ref().unwrap().name.clone(), bodies)
+                    })
+                    .collect();
+                (service, scopes)
+            })
+            .collect();
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shape,
+            vec![
+                (
+                    "order-api".to_string(),
+                    vec![
+                        ("wasm-otel-host".to_string(), owned(&["POS", "war"])),
+                        ("wasm-otel-guest".to_string(), owned(&["ééé"])),
+                        ("guest-sdk".to_string(), owned(&["own"])),
+                    ]
+                ),
+                (
+                    "payment-service".to_string(),
+                    vec![("wasm-otel-guest".to_string(), owned(&[""]))]
+                ),
+            ]
+        );
+        let order = &decoded.resource_logs[0].scope_logs;
+        let request = &order[0].log_records[0];
+        assert_eq!(request.trace_id, sampled.trace_id().to_bytes().to_vec());
+        assert_eq!(request.span_id, sampled.span_id().to_bytes().to_vec());
+        assert_eq!(request.flags, 1);
+        assert_eq!(request.severity_number, SeverityNumber::Info as i32);
+        assert_eq!(request.severity_text, "INFO");
+        assert!(request.time_unix_nano > 0);
+        assert_eq!(request.observed_time_unix_nano, request.time_unix_nano);
+        assert!(request.attributes.is_empty());
+        let line = &order[1].log_records[0];
+        assert!(line.trace_id.is_empty() && line.span_id.is_empty() && line.flags == 0);
+        assert_eq!(line.severity_text, "WARN");
+        assert_eq!(line.attributes.len(), 1);
+        assert_eq!(line.attributes[0].key, LOG_IOSTREAM);
+        assert_eq!(line.dropped_attributes_count, 1);
+        assert_eq!(order[2].log_records[0], own);
+        assert_eq!(order[2].scope.as_ref(), Some(&sdk));
+        let unsampled_line = &decoded.resource_logs[1].scope_logs[0].log_records[0];
+        assert_eq!(
+            unsampled_line.trace_id,
+            unsampled.trace_id().to_bytes().to_vec()
+        );
+        assert_eq!(unsampled_line.flags, 0);
+    }
 
     /// A guest's record: attributes past the count limit are left out and
     /// added to what it already dropped; strings are cut wherever they are

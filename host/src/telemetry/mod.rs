@@ -20,6 +20,8 @@
 //! - `transport`: how an export reaches the collector: TLS (the
 //!   certificate files, read at start-up), the gRPC channel, the OTLP/HTTP
 //!   POST and gzip, the same for every signal.
+//! - `wire`: the Protocol Buffers wire format by hand, for the logs
+//!   export of the host's own records.
 //! - `push`: the thread that exports metrics (and logs) over OTLP gRPC or
 //!   HTTP/protobuf every interval, and at shutdown.
 //! - `console`, `waterfall`, `display`: the terminal view of traces.
@@ -47,6 +49,7 @@ mod tracer;
 mod traces_file;
 mod transport;
 mod waterfall;
+mod wire;
 
 pub use config::OtelConfig;
 pub use display::{JAEGER_TRACE_URL, write_duration, write_hex};

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use prost::Message as _;
@@ -23,15 +22,17 @@ use tokio::sync::{Notify, mpsc};
 use wasmtime::error::Context as _;
 
 use super::config::{Compression, OtlpSettings, Protocol};
+use super::logs::EncodedLogs;
 use super::transport::{self, HttpConnection, Tls};
+use super::wire::Encoded;
 
 /// One export's contents.
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// Metric points.
     Metrics(ExportMetricsServiceRequest),
-    /// Log records.
-    Logs(ExportLogsServiceRequest),
+    /// Log records, encoded (see `logs`).
+    Logs(EncodedLogs),
 }
 
 impl Payload {
@@ -39,12 +40,7 @@ impl Payload {
     pub fn log_records(&self) -> usize {
         match self {
             Payload::Metrics(_) => 0,
-            Payload::Logs(export) => export
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .map(|s| s.log_records.len())
-                .sum(),
+            Payload::Logs(export) => export.records,
         }
     }
 }
@@ -286,15 +282,28 @@ impl Sender {
                     .await
                     .map(drop)
             }
-            Payload::Logs(message) => {
-                let mut client = LogsServiceClient::new(channel);
+            Payload::Logs(logs) => {
+                // What the generated client's `export` does, with the
+                // message already encoded.
+                let mut grpc = tonic::client::Grpc::new(channel);
                 if gzip {
-                    client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                    grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
                 }
-                client
-                    .export(with_metadata(metadata, message))
-                    .await
-                    .map(drop)
+                match grpc.ready().await {
+                    Err(error) => Err(tonic::Status::unavailable(format!(
+                        "the channel is not ready: {error}"
+                    ))),
+                    Ok(()) => {
+                        let codec =
+                            tonic_prost::ProstCodec::<Encoded, ExportLogsServiceResponse>::default(
+                            );
+                        let path = hyper::http::uri::PathAndQuery::from_static(
+                            "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                        );
+                        let request = with_metadata(metadata, Encoded(logs.bytes));
+                        grpc.unary(request, path, codec).await.map(drop)
+                    }
+                }
             }
         }
         .map_err(|status| {
@@ -312,22 +321,22 @@ impl Sender {
     async fn send_http(&self, http: &HttpConnection, payload: &Payload) -> Result<(), String> {
         let settings = &self.destination.settings;
         let body = match payload {
-            Payload::Metrics(message) => message.encode_to_vec(),
-            Payload::Logs(message) => message.encode_to_vec(),
+            Payload::Metrics(message) => Bytes::from(message.encode_to_vec()),
+            Payload::Logs(logs) => logs.bytes.clone(),
         };
         let mut request = hyper::Request::post(settings.endpoint.as_str())
             .header(hyper::header::CONTENT_TYPE, "application/x-protobuf");
         let body = match settings.compression {
             Compression::Gzip => {
                 request = request.header(hyper::header::CONTENT_ENCODING, "gzip");
-                transport::gzip(&body)
+                Bytes::from(transport::gzip(&body))
             }
             Compression::None => body,
         };
         for (key, value) in &settings.headers {
             request = request.header(key.as_str(), value.as_str());
         }
-        let request = request.body(Bytes::from(body)).map_err(|e| e.to_string())?;
+        let request = request.body(body).map_err(|e| e.to_string())?;
         let status = http.post(request).await?.status();
         if status.is_success() {
             Ok(())
