@@ -13,7 +13,8 @@ use crate::propagation::{
     self, Baggage, MAX_TRACESTATE_MEMBERS, Propagator, parse_traceparent, parse_tracestate,
     percent::decode as percent_decode, valid_tracestate_key, valid_tracestate_value,
 };
-use crate::serve::{Connection, KNOWN_METHODS, server_span};
+use crate::serve::{Connection, server_span};
+use crate::telemetry::semconv::KNOWN_METHODS;
 
 /// The UTF-8 lines of `data`; lines that are not UTF-8 are left out.
 fn lines(data: &[u8]) -> impl Iterator<Item = &str> {

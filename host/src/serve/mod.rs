@@ -27,5 +27,5 @@ pub use limits::{
     DEFAULT_LOG_LINE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_QUEUE, DEFAULT_SPAN_LIMIT, RequestLimits,
 };
 pub use linger::{DEFAULT_LINGER_BYTES, DEFAULT_LINGER_TIME, Linger};
-pub use server_span::{KNOWN_METHODS, server_span};
+pub use server_span::server_span;
 pub use service::{Connection, Service};

@@ -7,13 +7,11 @@ use opentelemetry::KeyValue;
 use super::service::Connection;
 use crate::telemetry::semconv;
 
-pub use semconv::KNOWN_METHODS;
-
 /// The span name and the HTTP server semantic conventions' attributes.
 pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, Vec<KeyValue>) {
     let method = request.method().as_str();
     let mut attributes = Vec::with_capacity(12);
-    let name = if KNOWN_METHODS.contains(&method) {
+    let name = if semconv::KNOWN_METHODS.contains(&method) {
         attributes.push(KeyValue::new(
             semconv::HTTP_REQUEST_METHOD,
             method.to_string(),

@@ -294,11 +294,19 @@ impl Logs {
         let records = taken.len();
         // Per service, its scopes, each with its records. A host scope is
         // found by its origin, so that it is built once a batch.
+        #[derive(PartialEq)]
+        enum Named {
+            /// The scope the host makes for an origin.
+            By(Origin),
+            /// A scope a guest named.
+            Own(InstrumentationScope),
+        }
         struct Scope {
-            made_by: Option<Origin>,
-            scope: Option<InstrumentationScope>,
+            named: Named,
             encoded: Vec<u8>,
             entries: Vec<(usize, Entry)>,
+            /// The encoded length of its `ScopeLogs`, once all are in.
+            len: usize,
         }
         let mut services: Vec<(Arc<ServiceLogs>, Vec<Scope>)> = Vec::new();
         for queued in taken {
@@ -313,22 +321,22 @@ impl Logs {
                 }
             };
             let scopes = &mut services[at].1;
-            let found = match &queued.scope {
-                None => scopes.iter().position(|s| s.made_by == Some(queued.origin)),
-                Some(own) => scopes
-                    .iter()
-                    .position(|s| s.made_by.is_none() && s.scope.as_ref() == Some(own)),
+            let named = match queued.scope {
+                None => Named::By(queued.origin),
+                Some(own) => Named::Own(own),
             };
-            let scope = match found {
+            let scope = match scopes.iter().position(|s| s.named == named) {
                 Some(at) => &mut scopes[at],
                 None => {
-                    let made_by = queued.scope.is_none().then_some(queued.origin);
-                    let scope = queued.scope.unwrap_or_else(|| queued.origin.scope());
+                    let encoded = match &named {
+                        Named::By(origin) => origin.scope().encode_to_vec(),
+                        Named::Own(own) => own.encode_to_vec(),
+                    };
                     scopes.push(Scope {
-                        made_by,
-                        encoded: scope.encode_to_vec(),
-                        scope: Some(scope),
+                        named,
+                        encoded,
                         entries: Vec::new(),
+                        len: 0,
                     });
                     scopes.last_mut()?
                 }
@@ -339,32 +347,29 @@ impl Logs {
         }
         // `ExportLogsServiceRequest.resource_logs` (1) → `ResourceLogs`:
         // `resource` (1), `scope_logs` (2) → `ScopeLogs`: `scope` (1),
-        // `log_records` (2). Lengths first, inside out, then the bytes.
-        let scope_len = |scope: &Scope| {
-            delimited_len(1, scope.encoded.len())
-                + scope
-                    .entries
-                    .iter()
-                    .map(|(len, _)| delimited_len(2, *len))
-                    .sum::<usize>()
-        };
-        let resource_len = |(service, scopes): &(Arc<ServiceLogs>, Vec<Scope>)| {
-            delimited_len(1, service.encoded_resource.len())
-                + scopes
-                    .iter()
-                    .map(|scope| delimited_len(2, scope_len(scope)))
-                    .sum::<usize>()
-        };
-        let total = services
-            .iter()
-            .map(|service| delimited_len(1, resource_len(service)))
-            .sum();
+        // `log_records` (2). Lengths first, inside out, each once, then
+        // the bytes.
+        let mut resource_lens = Vec::with_capacity(services.len());
+        for (service, scopes) in &mut services {
+            let mut resource_len = delimited_len(1, service.encoded_resource.len());
+            for scope in scopes.iter_mut() {
+                scope.len = delimited_len(1, scope.encoded.len())
+                    + scope
+                        .entries
+                        .iter()
+                        .map(|(len, _)| delimited_len(2, *len))
+                        .sum::<usize>();
+                resource_len += delimited_len(2, scope.len);
+            }
+            resource_lens.push(resource_len);
+        }
+        let total = resource_lens.iter().map(|len| delimited_len(1, *len)).sum();
         let mut buf = Vec::with_capacity(total);
-        for service in &services {
-            put_header(&mut buf, 1, resource_len(service));
-            put_bytes(&mut buf, 1, &service.0.encoded_resource);
-            for scope in &service.1 {
-                put_header(&mut buf, 2, scope_len(scope));
+        for ((service, scopes), resource_len) in services.iter().zip(resource_lens) {
+            put_header(&mut buf, 1, resource_len);
+            put_bytes(&mut buf, 1, &service.encoded_resource);
+            for scope in scopes {
+                put_header(&mut buf, 2, scope.len);
                 put_bytes(&mut buf, 1, &scope.encoded);
                 for (len, entry) in &scope.entries {
                     put_header(&mut buf, 2, *len);
