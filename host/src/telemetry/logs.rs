@@ -75,24 +75,24 @@ impl Severity {
     }
 }
 
-/// One record waiting for export, with its service and scope.
+/// One record waiting for export, with its service. About a hundred
+/// bytes: the queue holds a batch of them and is taken whole.
 #[derive(Debug)]
 struct Queued {
-    service: Arc<ServiceLogs>,
+    /// The service's place in [`Logs`]'s resources.
+    service: usize,
     origin: Origin,
-    /// The scope a guest named (`wasi:otel/logs`); `None`: the origin's,
-    /// made when the batch is, off the request's path.
-    scope: Option<InstrumentationScope>,
     entry: Entry,
 }
 
 /// A record waiting for export.
 #[derive(Debug)]
 enum Entry {
-    /// A line the host made a record of.
+    /// A line the host made a record of, in its origin's scope.
     Line(Line),
-    /// A record a guest built whole (`wasi:otel/logs`).
-    Record(LogRecord),
+    /// A record a guest built whole (`wasi:otel/logs`), in the scope it
+    /// named (`None`: its origin's). Boxed: rarer and larger than a line.
+    Record(Box<(LogRecord, Option<InstrumentationScope>)>),
 }
 
 /// A record the host makes of a line: what its OTLP `LogRecord` holds,
@@ -177,14 +177,14 @@ impl Entry {
     fn encoded_len(&self) -> usize {
         match self {
             Entry::Line(line) => line.encoded_len(),
-            Entry::Record(record) => record.encoded_len(),
+            Entry::Record(record) => record.0.encoded_len(),
         }
     }
 
     fn encode(&self, buf: &mut Vec<u8>) {
         match self {
             Entry::Line(line) => line.encode(buf),
-            Entry::Record(record) => record.encode_raw(buf),
+            Entry::Record(record) => record.0.encode_raw(buf),
         }
     }
 }
@@ -217,6 +217,8 @@ impl Origin {
 #[derive(Debug)]
 pub struct Logs {
     queue: Mutex<VecDeque<Queued>>,
+    /// Each service's resource, encoded once, where its records name it.
+    resources: Mutex<Vec<Arc<[u8]>>>,
     capacity: usize,
     /// Records per export request, at most; a queue this long wakes the
     /// pusher.
@@ -248,6 +250,7 @@ impl Logs {
     ) -> Logs {
         Logs {
             queue: Mutex::new(VecDeque::new()),
+            resources: Mutex::new(Vec::new()),
             capacity,
             batch: batch.clamp(1, capacity.max(1)),
             ready: Arc::new(Notify::new()),
@@ -259,7 +262,17 @@ impl Logs {
         }
     }
 
-    fn push(&self, queued: Queued) {
+    /// The place of a service with `resource` (encoded), which its
+    /// records name.
+    fn register(&self, resource: Vec<u8>) -> usize {
+        let mut resources = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        resources.push(resource.into());
+        resources.len() - 1
+    }
+
+    /// Queues `queued`, from `metrics`'s service (where a guest's record
+    /// dropped for a full queue is counted).
+    fn push(&self, queued: Queued, metrics: Option<&ServiceMetrics>) {
         if !self.exports {
             return;
         }
@@ -269,7 +282,7 @@ impl Logs {
         if queue.len() >= self.capacity {
             drop(queue);
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            if let (Origin::Guest, Some(metrics)) = (queued.origin, &queued.service.metrics) {
+            if let (Origin::Guest, Some(metrics)) = (queued.origin, metrics) {
                 metrics.logs_dropped(1, EXPORT_QUEUE);
             }
             return;
@@ -283,47 +296,57 @@ impl Logs {
 
     /// Up to a batch of records, grouped by service and scope, encoded.
     fn batch(&self) -> Option<EncodedLogs> {
-        let taken: Vec<Queued> = {
+        // Most often the queue is one batch or less: it is taken whole, for
+        // an empty one made before the lock, so that the workers wait for
+        // no copy.
+        let mut spare = VecDeque::with_capacity(self.batch);
+        let taken: VecDeque<Queued> = {
             let mut queue = self.queue.lock().ok()?;
-            let n = queue.len().min(self.batch);
-            queue.drain(..n).collect()
+            if queue.len() <= self.batch {
+                std::mem::swap(&mut *queue, &mut spare);
+                spare
+            } else {
+                queue.drain(..self.batch).collect()
+            }
         };
         if taken.is_empty() {
             return None;
         }
         let records = taken.len();
+        let resources = self.resources.lock().ok()?.clone();
         // Per service, its scopes, each with its records. A host scope is
         // found by its origin, so that it is built once a batch.
         #[derive(PartialEq)]
-        enum Named {
+        enum Named<'a> {
             /// The scope the host makes for an origin.
             By(Origin),
             /// A scope a guest named.
-            Own(InstrumentationScope),
+            Own(&'a InstrumentationScope),
         }
-        struct Scope {
-            named: Named,
+        struct Scope<'a> {
+            named: Named<'a>,
             encoded: Vec<u8>,
-            entries: Vec<(usize, Entry)>,
+            /// Its records: each one's encoded length and the record.
+            entries: Vec<(usize, &'a Entry)>,
             /// The encoded length of its `ScopeLogs`, once all are in.
             len: usize,
         }
-        let mut services: Vec<(Arc<ServiceLogs>, Vec<Scope>)> = Vec::new();
-        for queued in taken {
+        let mut services: Vec<(usize, Vec<Scope>)> = Vec::new();
+        for queued in &taken {
             let at = match services
                 .iter()
-                .position(|(service, _)| Arc::ptr_eq(service, &queued.service))
+                .position(|(service, _)| *service == queued.service)
             {
                 Some(at) => at,
                 None => {
-                    services.push((queued.service.clone(), Vec::new()));
+                    services.push((queued.service, Vec::new()));
                     services.len() - 1
                 }
             };
             let scopes = &mut services[at].1;
-            let named = match queued.scope {
-                None => Named::By(queued.origin),
-                Some(own) => Named::Own(own),
+            let named = match &queued.entry {
+                Entry::Record(record) if let Some(own) = &record.1 => Named::Own(own),
+                _ => Named::By(queued.origin),
             };
             let scope = match scopes.iter().position(|s| s.named == named) {
                 Some(at) => &mut scopes[at],
@@ -343,7 +366,7 @@ impl Logs {
             };
             scope
                 .entries
-                .push((queued.entry.encoded_len(), queued.entry));
+                .push((queued.entry.encoded_len(), &queued.entry));
         }
         // `ExportLogsServiceRequest.resource_logs` (1) → `ResourceLogs`:
         // `resource` (1), `scope_logs` (2) → `ScopeLogs`: `scope` (1),
@@ -351,7 +374,7 @@ impl Logs {
         // the bytes.
         let mut resource_lens = Vec::with_capacity(services.len());
         for (service, scopes) in &mut services {
-            let mut resource_len = delimited_len(1, service.encoded_resource.len());
+            let mut resource_len = delimited_len(1, resources.get(*service)?.len());
             for scope in scopes.iter_mut() {
                 scope.len = delimited_len(1, scope.encoded.len())
                     + scope
@@ -367,7 +390,7 @@ impl Logs {
         let mut buf = Vec::with_capacity(total);
         for ((service, scopes), resource_len) in services.iter().zip(resource_lens) {
             put_header(&mut buf, 1, resource_len);
-            put_bytes(&mut buf, 1, &service.encoded_resource);
+            put_bytes(&mut buf, 1, &resources[*service]);
             for scope in scopes {
                 put_header(&mut buf, 2, scope.len);
                 put_bytes(&mut buf, 1, &scope.encoded);
@@ -406,8 +429,8 @@ impl Source for Logs {
 #[derive(Debug)]
 pub struct ServiceLogs {
     name: String,
-    /// The service's resource, encoded once for every export.
-    encoded_resource: Vec<u8>,
+    /// Its place in the queue's resources.
+    service: usize,
     logs: Arc<Logs>,
     /// Where dropped guest lines are counted.
     metrics: Option<Arc<ServiceMetrics>>,
@@ -432,7 +455,7 @@ impl ServiceLogs {
     ) -> ServiceLogs {
         ServiceLogs {
             name,
-            encoded_resource: resource.encode_to_vec(),
+            service: logs.register(resource.encode_to_vec()),
             logs,
             metrics,
             console,
@@ -471,7 +494,7 @@ impl ServiceLogs {
     /// the span its ids name, for the views that draw it under its span,
     /// and `body` its body as text, for the lines that print it.
     pub fn emit_record(
-        self: &Arc<Self>,
+        &self,
         mut record: LogRecord,
         scope: Option<InstrumentationScope>,
         span: Option<&SpanContext>,
@@ -484,18 +507,20 @@ impl ServiceLogs {
         };
         self.show(Origin::Guest, severity, body, span);
         within_limits(&mut record, self.logs.limits);
-        self.logs.push(Queued {
-            service: self.clone(),
-            origin: Origin::Guest,
-            scope,
-            entry: Entry::Record(record),
-        });
+        self.logs.push(
+            Queued {
+                service: self.service,
+                origin: Origin::Guest,
+                entry: Entry::Record(Box::new((record, scope))),
+            },
+            self.metrics(),
+        );
     }
 
     /// Queues one record written by `origin` at `severity`, in the span
     /// `span` (when valid), with `attributes`.
     pub fn emit(
-        self: &Arc<Self>,
+        &self,
         origin: Origin,
         severity: Severity,
         body: String,
@@ -511,19 +536,21 @@ impl ServiceLogs {
             )
         });
         let (attributes, dropped_attributes_count) = limited(attributes, self.logs.limits);
-        self.logs.push(Queued {
-            service: self.clone(),
-            origin,
-            scope: None,
-            entry: Entry::Line(Line {
-                time: super::metrics::now_nanos(),
-                severity,
-                body,
-                span,
-                attributes,
-                dropped_attributes_count,
-            }),
-        });
+        self.logs.push(
+            Queued {
+                service: self.service,
+                origin,
+                entry: Entry::Line(Line {
+                    time: super::metrics::now_nanos(),
+                    severity,
+                    body,
+                    span,
+                    attributes,
+                    dropped_attributes_count,
+                }),
+            },
+            self.metrics(),
+        );
     }
 }
 
