@@ -32,8 +32,9 @@ use super::exponential::{Exponential, Reservoir};
 use crate::telemetry::config::{ExemplarFilter, HistogramAggregation};
 
 /// The maps of points and instruments: foldhash's fast hasher, randomly
-/// seeded, so a guest choosing attribute values cannot aim at one bucket.
-pub(super) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// seeded, so a guest choosing attribute values cannot aim at one bucket;
+/// hashbrown's, which finds a point by a borrowed set ([`Pairs`]).
+pub(super) type Map<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Attribute sets one instrument keeps, at most, the overflow set included
 /// (the specification's default cardinality limit).
@@ -81,6 +82,37 @@ impl Value {
             _ => return Value::Str(Cow::Owned(text.to_string())),
         };
         Value::Str(Cow::Borrowed(common))
+    }
+}
+
+/// A [`Value`] borrowed: what a measurement looks its point up by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A whole number.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl Value {
+    fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Str(text) => ValueRef::Str(text),
+            Value::Int(n) => ValueRef::Int(*n),
+            Value::Bool(b) => ValueRef::Bool(*b),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    fn to_value(self) -> Value {
+        match self {
+            ValueRef::Str(text) => Value::text(text),
+            ValueRef::Int(n) => Value::Int(n),
+            ValueRef::Bool(b) => Value::Bool(b),
+        }
     }
 }
 
@@ -139,23 +171,67 @@ impl std::hash::Hash for Attributes {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_usize(self.0.len());
         for (key, value) in &self.0 {
-            state.write(key.as_bytes());
-            let (kind, length) = match value {
-                Value::Str(text) => {
-                    state.write(text.as_bytes());
-                    (0, text.len())
-                }
-                Value::Int(n) => {
-                    state.write_i64(*n);
-                    (1, 8)
-                }
-                Value::Bool(b) => {
-                    state.write_u8(u8::from(*b));
-                    (2, 1)
-                }
-            };
-            state.write_u64(key.len() as u64 ^ (length as u64) << 32 ^ kind << 62);
+            hash_pair(state, key, value.as_ref());
         }
+    }
+}
+
+fn hash_pair<H: std::hash::Hasher>(state: &mut H, key: &str, value: ValueRef) {
+    state.write(key.as_bytes());
+    let (kind, length) = match value {
+        ValueRef::Str(text) => {
+            state.write(text.as_bytes());
+            (0, text.len())
+        }
+        ValueRef::Int(n) => {
+            state.write_i64(n);
+            (1, 8)
+        }
+        ValueRef::Bool(b) => {
+            state.write_u8(u8::from(b));
+            (2, 1)
+        }
+    };
+    state.write_u64(key.len() as u64 ^ (length as u64) << 32 ^ kind << 62);
+}
+
+/// A set borrowed, its keys the host's constants, sorted and distinct: a
+/// measurement finds its point by it, hashed and compared as the
+/// [`Attributes`] it stands for, and only a set not yet kept is copied.
+#[derive(Debug, Clone, Copy)]
+pub struct Pairs<'a>(pub &'a [(&'static str, ValueRef<'a>)]);
+
+impl std::hash::Hash for Pairs<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.len());
+        for (key, value) in self.0 {
+            hash_pair(state, key, *value);
+        }
+    }
+}
+
+impl hashbrown::Equivalent<Attributes> for Pairs<'_> {
+    fn equivalent(&self, set: &Attributes) -> bool {
+        self.0.len() == set.0.len()
+            && self.0.iter().zip(&set.0).all(|((ka, va), (kb, vb))| {
+                *va == vb.as_ref() && (std::ptr::eq(*ka, &**kb) || *ka == kb)
+            })
+    }
+}
+
+impl From<&Pairs<'_>> for Attributes {
+    fn from(pairs: &Pairs<'_>) -> Attributes {
+        debug_assert!(
+            pairs.0.windows(2).all(|w| w[0].0 < w[1].0),
+            "keys not sorted"
+        );
+        Attributes(
+            pairs
+                .0
+                .iter()
+                .map(|(key, value)| (Cow::Borrowed(*key), value.to_value()))
+                .collect(),
+        )
     }
 }
 
@@ -171,12 +247,6 @@ impl Attributes {
         pairs.reverse();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         pairs.dedup_by(|later, earlier| later.0 == earlier.0);
-        Attributes(pairs)
-    }
-
-    /// The set of `pairs` whose keys are already sorted and distinct.
-    pub fn sorted(pairs: Vec<(Cow<'static, str>, Value)>) -> Attributes {
-        debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0), "keys not sorted");
         Attributes(pairs)
     }
 
@@ -320,6 +390,27 @@ impl Moment {
     }
 }
 
+/// The set a measurement is made with: built, or borrowed.
+#[derive(Debug)]
+pub enum Key<'a> {
+    /// A set built for it (a guest's attributes, moved in).
+    Owned(Attributes),
+    /// A set of the host's keys, borrowed.
+    Borrowed(Pairs<'a>),
+}
+
+impl From<Attributes> for Key<'_> {
+    fn from(attributes: Attributes) -> Self {
+        Key::Owned(attributes)
+    }
+}
+
+impl<'a> From<Pairs<'a>> for Key<'a> {
+    fn from(pairs: Pairs<'a>) -> Self {
+        Key::Borrowed(pairs)
+    }
+}
+
 /// Points keyed by attribute set, bounded, with the time they count from.
 /// The point of the empty set, which most of the sandbox's instruments
 /// record into, is kept beside the map: no hashing for it.
@@ -352,6 +443,26 @@ impl<P> Points<P> {
             attributes
         };
         self.map.entry(key).or_insert_with(new)
+    }
+
+    /// The point of `key`, however it is given.
+    fn entry_of(&mut self, key: Key, new: impl FnOnce() -> P) -> &mut P {
+        match key {
+            Key::Owned(attributes) => self.entry(attributes, new),
+            Key::Borrowed(pairs) => self.entry_by(pairs, new),
+        }
+    }
+
+    /// [`Points::entry`] by a borrowed set: copied only when it is new.
+    fn entry_by(&mut self, pairs: Pairs, new: impl FnOnce() -> P) -> &mut P {
+        if pairs.0.is_empty() {
+            return self.empty.get_or_insert_with(new);
+        }
+        let held = self.map.len() + usize::from(self.empty.is_some());
+        if held >= CARDINALITY_LIMIT - 1 && !self.map.contains_key(&pairs) {
+            return self.map.entry(Attributes::overflow()).or_insert_with(new);
+        }
+        self.map.entry_ref(&pairs).or_insert_with(new)
     }
 
     /// Every point, each with its attribute set, as `read` makes it.
@@ -690,15 +801,15 @@ impl Histogram {
     /// there is one); the exemplar filter decides whether it may become an
     /// exemplar. A value that is not a finite non-negative number is
     /// ignored (the API's histograms take only those).
-    pub fn record(&self, value: f64, attributes: Attributes, span: Option<SpanRef>) {
+    pub fn record<'a>(&self, value: f64, attributes: impl Into<Key<'a>>, span: Option<SpanRef>) {
         self.record_at(value, attributes, span, &mut Moment::default());
     }
 
     /// [`Histogram::record`], an exemplar's time read from `now`.
-    pub fn record_at(
+    pub fn record_at<'a>(
         &self,
         value: f64,
-        attributes: Attributes,
+        attributes: impl Into<Key<'a>>,
         span: Option<SpanRef>,
         now: &mut Moment,
     ) {
@@ -718,7 +829,7 @@ impl Histogram {
         let Ok(mut points) = self.points.lock() else {
             return;
         };
-        let point = points.entry(attributes, || {
+        let point = points.entry_of(attributes.into(), || {
             HistogramPoint::new(self.bounds, self.options.aggregation)
         });
         point.count += 1;
@@ -991,6 +1102,68 @@ mod tests {
         assert_eq!(value(overflow[0]), 3000 - (CARDINALITY_LIMIT as i64 - 1));
         let total: i64 = data.data_points.iter().map(value).sum();
         assert_eq!(total, 3005);
+    }
+
+    /// A borrowed set finds the point its built set made, and the other
+    /// way round; a new one is kept as its own point, past the cardinality
+    /// limit in the overflow point.
+    #[test]
+    fn borrowed_sets_are_the_sets_they_stand_for() {
+        let histogram = Histogram::new(TEST.clone(), &[1.0], HistogramOptions::default());
+        let built = Attributes::new([
+            (Cow::Borrowed("http.route"), Value::from("/orders")),
+            (Cow::Borrowed("http.response.status_code"), Value::Int(201)),
+        ]);
+        let pairs = [
+            ("http.response.status_code", ValueRef::Int(201)),
+            ("http.route", ValueRef::Str("/orders")),
+        ];
+        histogram.record(0.5, built.clone(), None);
+        histogram.record(0.5, Pairs(&pairs), None);
+        let other = [("http.route", ValueRef::Str("/health"))];
+        histogram.record(2.0, Pairs(&other), None);
+        histogram.record(2.0, attrs("/health"), None);
+        histogram.record(2.0, Pairs(&[]), None);
+        let points = histogram_points(histogram.collect(Collect::Cumulative).unwrap());
+        let count = |route: Option<&str>| {
+            points
+                .iter()
+                .filter(|p| {
+                    p.attributes
+                        .iter()
+                        .find(|kv| kv.key == "http.route")
+                        .map(|kv| {
+                            kv.value.as_ref().and_then(|v| v.value.clone())
+                                == Some(any_value::Value::StringValue(route.unwrap_or("").into()))
+                        })
+                        == Some(true)
+                        || (route.is_none() && p.attributes.is_empty())
+                })
+                .map(|p| p.count)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(points.len(), 3);
+        assert_eq!(count(Some("/orders")), [2]);
+        assert_eq!(count(Some("/health")), [2]);
+        assert_eq!(count(None), [1]);
+
+        let mut points = Points::<i64>::new();
+        for n in 0..3000 {
+            *points.entry_by(Pairs(&[("n", ValueRef::Int(n))]), || 0) += 1;
+        }
+        *points.entry_of(
+            Attributes::new([(Cow::Borrowed("n"), Value::Int(0))]).into(),
+            || 0,
+        ) += 5;
+        assert_eq!(points.map.len(), CARDINALITY_LIMIT);
+        assert_eq!(
+            points.map[&Attributes::overflow()],
+            3000 - (CARDINALITY_LIMIT as i64 - 1)
+        );
+        assert_eq!(
+            points.map[&Attributes::new([(Cow::Borrowed("n"), Value::Int(0))])],
+            6
+        );
     }
 
     /// The same pairs in another order are the same set; a key repeated

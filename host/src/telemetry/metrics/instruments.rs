@@ -16,8 +16,8 @@ use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetr
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Levels, Moment, Observed,
-    SpanRef, Sum, Value,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Levels, Moment, Observed, Pairs,
+    SpanRef, Sum, Value, ValueRef,
 };
 use super::business::Business;
 use super::forwarded::Forwarded;
@@ -233,11 +233,11 @@ fn set<const N: usize>(pairs: [(&'static str, Value); N]) -> Attributes {
 
 /// The value of an OpenTelemetry attribute as a metric attribute (strings,
 /// whole numbers and booleans; nothing else is a metric key here).
-pub fn value_of(value: &opentelemetry::Value) -> Option<Value> {
+pub fn value_of(value: &opentelemetry::Value) -> Option<ValueRef<'_>> {
     match value {
-        opentelemetry::Value::String(s) => Some(Value::text(s.as_str())),
-        opentelemetry::Value::I64(n) => Some(Value::Int(*n)),
-        opentelemetry::Value::Bool(b) => Some(Value::Bool(*b)),
+        opentelemetry::Value::String(s) => Some(ValueRef::Str(s.as_str())),
+        opentelemetry::Value::I64(n) => Some(ValueRef::Int(*n)),
+        opentelemetry::Value::Bool(b) => Some(ValueRef::Bool(*b)),
         _ => None,
     }
 }
@@ -312,8 +312,9 @@ impl ServiceMetrics {
     /// span `span` (the exemplar).
     pub fn request_ended(&self, duration: Duration, server: &[KeyValue], span: &SpanContext) {
         // Each key in its place (the last value of a key wins), so the set
-        // is made in order, with no sorting.
-        let mut values: [Option<Value>; SERVER_KEYS.len()] = Default::default();
+        // is made in order, with no sorting, and borrowed: nothing is
+        // copied unless the set is new.
+        let mut values: [Option<ValueRef>; SERVER_KEYS.len()] = [None; SERVER_KEYS.len()];
         for kv in server {
             if let Some(at) = server_key(kv.key.as_str())
                 && let Some(value) = value_of(&kv.value)
@@ -321,15 +322,19 @@ impl ServiceMetrics {
                 values[at] = Some(value);
             }
         }
-        let mut pairs = Vec::with_capacity(SERVER_KEYS.len());
+        let mut pairs = [("", ValueRef::Bool(false)); SERVER_KEYS.len()];
+        let mut len = 0;
         for (key, value) in SERVER_KEYS.iter().zip(values) {
             if let Some(value) = value {
-                pairs.push((Cow::Borrowed(*key), value));
+                pairs[len] = (*key, value);
+                len += 1;
             }
         }
-        let attributes = Attributes::sorted(pairs);
-        self.server_duration
-            .record(duration.as_secs_f64(), attributes, SpanRef::of(span));
+        self.server_duration.record(
+            duration.as_secs_f64(),
+            Pairs(&pairs[..len]),
+            SpanRef::of(span),
+        );
     }
 
     /// An outgoing request ended after `duration`: its method, server
@@ -344,30 +349,29 @@ impl ServiceMetrics {
         // In key order (`error.type`, `http.request.method`,
         // `http.response.status_code`, `server.address`, `server.port`), so
         // the set is made without sorting.
-        let mut pairs = Vec::with_capacity(5);
-        if let Some(error_type) = request.error_type {
-            pairs.push((Cow::Borrowed(semconv::ERROR_TYPE), Value::from(error_type)));
+        let mut pairs = [("", ValueRef::Bool(false)); 5];
+        let mut len = 0;
+        let mut push = |key: &'static str, value| {
+            pairs[len] = (key, value);
+            len += 1;
+        };
+        if let Some(error_type) = &request.error_type {
+            push(semconv::ERROR_TYPE, ValueRef::Str(error_type));
         }
-        pairs.push((
-            Cow::Borrowed(semconv::HTTP_REQUEST_METHOD),
-            Value::from(request.method),
-        ));
+        push(semconv::HTTP_REQUEST_METHOD, ValueRef::Str(request.method));
         if let Some(status) = request.status {
-            pairs.push((
-                Cow::Borrowed(semconv::HTTP_RESPONSE_STATUS_CODE),
-                Value::Int(i64::from(status)),
-            ));
+            push(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                ValueRef::Int(i64::from(status)),
+            );
         }
-        if let Some(address) = request.address {
-            pairs.push((Cow::Borrowed(semconv::SERVER_ADDRESS), Value::from(address)));
+        if let Some(address) = &request.address {
+            push(semconv::SERVER_ADDRESS, ValueRef::Str(address));
         }
-        pairs.push((
-            Cow::Borrowed(semconv::SERVER_PORT),
-            Value::Int(i64::from(request.port)),
-        ));
+        push(semconv::SERVER_PORT, ValueRef::Int(i64::from(request.port)));
         self.client_duration.record(
             duration.as_secs_f64(),
-            Attributes::sorted(pairs),
+            Pairs(&pairs[..len]),
             SpanRef::of(span),
         );
     }
