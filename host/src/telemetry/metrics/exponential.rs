@@ -146,6 +146,47 @@ impl Exponential {
         self.scale -= shift;
     }
 
+    /// Adds `other`'s counts, both at the coarser of the two scales, and
+    /// coarser still if together they need more than [`MAX_SIZE`] buckets.
+    pub fn merge(&mut self, other: &Exponential) {
+        self.zero_count += other.zero_count;
+        if other.counts.is_empty() {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.scale = other.scale;
+            self.offset = other.offset;
+            self.counts = other.counts.clone();
+            return;
+        }
+        if other.scale < self.scale {
+            self.downscale((self.scale - other.scale) as u32);
+        }
+        let shift = other.scale - self.scale;
+        let other_low = other.offset >> shift;
+        let other_high = (other.offset + other.counts.len() as i32 - 1) >> shift;
+        let low = self.offset.min(other_low);
+        let high = (self.offset + self.counts.len() as i32 - 1).max(other_high);
+        let change = downscale_needed(low, high, MAX_SIZE);
+        if change > 0 {
+            self.downscale(change);
+        }
+        let shift = other.scale - self.scale;
+        let low = other.offset >> shift;
+        if low < self.offset {
+            let grow = (self.offset - low) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = low;
+        }
+        for (n, count) in other.counts.iter().enumerate() {
+            let slot = (((other.offset + n as i32) >> shift) - self.offset) as usize;
+            if slot >= self.counts.len() {
+                self.counts.resize(slot + 1, 0);
+            }
+            self.counts[slot] += count;
+        }
+    }
+
     /// The positive buckets as OTLP has them.
     pub fn positive(&self) -> Buckets {
         Buckets {
@@ -213,6 +254,14 @@ impl<T: Clone> Reservoir<T> {
     pub fn collect(&mut self) -> Vec<T> {
         self.seen = 0;
         self.slots.clone()
+    }
+
+    /// Offers each of `other`'s kept items, as if they had been offered
+    /// here (the same point's exemplars from another part).
+    pub fn absorb(&mut self, other: Reservoir<T>) {
+        for item in other.slots {
+            self.offer(item);
+        }
     }
 
     fn next(&mut self) -> u64 {
@@ -343,6 +392,26 @@ mod tests {
         // −135 … 127 would be 263.
         assert_eq!(h.scale, -4);
         assert_eq!(positive.offset, -68);
+    }
+
+    /// Two points merged are the point of all their values: the same
+    /// scale, offset and counts, whichever scale each part reached and
+    /// whichever is merged into which, an empty part included.
+    #[test]
+    fn merged_parts_are_the_whole() {
+        let parts: [&[f64]; 4] = [&[1.0, 1.5, 0.0], &[2.0, 1024.0, 3.0], &[1e-3, 7.0], &[]];
+        for (a, b) in [(0, 1), (1, 0), (0, 2), (2, 1), (1, 2), (3, 1), (0, 3)] {
+            let mut whole = Exponential::default();
+            for value in parts[a].iter().chain(parts[b]) {
+                whole.record(*value);
+            }
+            let mut merged = Exponential::default();
+            let mut other = Exponential::default();
+            parts[a].iter().for_each(|v| merged.record(*v));
+            parts[b].iter().for_each(|v| other.record(*v));
+            merged.merge(&other);
+            assert_eq!(merged, whole, "parts {a} and {b}");
+        }
     }
 
     /// The reservoir keeps the first 20 offered, then at most 20; a
