@@ -9,11 +9,16 @@
 //! Why not the SDK's: opentelemetry-rust 0.33 collects no exemplars (its
 //! issue #3369), and a histogram point that cannot lead to a trace is half
 //! of what this host's metrics are for. The instruments are few and known,
-//! so the aggregation is small: one mutex per instrument, held for a hash
-//! look-up and a few additions per measurement, never across an export
-//! (collection clones the points out, or takes them under delta). The
-//! maps hash with foldhash, seeded per process: SipHash was the largest
-//! single cost of recording.
+//! so the aggregation is small. An instrument keeps its points in parts,
+//! one per recording thread, each behind its own mutex, held for a look-up
+//! and a few additions per measurement, never across an export: two
+//! workers recording the same set would otherwise pass its cache lines
+//! back and forth on every request, which cost more than all the rest of
+//! a measurement. Collection merges the parts (cloned out, or taken under
+//! delta). The maps hash with foldhash, seeded per process (SipHash was the
+//! largest single cost of recording), and a measurement of the host's own
+//! instruments looks its point up by a borrowed set ([`Pairs`]): only a
+//! set not seen before is copied.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
