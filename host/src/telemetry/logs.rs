@@ -298,7 +298,11 @@ impl Logs {
     fn batch(&self) -> Option<EncodedLogs> {
         // Most often the queue is one batch or less: it is taken whole, for
         // an empty one made before the lock, so that the workers wait for
-        // no copy.
+        // no copy. Only this exporter takes records out, so a queue found
+        // with records still has them after the allocation.
+        if self.queue.lock().ok()?.is_empty() {
+            return None;
+        }
         let mut spare = VecDeque::with_capacity(self.batch);
         let taken: VecDeque<Queued> = {
             let mut queue = self.queue.lock().ok()?;
