@@ -117,6 +117,12 @@ impl Exponential {
             self.downscale(change);
             at = index(value, self.scale);
         }
+        self.add_at(at, 1);
+    }
+
+    /// Adds `count` to bucket `at` of the current scale, extending the
+    /// buckets down or up to it (the caller has made sure they fit).
+    fn add_at(&mut self, at: i32, count: u64) {
         if at < self.offset {
             let grow = (self.offset - at) as usize;
             self.counts.splice(0..0, std::iter::repeat_n(0, grow));
@@ -126,7 +132,7 @@ impl Exponential {
         if slot >= self.counts.len() {
             self.counts.resize(slot + 1, 0);
         }
-        self.counts[slot] += 1;
+        self.counts[slot] += count;
     }
 
     /// Lowers the scale by `change`, merging each 2^change buckets into one.
@@ -172,18 +178,8 @@ impl Exponential {
             self.downscale(change);
         }
         let shift = other.scale - self.scale;
-        let low = other.offset >> shift;
-        if low < self.offset {
-            let grow = (self.offset - low) as usize;
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            self.offset = low;
-        }
         for (n, count) in other.counts.iter().enumerate() {
-            let slot = (((other.offset + n as i32) >> shift) - self.offset) as usize;
-            if slot >= self.counts.len() {
-                self.counts.resize(slot + 1, 0);
-            }
-            self.counts[slot] += count;
+            self.add_at((other.offset + n as i32) >> shift, *count);
         }
     }
 
