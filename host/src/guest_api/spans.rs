@@ -75,12 +75,11 @@ pub struct RequestSpans {
     pub(super) points_dropped: u64,
     /// The attribute limits of every span of the request.
     pub attribute_limits: AttributeLimits,
-    /// The service's instruments, when metrics are on.
-    metrics: Option<Arc<ServiceMetrics>>,
+    /// The service's instruments, when metrics are on, counting the
+    /// request in `http.server.active_requests` until it ends.
+    metrics: Option<ActiveRequest>,
     /// When the request started, for `http.server.request.duration`.
     started: Instant,
-    /// Counts the request in `http.server.active_requests` until it ends.
-    active: Option<ActiveRequest>,
     /// The guest's stdout and stderr, when they become log records; told
     /// the innermost open span whenever it changes.
     output: Option<Arc<GuestOutput>>,
@@ -155,7 +154,6 @@ impl RequestSpans {
             attribute_limits: AttributeLimits::default(),
             metrics: None,
             started: Instant::now(),
-            active: None,
             output: None,
         }
     }
@@ -183,7 +181,7 @@ impl RequestSpans {
     /// Records the request in `metrics` (active now, its duration when it
     /// finishes).
     pub fn with_metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Self {
-        if let Some(metrics) = &metrics {
+        if let Some(metrics) = metrics {
             let held = |key: &str| {
                 self.server_attributes
                     .kvs
@@ -193,19 +191,19 @@ impl RequestSpans {
             };
             let method = held(semconv::HTTP_REQUEST_METHOD);
             let scheme = held(semconv::URL_SCHEME);
-            self.active = Some(metrics.request_started(
+            let active = metrics.request_started(
                 method.as_deref().unwrap_or(semconv::OTHER_METHOD),
                 scheme.as_deref().unwrap_or("http"),
-            ));
+            );
+            self.metrics = Some(active);
         }
-        self.metrics = metrics;
         self
     }
 
     /// The service's instruments and the SERVER span's identity (the
     /// exemplar of what the request records), when metrics are on.
     pub fn metrics(&self) -> Option<(&Arc<ServiceMetrics>, SpanContext)> {
-        let metrics = self.metrics.as_ref()?;
+        let metrics = self.metrics.as_ref()?.metrics();
         Some((metrics, self.server.span().span_context().clone()))
     }
 
@@ -483,7 +481,9 @@ impl RequestSpans {
             };
             span.set_status(Status::error(description));
         }
-        if let Some(metrics) = &self.metrics {
+        if let Some(active) = &mut self.metrics {
+            active.end();
+            let metrics = active.metrics();
             if self.dropped_spans > 0 {
                 metrics.spans_over_limit(self.dropped_spans);
             }
@@ -493,7 +493,6 @@ impl RequestSpans {
                 span.span_context(),
             );
         }
-        self.active = None;
         self.server_attributes.write_to(&span);
         span.end();
     }

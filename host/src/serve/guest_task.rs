@@ -35,11 +35,6 @@ pub(super) async fn run(
     deadline: Duration,
     answered: Arc<AtomicU16>,
 ) -> Option<(u16, String)> {
-    let slot = store
-        .data()
-        .spans
-        .metrics()
-        .map(|(metrics, _)| metrics.slot_taken());
     let (result, instantiated) = call(&pre, &mut store, incoming, outparam, deadline).await;
     let failure = result
         .as_ref()
@@ -55,9 +50,6 @@ pub(super) async fn run(
         status,
         failure: failure.clone(),
     });
-    // The instance's slot goes back to the pool with the store, at the end
-    // of this function; counted free a moment early.
-    drop(slot);
     match failure {
         Some(failure) if answered == 0 => Some((status, failure.message)),
         _ => None,
@@ -189,7 +181,8 @@ impl hyper::body::Body for Driven {
     }
 }
 
-/// Counts the guest tasks still running, so that shutdown can wait for them.
+/// Counts the guest tasks still running, so that shutdown can wait for
+/// them; each holds its instance's pool slot (`wasm.pool.slots.used`).
 #[derive(Default)]
 pub(super) struct InFlight(Arc<(AtomicUsize, Notify)>);
 
@@ -199,6 +192,12 @@ impl InFlight {
     pub(super) fn enter(&self) -> InFlightGuard {
         self.0.0.fetch_add(1, Ordering::SeqCst);
         InFlightGuard(self.0.clone())
+    }
+
+    /// How many are running now, read by `reader`.
+    pub(super) fn reader(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let count = self.0.clone();
+        move || count.0.load(Ordering::Relaxed)
     }
 
     pub(super) async fn idle(&self) {

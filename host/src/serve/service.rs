@@ -97,6 +97,9 @@ impl Service {
 
     /// Records the service's requests in `metrics`.
     pub fn metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Self {
+        if let Some(metrics) = &metrics {
+            metrics.count_pool_slots(self.in_flight.reader());
+        }
         self.metrics = metrics;
         self
     }

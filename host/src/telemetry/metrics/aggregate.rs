@@ -645,26 +645,41 @@ impl Sum {
 }
 
 /// An up-down counter over attribute sets known when it is made, a few at
-/// most: one atomic level per set, so that a request adds and subtracts
-/// with no lock, no hashing and no allocation. A set's point is exported
-/// from its first change on, always cumulative (a level is not a rate,
-/// and the specification keeps up-down counters cumulative).
+/// most: one atomic level per set in each thread's part (as [`Sharded`]
+/// numbers them), so that a request adds and subtracts with no lock, no
+/// hashing, no allocation and no cache line another processor writes too;
+/// a set's level is the sum of its parts. A set's point is exported from
+/// its first change on, always cumulative (a level is not a rate, and the
+/// specification keeps up-down counters cumulative).
 #[derive(Debug)]
 pub struct Levels {
     descriptor: Descriptor,
     sets: Vec<Attributes>,
-    levels: Vec<AtomicI64>,
-    /// Whether each set has changed yet.
+    /// The parts, one after the other, each `chunks` chunks long: set `i`
+    /// of part `p` is level `i % 16` of chunk `p * chunks + i / 16`.
+    parts: Vec<LevelChunk>,
+    /// Chunks per part.
+    chunks: usize,
+    /// Whether each set has changed yet (written once, then only read).
     touched: Vec<AtomicBool>,
     start: u64,
 }
 
+/// Sixteen levels of one part, a cache-line pair of their own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct LevelChunk([AtomicI64; 16]);
+
 impl Levels {
     /// Levels of `sets`, each at zero and not yet exported.
     pub fn new(descriptor: Descriptor, sets: Vec<Attributes>) -> Levels {
+        let chunks = sets.len().div_ceil(16).max(1);
         Levels {
             descriptor,
-            levels: sets.iter().map(|_| AtomicI64::new(0)).collect(),
+            parts: (0..chunks * shard_count())
+                .map(|_| LevelChunk::default())
+                .collect(),
+            chunks,
             touched: sets.iter().map(|_| AtomicBool::new(false)).collect(),
             sets,
             start: now_nanos(),
@@ -672,14 +687,25 @@ impl Levels {
     }
 
     /// Adds `value` to the level of the set at `index` (ignored past the
-    /// last set).
+    /// last set), in this thread's part.
     pub fn add(&self, index: usize, value: i64) {
-        if let (Some(level), Some(touched)) = (self.levels.get(index), self.touched.get(index)) {
-            level.fetch_add(value, Ordering::Relaxed);
-            if !touched.load(Ordering::Relaxed) {
-                touched.store(true, Ordering::Relaxed);
-            }
+        let Some(touched) = self.touched.get(index) else {
+            return;
+        };
+        let part = shard_of(self.parts.len() / self.chunks);
+        self.parts[part * self.chunks + index / 16].0[index % 16]
+            .fetch_add(value, Ordering::Relaxed);
+        if !touched.load(Ordering::Relaxed) {
+            touched.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The level of the set at `index`: its parts summed.
+    fn level(&self, index: usize) -> i64 {
+        self.parts
+            .chunks(self.chunks)
+            .map(|part| part[index / 16].0[index % 16].load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The metric, every changed set's level as of now; `None` before any
@@ -688,10 +714,10 @@ impl Levels {
         let points: Vec<(Attributes, i64)> = self
             .sets
             .iter()
-            .zip(&self.levels)
             .zip(&self.touched)
-            .filter(|(_, touched)| touched.load(Ordering::Relaxed))
-            .map(|((set, level), _)| (set.clone(), level.load(Ordering::Relaxed)))
+            .enumerate()
+            .filter(|(_, (_, touched))| touched.load(Ordering::Relaxed))
+            .map(|(index, (set, _))| (set.clone(), self.level(index)))
             .collect();
         if points.is_empty() {
             return None;
@@ -699,6 +725,55 @@ impl Levels {
         Some(sum_metric(
             &self.descriptor,
             points,
+            self.start,
+            now_nanos(),
+            Collect::Cumulative,
+            false,
+        ))
+    }
+}
+
+/// An up-down counter whose level is kept elsewhere (a count some other
+/// part of the host keeps anyway) and read at collection: an observable
+/// up-down counter, one point with no attributes, which costs the request
+/// path nothing. Nothing is exported until it is given its source.
+pub struct ReadLevel {
+    descriptor: Descriptor,
+    source: OnceLock<Box<dyn Fn() -> i64 + Send + Sync>>,
+    start: u64,
+}
+
+impl std::fmt::Debug for ReadLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadLevel")
+            .field("descriptor", &self.descriptor)
+            .field("read", &self.source.get().map(|read| read()))
+            .finish()
+    }
+}
+
+impl ReadLevel {
+    /// A level with no source yet.
+    pub fn new(descriptor: Descriptor) -> ReadLevel {
+        ReadLevel {
+            descriptor,
+            source: OnceLock::new(),
+            start: now_nanos(),
+        }
+    }
+
+    /// Reads the level with `read` from now on (the first source given
+    /// stays).
+    pub fn read_from(&self, read: impl Fn() -> i64 + Send + Sync + 'static) {
+        let _ = self.source.set(Box::new(read));
+    }
+
+    /// The metric, the level as of now; `None` without a source.
+    pub fn collect(&self) -> Option<Metric> {
+        let read = self.source.get()?;
+        Some(sum_metric(
+            &self.descriptor,
+            vec![(Attributes::default(), read())],
             self.start,
             now_nanos(),
             Collect::Cumulative,
@@ -1390,6 +1465,45 @@ mod tests {
         ]);
         assert_eq!(a, b);
         assert_eq!(a.get("a"), Some(&Value::Int(3)));
+    }
+
+    /// Levels added and taken back by more threads than there are parts,
+    /// past the first sixteen sets, read as their sums: what every thread
+    /// still holds, and nothing for a set whose holders all let go.
+    #[test]
+    fn levels_in_parts_are_summed() {
+        let sets: Vec<Attributes> = (0..20)
+            .map(|n| Attributes::new([(Cow::Borrowed("http.route"), Value::from(format!("/{n}")))]))
+            .collect();
+        let levels = Levels::new(TEST.clone(), sets.clone());
+        let threads = 2 * shard_count() + 1;
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        levels.add(17, 1);
+                        levels.add(3, 1);
+                        levels.add(3, -1);
+                    }
+                    levels.add(17, -99);
+                });
+            }
+        });
+        let Some(metric::Data::Sum(data)) = levels.collect().unwrap().data else {
+            panic!("not a sum");
+        };
+        let value = |set: &Attributes| {
+            data.data_points
+                .iter()
+                .find(|point| point.attributes == set.to_proto())
+                .and_then(|point| point.value)
+        };
+        assert_eq!(data.data_points.len(), 2, "only the sets that changed");
+        assert_eq!(
+            value(&sets[17]),
+            Some(number_data_point::Value::AsInt(threads as i64))
+        );
+        assert_eq!(value(&sets[3]), Some(number_data_point::Value::AsInt(0)));
     }
 
     /// A counter ignores negative additions; levels stay cumulative and

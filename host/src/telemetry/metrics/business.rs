@@ -6,13 +6,14 @@
 //! attribute sets per instrument.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Map, SpanRef, Sum,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, SpanRef, Sum,
 };
 
 /// Instrument names one service's guests may create.
@@ -60,7 +61,14 @@ pub enum Refused {
 /// A service's guest instruments.
 #[derive(Debug)]
 pub struct Business {
-    instruments: Mutex<Map<String, Arc<Instrument>>>,
+    /// The instruments by name, in the order they were made; never
+    /// removed, so that a measurement finds its instrument with no lock
+    /// (nor any write to memory another thread reads).
+    instruments: Box<[OnceLock<(String, Instrument)>]>,
+    /// How many of `instruments` are made.
+    made: AtomicUsize,
+    /// Held while an instrument is made.
+    making: Mutex<()>,
     /// Measurements refused: `wasm.guest.measurements.refused`.
     refused: Sum,
     /// How the guests' histograms aggregate, as the host's do.
@@ -71,7 +79,9 @@ impl Business {
     /// No instruments yet; histograms made per `histograms`.
     pub fn new(histograms: HistogramOptions) -> Self {
         Business {
-            instruments: Mutex::new(Map::default()),
+            instruments: (0..MAX_INSTRUMENTS).map(|_| OnceLock::new()).collect(),
+            made: AtomicUsize::new(0),
+            making: Mutex::new(()),
             histograms,
             refused: Sum::counter(Descriptor::of(
                 crate::telemetry::semconv::WASM_GUEST_MEASUREMENTS_REFUSED,
@@ -79,6 +89,16 @@ impl Business {
                 "Guest measurements not recorded: a bad name or value, or too many instruments.",
             )),
         }
+    }
+}
+
+/// `instrument`, if it is of `kind`.
+fn of_kind(instrument: &Instrument, kind: Kind) -> Result<&Instrument, Refused> {
+    match (instrument, kind) {
+        (Instrument::Counter(_), Kind::Counter) | (Instrument::Histogram(_), Kind::Histogram) => {
+            Ok(instrument)
+        }
+        _ => Err(Refused::KindMismatch),
     }
 }
 
@@ -130,7 +150,7 @@ impl Business {
             return Err(Refused::BadValue);
         }
         let instrument = self.instrument(kind, name, unit, description)?;
-        match &*instrument {
+        match instrument {
             Instrument::Counter(sum) => sum.add(value as i64, attributes),
             Instrument::Histogram(histogram) => histogram.record(value, attributes, span),
         }
@@ -143,38 +163,52 @@ impl Business {
         name: &str,
         unit: &str,
         description: &str,
-    ) -> Result<Arc<Instrument>, Refused> {
-        let mut instruments = self
-            .instruments
-            .lock()
-            .map_err(|_| Refused::TooManyInstruments)?;
+    ) -> Result<&Instrument, Refused> {
         // Looked up before the name is checked: only valid names are kept.
-        if let Some(found) = instruments.get(name) {
-            return match (&**found, kind) {
-                (Instrument::Counter(_), Kind::Counter)
-                | (Instrument::Histogram(_), Kind::Histogram) => Ok(found.clone()),
-                _ => Err(Refused::KindMismatch),
-            };
+        if let Some(found) = self.find(name, self.made.load(Ordering::Acquire)) {
+            return of_kind(found, kind);
         }
         if !valid_name(name) {
             return Err(Refused::BadName);
         }
-        if instruments.len() >= MAX_INSTRUMENTS {
-            return Err(Refused::TooManyInstruments);
+        let _making = self
+            .making
+            .lock()
+            .map_err(|_| Refused::TooManyInstruments)?;
+        // Another thread may have made it meanwhile.
+        let made = self.made.load(Ordering::Acquire);
+        if let Some(found) = self.find(name, made) {
+            return of_kind(found, kind);
         }
+        let slot = self
+            .instruments
+            .get(made)
+            .ok_or(Refused::TooManyInstruments)?;
         let descriptor = Descriptor {
             name: Cow::Owned(name.to_string()),
             unit: Cow::Owned(unit.chars().take(63).collect()),
             description: Cow::Owned(description.chars().take(1023).collect()),
         };
-        let made = Arc::new(match kind {
+        let instrument = match kind {
             Kind::Counter => Instrument::Counter(Sum::counter(descriptor)),
             Kind::Histogram => {
                 Instrument::Histogram(Histogram::new(descriptor, &DEFAULT_BOUNDS, self.histograms))
             }
-        });
-        instruments.insert(name.to_string(), made.clone());
-        Ok(made)
+        };
+        let _ = slot.set((name.to_string(), instrument));
+        self.made.store(made + 1, Ordering::Release);
+        slot.get()
+            .map(|(_, made)| made)
+            .ok_or(Refused::TooManyInstruments)
+    }
+
+    /// The instrument named `name` among the first `made`.
+    fn find(&self, name: &str, made: usize) -> Option<&Instrument> {
+        self.instruments[..made]
+            .iter()
+            .filter_map(OnceLock::get)
+            .find(|(own, _)| own == name)
+            .map(|(_, instrument)| instrument)
     }
 
     /// Measurements refused so far, as the host's own metric.
@@ -187,11 +221,11 @@ impl Business {
 
     /// The guest scope's metrics; `None` while the guests recorded nothing.
     pub fn collect(&self, collect: Collect) -> Option<ScopeMetrics> {
-        let instruments: Vec<Arc<Instrument>> =
-            self.instruments.lock().ok()?.values().cloned().collect();
-        let metrics: Vec<_> = instruments
+        let made = self.made.load(Ordering::Acquire);
+        let metrics: Vec<_> = self.instruments[..made]
             .iter()
-            .filter_map(|instrument| match &**instrument {
+            .filter_map(OnceLock::get)
+            .filter_map(|(_, instrument)| match instrument {
                 Instrument::Counter(sum) => sum.collect(collect),
                 Instrument::Histogram(histogram) => histogram.collect(collect),
             })
@@ -253,5 +287,54 @@ mod tests {
         );
         let scope = b.collect(Collect::Cumulative).unwrap();
         assert_eq!(scope.metrics.len(), MAX_INSTRUMENTS);
+    }
+
+    /// Threads that name the same instruments at once share one of each,
+    /// and every measurement lands in it; names past the limit are refused
+    /// however the threads race for the last places.
+    #[test]
+    fn instruments_made_at_once_are_made_once() {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+
+        let b = Business::new(HistogramOptions::default());
+        let threads = 8;
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let b = &b;
+                scope.spawn(move || {
+                    for n in 0..MAX_INSTRUMENTS {
+                        let _ = b.record(
+                            Kind::Counter,
+                            &format!("shared{n}"),
+                            "",
+                            "",
+                            1.0,
+                            Attributes::default(),
+                            None,
+                        );
+                    }
+                    let own = b.record(
+                        Kind::Counter,
+                        &format!("own{thread}"),
+                        "",
+                        "",
+                        1.0,
+                        Attributes::default(),
+                        None,
+                    );
+                    assert_eq!(own, Err(Refused::TooManyInstruments));
+                });
+            }
+        });
+        let scope = b.collect(Collect::Cumulative).unwrap();
+        assert_eq!(scope.metrics.len(), MAX_INSTRUMENTS);
+        for (n, metric) in scope.metrics.iter().enumerate() {
+            assert_eq!(metric.name, format!("shared{n}"));
+            let Some(Data::Sum(sum)) = &metric.data else {
+                panic!("not a sum");
+            };
+            assert_eq!(sum.data_points[0].value, Some(Number::AsInt(threads)));
+        }
     }
 }

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::aggregate::{
     Attributes, Collect, Descriptor, Histogram, HistogramOptions, Levels, Moment, Observed, Pairs,
-    SpanRef, Sum, Value, ValueRef,
+    ReadLevel, SpanRef, Sum, Value, ValueRef,
 };
 use super::business::Business;
 use super::forwarded::Forwarded;
@@ -150,7 +150,9 @@ pub struct ServiceMetrics {
     client_duration: Histogram,
     instantiate: Histogram,
     memory_peak: Histogram,
-    pool_slots: Levels,
+    /// Read at collection from the service's count of running guests,
+    /// each of which holds an instance.
+    pool_slots: ReadLevel,
     guest_failures: Sum,
     admission_refused: Sum,
     spans_dropped: Sum,
@@ -166,18 +168,32 @@ pub struct ServiceMetrics {
     pub(crate) forwarded: Forwarded,
 }
 
-/// A request being served, counted in `http.server.active_requests` until
-/// it is dropped.
+/// A request being served, with its service's instruments: counted in
+/// `http.server.active_requests` until it ends or is dropped.
 #[derive(Debug)]
 pub struct ActiveRequest {
     metrics: Arc<ServiceMetrics>,
-    /// Its set's place in [`active_sets`].
-    set: usize,
+    /// Its set's place in [`active_sets`], until it ends.
+    set: Option<usize>,
+}
+
+impl ActiveRequest {
+    /// The service's instruments.
+    pub fn metrics(&self) -> &Arc<ServiceMetrics> {
+        &self.metrics
+    }
+
+    /// The request is no longer active (it may still record).
+    pub fn end(&mut self) {
+        if let Some(set) = self.set.take() {
+            self.metrics.active_requests.add(set, -1);
+        }
+    }
 }
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
-        self.metrics.active_requests.add(self.set, -1);
+        self.end();
     }
 }
 
@@ -215,17 +231,6 @@ fn active_set(method: &str, scheme: &str) -> usize {
     method * ACTIVE_SCHEMES.len() + usize::from(scheme == "https")
 }
 
-/// A pool slot held by a request's instance, counted in
-/// `wasm.pool.slots.used` until it is dropped.
-#[derive(Debug)]
-pub struct SlotHeld(Arc<ServiceMetrics>);
-
-impl Drop for SlotHeld {
-    fn drop(&mut self) {
-        self.0.pool_slots.add(0, -1);
-    }
-}
-
 /// The attribute set of `pairs` with static keys.
 fn set<const N: usize>(pairs: [(&'static str, Value); N]) -> Attributes {
     Attributes::new(pairs.map(|(k, v)| (Cow::Borrowed(k), v)))
@@ -258,7 +263,7 @@ impl ServiceMetrics {
             client_duration: Histogram::new(CLIENT_DURATION, &DURATION_BOUNDS, histograms),
             instantiate: Histogram::new(INSTANTIATE, &INSTANTIATE_BOUNDS, histograms),
             memory_peak: Histogram::new(MEMORY_PEAK, &MEMORY_BOUNDS, histograms),
-            pool_slots: Levels::new(POOL_SLOTS, vec![Attributes::default()]),
+            pool_slots: ReadLevel::new(POOL_SLOTS),
             guest_failures: Sum::counter(GUEST_FAILURES),
             admission_refused: Sum::counter(ADMISSION_REFUSED),
             spans_dropped: Sum::counter(SPANS_DROPPED),
@@ -298,12 +303,12 @@ impl ServiceMetrics {
     /// A request with `method` (`http.request.method`: one the convention
     /// names, or `_OTHER`) and `scheme` started: counted active until the
     /// guard is dropped.
-    pub fn request_started(self: &Arc<Self>, method: &str, scheme: &str) -> ActiveRequest {
+    pub fn request_started(self: Arc<Self>, method: &str, scheme: &str) -> ActiveRequest {
         let set = active_set(method, scheme);
         self.active_requests.add(set, 1);
         ActiveRequest {
-            metrics: self.clone(),
-            set,
+            metrics: self,
+            set: Some(set),
         }
     }
 
@@ -376,11 +381,11 @@ impl ServiceMetrics {
         );
     }
 
-    /// An instance takes a pool slot (before instantiation) until the
-    /// guard is dropped.
-    pub fn slot_taken(self: &Arc<Self>) -> SlotHeld {
-        self.pool_slots.add(0, 1);
-        SlotHeld(self.clone())
+    /// Reads `wasm.pool.slots.used` with `running`: the service's guests
+    /// running now, each holding its instance's slot.
+    pub fn count_pool_slots(&self, running: impl Fn() -> usize + Send + Sync + 'static) {
+        self.pool_slots
+            .read_from(move || i64::try_from(running()).unwrap_or(i64::MAX));
     }
 
     /// What the sandbox cost one request: the time to instantiate (when it
