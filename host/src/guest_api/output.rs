@@ -13,11 +13,12 @@
 
 use std::io::Write as _;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -70,8 +71,11 @@ pub struct GuestOutput {
     logs: Arc<ServiceLogs>,
     max_lines: usize,
     capture: Mutex<Capture>,
-    /// The innermost open span, kept current by the request's spans.
-    current: Mutex<SpanContext>,
+    /// The innermost open span, kept current by the request's spans: its
+    /// trace id (two words), span id, and trace flags with bit 8 set when
+    /// there is one. Plain words, not a lock: the request's spans change
+    /// it several times a request and a line is rarely written.
+    current: [AtomicU64; 4],
 }
 
 /// What the request's output limit cut, for its SERVER span.
@@ -90,14 +94,21 @@ impl GuestOutput {
             logs,
             max_lines,
             capture: Mutex::new(Capture::default()),
-            current: Mutex::new(SpanContext::empty_context()),
+            current: Default::default(),
         })
     }
 
     /// The span lines are written in from now on.
-    pub fn set_current(&self, span: SpanContext) {
-        if let Ok(mut current) = self.current.lock() {
-            *current = span;
+    pub fn set_current(&self, span: &SpanContext) {
+        let trace = u128::from_be_bytes(span.trace_id().to_bytes());
+        let words = [
+            (trace >> 64) as u64,
+            trace as u64,
+            u64::from_be_bytes(span.span_id().to_bytes()),
+            u64::from(span.trace_flags().to_u8()) | u64::from(span.is_valid()) << 8,
+        ];
+        for (word, value) in self.current.iter().zip(words) {
+            word.store(value, Ordering::Relaxed);
         }
     }
 
@@ -215,10 +226,17 @@ impl GuestOutput {
 
     /// The span lines are written in now: the innermost open span.
     pub fn current(&self) -> SpanContext {
-        self.current
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_else(|_| SpanContext::empty_context())
+        let [high, low, span, flags] = self.current.each_ref().map(|w| w.load(Ordering::Relaxed));
+        if flags >> 8 == 0 {
+            return SpanContext::empty_context();
+        }
+        SpanContext::new(
+            TraceId::from(u128::from(high) << 64 | u128::from(low)),
+            SpanId::from(span),
+            TraceFlags::new(flags as u8),
+            false,
+            TraceState::default(),
+        )
     }
 
     fn record(&self, stream: Stream, line: Vec<u8>) {
@@ -237,12 +255,12 @@ impl GuestOutput {
             Stream::Stdout => (Severity::Info, "stdout"),
             Stream::Stderr => (Severity::Warn, "stderr"),
         };
-        let span = self.current.lock().map(|s| s.clone()).ok();
+        let span = self.current();
         self.logs.emit(
             Origin::Guest,
             severity,
             body,
-            span.as_ref(),
+            Some(&span),
             vec![(LOG_IOSTREAM, name.to_string())],
         );
     }

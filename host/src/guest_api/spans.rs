@@ -174,7 +174,7 @@ impl RequestSpans {
     /// Tells the guest output which span is innermost now.
     fn publish_current(&self) {
         if let Some(output) = &self.output {
-            output.set_current(self.current().span().span_context().clone());
+            output.set_current(self.current().span().span_context());
         }
     }
 

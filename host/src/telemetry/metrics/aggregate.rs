@@ -33,7 +33,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     NumberDataPoint, Sum as ProtoSum, exemplar, metric, number_data_point,
 };
 
-use super::exponential::{Exponential, Reservoir};
+use super::exponential::{Exponential, Reservoir, xorshift};
 use crate::telemetry::config::{ExemplarFilter, HistogramAggregation};
 
 /// The maps of points and instruments: foldhash's fast hasher, randomly
@@ -871,13 +871,28 @@ impl Observed {
     }
 }
 
+/// One explicit bucket: its count and at most one exemplar, side by side
+/// (one cache line: a measurement touches one bucket).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    count: u64,
+    /// The measurements offered as exemplars this collection cycle.
+    seen: u64,
+    /// Chosen uniformly among those offered this cycle (the
+    /// specification's SHOULD for an aligned histogram reservoir: the
+    /// n-th is kept with probability 1/n), or, when none was, the one
+    /// kept last cycle.
+    exemplar: Option<Exemplar>,
+}
+
 /// One histogram point's buckets and exemplars.
 #[derive(Debug, Clone)]
 enum Buckets {
     /// One count and at most one exemplar per explicit bucket.
     Explicit {
-        counts: Vec<u64>,
-        exemplars: Vec<Option<Exemplar>>,
+        buckets: Vec<Bucket>,
+        /// The state of the generator that samples exemplars.
+        random: u64,
     },
     /// Base-2 exponential buckets, exemplars from a reservoir.
     Exponential {
@@ -900,8 +915,8 @@ impl HistogramPoint {
     fn new(bounds: &[f64], aggregation: HistogramAggregation) -> HistogramPoint {
         let buckets = match aggregation {
             HistogramAggregation::ExplicitBucket => Buckets::Explicit {
-                counts: vec![0; bounds.len() + 1],
-                exemplars: vec![None; bounds.len() + 1],
+                buckets: vec![Bucket::default(); bounds.len() + 1],
+                random: now_nanos() | 1,
             },
             HistogramAggregation::Base2Exponential => Buckets::Exponential {
                 buckets: Exponential::default(),
@@ -920,15 +935,24 @@ impl HistogramPoint {
     /// A copy to export; the point itself starts a new sampling cycle.
     fn snapshot(&mut self) -> HistogramPoint {
         let copy = self.clone();
-        if let Buckets::Exponential { exemplars, .. } = &mut self.buckets {
-            exemplars.collect();
+        match &mut self.buckets {
+            Buckets::Explicit { buckets, .. } => {
+                for bucket in buckets {
+                    bucket.seen = 0;
+                }
+            }
+            Buckets::Exponential { exemplars, .. } => {
+                exemplars.collect();
+            }
         }
         copy
     }
 
     /// Adds `other`, the same set's point from another part: counts add,
-    /// an explicit bucket keeps the later exemplar, an exponential point
-    /// rescales to the coarser scale and offers the other's exemplars.
+    /// an explicit bucket keeps either part's exemplar in proportion to
+    /// the measurements each was chosen among (so that the choice stays
+    /// uniform over both), an exponential point rescales to the coarser
+    /// scale and offers the other's exemplars.
     fn merge(&mut self, other: HistogramPoint) {
         self.count += other.count;
         self.sum += other.sum;
@@ -936,21 +960,25 @@ impl HistogramPoint {
         self.max = self.max.max(other.max);
         match (&mut self.buckets, other.buckets) {
             (
-                Buckets::Explicit { counts, exemplars },
+                Buckets::Explicit { buckets, random },
                 Buckets::Explicit {
-                    counts: other_counts,
-                    exemplars: other_exemplars,
+                    buckets: others, ..
                 },
             ) => {
-                for (count, other) in counts.iter_mut().zip(other_counts) {
-                    *count += other;
-                }
-                for (kept, other) in exemplars.iter_mut().zip(other_exemplars) {
-                    if let Some(other) = other
-                        && kept.is_none_or(|kept| kept.time <= other.time)
-                    {
-                        *kept = Some(other);
+                for (bucket, other) in buckets.iter_mut().zip(others) {
+                    bucket.count += other.count;
+                    let seen = bucket.seen + other.seen;
+                    let take = match (bucket.exemplar, other.exemplar) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        // Neither was offered one this cycle: the later.
+                        (Some(kept), Some(theirs)) if seen == 0 => kept.time <= theirs.time,
+                        (Some(_), Some(_)) => xorshift(random) % seen.max(1) < other.seen,
+                    };
+                    if take {
+                        bucket.exemplar = other.exemplar;
                     }
+                    bucket.seen = seen;
                 }
             }
             (
@@ -970,7 +998,9 @@ impl HistogramPoint {
 
     fn exemplars(&mut self) -> Vec<ProtoExemplar> {
         let kept = match &mut self.buckets {
-            Buckets::Explicit { exemplars, .. } => exemplars.iter().flatten().copied().collect(),
+            Buckets::Explicit { buckets, .. } => {
+                buckets.iter().filter_map(|b| b.exemplar).collect()
+            }
             Buckets::Exponential { exemplars, .. } => exemplars.collect(),
         };
         kept.into_iter().map(Exemplar::to_proto).collect()
@@ -1028,11 +1058,6 @@ impl Histogram {
             ExemplarFilter::AlwaysOff => false,
             ExemplarFilter::TraceBased => span.is_some_and(|span| span.sampled),
         };
-        let exemplar = eligible.then(|| Exemplar {
-            value,
-            time: now.nanos(),
-            span,
-        });
         let Some(mut points) = self.points.local() else {
             return;
         };
@@ -1044,17 +1069,30 @@ impl Histogram {
         point.min = point.min.min(value);
         point.max = point.max.max(value);
         match &mut point.buckets {
-            Buckets::Explicit { counts, exemplars } => {
-                let bucket = self.bounds.partition_point(|bound| *bound < value);
-                counts[bucket] += 1;
-                if exemplar.is_some() {
-                    exemplars[bucket] = exemplar;
+            Buckets::Explicit { buckets, random } => {
+                let bucket = &mut buckets[self.bounds.partition_point(|bound| *bound < value)];
+                bucket.count += 1;
+                if eligible {
+                    // Chosen before it is made: most measurements are not
+                    // kept, and cost neither a clock read nor a write.
+                    bucket.seen += 1;
+                    if bucket.seen == 1 || xorshift(random) % bucket.seen == 0 {
+                        bucket.exemplar = Some(Exemplar {
+                            value,
+                            time: now.nanos(),
+                            span,
+                        });
+                    }
                 }
             }
             Buckets::Exponential { buckets, exemplars } => {
                 buckets.record(value);
-                if let Some(exemplar) = exemplar {
-                    exemplars.offer(exemplar);
+                if eligible {
+                    exemplars.offer(Exemplar {
+                        value,
+                        time: now.nanos(),
+                        span,
+                    });
                 }
             }
         }
@@ -1081,7 +1119,9 @@ impl Histogram {
                         sum: Some(point.sum),
                         exemplars: point.exemplars(),
                         bucket_counts: match point.buckets {
-                            Buckets::Explicit { counts, .. } => counts,
+                            Buckets::Explicit { buckets, .. } => {
+                                buckets.iter().map(|b| b.count).collect()
+                            }
                             Buckets::Exponential { .. } => Vec::new(),
                         },
                         explicit_bounds: self.bounds.to_vec(),
@@ -1156,8 +1196,9 @@ mod tests {
     }
 
     /// A value falls in the first bucket whose upper bound it does not
-    /// exceed (bounds are inclusive); the bucket keeps the last sampled
-    /// span as its exemplar; count, sum, min and max add up.
+    /// exceed (bounds are inclusive); a bucket keeps one sampled span of
+    /// those that fell in it as its exemplar; count, sum, min and max add
+    /// up.
     #[test]
     fn histogram_buckets_and_exemplars() {
         static BOUNDS: [f64; 3] = [0.1, 1.0, 10.0];
@@ -1181,12 +1222,46 @@ mod tests {
         assert_eq!((p.min, p.max), (Some(0.1), Some(100.0)));
         let exemplar_traces: Vec<Vec<u8>> =
             p.exemplars.iter().map(|e| e.trace_id.clone()).collect();
-        assert_eq!(exemplar_traces, vec![vec![1; 16], vec![3; 16]]);
+        assert_eq!(exemplar_traces.len(), 2);
+        assert_eq!(exemplar_traces[0], vec![1; 16]);
+        assert!(
+            [vec![2; 16], vec![3; 16]].contains(&exemplar_traces[1]),
+            "{exemplar_traces:?}"
+        );
         // Cumulative keeps counting; delta starts again.
         h.record(0.5, attrs("/a"), None);
         let points = histogram_points(h.collect(Collect::Delta).unwrap());
         assert_eq!(points[0].count, 5);
         assert!(h.collect(Collect::Delta).is_none());
+    }
+
+    /// A bucket's exemplar is chosen uniformly among the measurements of
+    /// a collection cycle (not always the last): over 4,000 cycles of four
+    /// measurements each is kept about 1,000 times. A cycle with no
+    /// measurement in the bucket keeps the exemplar it had.
+    #[test]
+    fn exemplars_are_sampled_uniformly_each_cycle() {
+        static BOUNDS: [f64; 1] = [1.0];
+        let h = Histogram::new(TEST.clone(), &BOUNDS, HistogramOptions::default());
+        let span = |n: u8| SpanRef {
+            trace_id: [n; 16],
+            span_id: [n; 8],
+            sampled: true,
+        };
+        let mut kept = [0u32; 4];
+        for _ in 0..4000 {
+            for n in 0..4 {
+                h.record(0.5, attrs("/a"), Some(span(n)));
+            }
+            let points = histogram_points(h.collect(Collect::Cumulative).unwrap());
+            let chosen = points[0].exemplars[0].trace_id[0];
+            kept[usize::from(chosen)] += 1;
+        }
+        // Binomial(4000, 1/4): a standard deviation of 27.
+        assert!(kept.iter().all(|n| (850..=1150).contains(n)), "{kept:?}");
+        h.record(5.0, attrs("/a"), Some(span(9)));
+        let points = histogram_points(h.collect(Collect::Cumulative).unwrap());
+        assert_eq!(points[0].exemplars.len(), 2, "the first bucket's stays");
     }
 
     /// The exemplar filter: `always_off` keeps none, `trace_based` only

@@ -261,13 +261,20 @@ impl<T: Clone> Reservoir<T> {
     }
 
     fn next(&mut self) -> u64 {
-        let mut x = self.state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.state = x;
-        x
+        xorshift(&mut self.state)
     }
+}
+
+/// The next number of the xorshift generator whose state is `state`
+/// (never zero): uniform enough to sample exemplars, and a few
+/// instructions.
+pub fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
 }
 
 #[cfg(test)]
