@@ -1076,7 +1076,7 @@ impl Histogram {
                     // Chosen before it is made: most measurements are not
                     // kept, and cost neither a clock read nor a write.
                     bucket.seen += 1;
-                    if bucket.seen == 1 || xorshift(random) % bucket.seen == 0 {
+                    if bucket.seen == 1 || xorshift(random).is_multiple_of(bucket.seen) {
                         bucket.exemplar = Some(Exemplar {
                             value,
                             time: now.nanos(),
