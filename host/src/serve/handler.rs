@@ -70,7 +70,7 @@ impl Service {
         if let Some((method, uri)) = target {
             let summary = request_summary(&method, uri.path(), status, started.elapsed());
             if self.log_requests {
-                println!("{}", log_line(&self.name, &summary, &server));
+                println!("{}", log_line(&self.name, summary.as_str(), &server));
             }
             if let Some(logs) = &self.logs {
                 logs.emit(

@@ -1,6 +1,7 @@
 //! The responses the host writes itself (for requests the guest could not
 //! answer), the `traceresponse` header, and the request's log line.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use opentelemetry::trace::SpanContext;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::propagation;
+use crate::telemetry::logs::Text;
 use crate::telemetry::{JAEGER_TRACE_URL, write_duration, write_hex};
 
 /// The response to a request.
@@ -56,15 +58,13 @@ pub(super) fn request_summary(
     path: &str,
     status: StatusCode,
     took: Duration,
-) -> String {
-    // One allocation: this runs for every request while logs are on.
-    let mut summary = String::with_capacity(64);
-    summary.push_str(method.as_str());
-    summary.push(' ');
-    summary.push_str(path);
-    summary.push(' ');
-    summary.push_str(status.as_str());
-    summary.push(' ');
+) -> Text {
+    // Inline unless the path is long: this runs for every request while
+    // logs are on, and the record waits in the log queue until export.
+    let mut summary = Text::new();
+    for part in [method.as_str(), " ", path, " ", status.as_str(), " "] {
+        let _ = summary.write_str(part);
+    }
     write_duration(&mut summary, took);
     summary
 }

@@ -17,7 +17,7 @@ pub fn duration(d: Duration) -> String {
 /// Appends `d` as [`duration`] writes it, rounded to the nearest hundredth
 /// of its unit; whole-number arithmetic, as the request log writes one for
 /// every request.
-pub fn write_duration(out: &mut String, d: Duration) {
+pub fn write_duration(out: &mut impl Write, d: Duration) {
     let nanos = d.as_nanos();
     // Hundredths of a millisecond, and of a second.
     let ms = (nanos + 5_000) / 10_000;
@@ -33,14 +33,14 @@ pub fn write_duration(out: &mut String, d: Duration) {
     } else {
         let _ = write!(out, "{whole}");
     }
-    out.push('.');
-    out.push(char::from(b'0' + cents / 10));
-    out.push(char::from(b'0' + cents % 10));
-    out.push_str(unit);
+    let _ = out.write_str(".");
+    let _ = out.write_char(char::from(b'0' + cents / 10));
+    let _ = out.write_char(char::from(b'0' + cents % 10));
+    let _ = out.write_str(unit);
 }
 
 /// Appends `n` in decimal, without the formatting machinery.
-fn push_decimal(out: &mut String, mut n: u32) {
+fn push_decimal(out: &mut impl Write, mut n: u32) {
     let mut digits = [0u8; 10];
     let mut at = digits.len();
     loop {
@@ -51,7 +51,7 @@ fn push_decimal(out: &mut String, mut n: u32) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    let _ = out.write_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Appends `bytes` as lowercase hex digits (an id as W3C Trace Context

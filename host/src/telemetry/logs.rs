@@ -95,6 +95,84 @@ enum Entry {
     Record(Box<(LogRecord, Option<InstrumentationScope>)>),
 }
 
+/// The most bytes of a body kept inline in the queue.
+const INLINE: usize = 46;
+
+/// A record's body as the host holds it until export. A short one (a
+/// request log line: `POST /orders 201 1.05ms`) lies inline in the queue,
+/// so that a request allocates nothing that the exporter's thread frees
+/// later; a longer one is a `String`.
+#[derive(Debug, Clone)]
+pub enum Text {
+    /// `len` bytes of UTF-8 in `bytes`.
+    Inline { len: u8, bytes: [u8; INLINE] },
+    /// A longer body.
+    Heap(String),
+}
+
+impl Text {
+    /// An empty body, inline.
+    pub fn new() -> Text {
+        Text::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        }
+    }
+
+    /// The body's text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Only whole `&str`s are written in (`write_str`).
+            Text::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Text::Heap(text) => text,
+        }
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::new()
+    }
+}
+
+/// Appends; past [`INLINE`] bytes the body moves to a `String`.
+impl std::fmt::Write for Text {
+    fn write_str(&mut self, more: &str) -> std::fmt::Result {
+        match self {
+            Text::Inline { len, bytes } => {
+                let at = usize::from(*len);
+                if let Some(room) = bytes.get_mut(at..at + more.len()) {
+                    room.copy_from_slice(more.as_bytes());
+                    *len += more.len() as u8;
+                } else {
+                    let mut text = String::with_capacity(at + more.len());
+                    text.push_str(std::str::from_utf8(&bytes[..at]).unwrap_or_default());
+                    text.push_str(more);
+                    *self = Text::Heap(text);
+                }
+            }
+            Text::Heap(text) => text.push_str(more),
+        }
+        Ok(())
+    }
+}
+
+/// A short `String` is copied inline (and freed here, on the thread that
+/// made it); a longer one is kept as it is.
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        if text.len() <= INLINE {
+            let mut inline = Text::new();
+            let _ = std::fmt::Write::write_str(&mut inline, &text);
+            inline
+        } else {
+            Text::Heap(text)
+        }
+    }
+}
+
 /// A record the host makes of a line: what its OTLP `LogRecord` holds,
 /// before it is encoded.
 #[derive(Debug)]
@@ -102,7 +180,7 @@ struct Line {
     /// When it was written: the record's time and observed time.
     time: u64,
     severity: Severity,
-    body: String,
+    body: Text,
     /// The trace id, span id and trace flags of the span it was written in.
     span: Option<([u8; 16], [u8; 8], u8)>,
     attributes: Vec<KeyValue>,
@@ -112,7 +190,7 @@ struct Line {
 impl Line {
     /// Its `LogRecord`'s encoded length.
     fn encoded_len(&self) -> usize {
-        let mut len = delimited_len(5, delimited_len(1, self.body.len()));
+        let mut len = delimited_len(5, delimited_len(1, self.body.as_str().len()));
         if self.time != 0 {
             // `time_unix_nano` (1) and `observed_time_unix_nano` (11).
             len += 2 * (1 + 8);
@@ -148,8 +226,9 @@ impl Line {
         put_varint(buf, self.severity.number() as i32 as u64);
         put_bytes(buf, 3, self.severity.text().as_bytes());
         // `body`: an `AnyValue` holding `string_value` (1).
-        put_header(buf, 5, delimited_len(1, self.body.len()));
-        put_bytes(buf, 1, self.body.as_bytes());
+        let body = self.body.as_str();
+        put_header(buf, 5, delimited_len(1, body.len()));
+        put_bytes(buf, 1, body.as_bytes());
         for kv in &self.attributes {
             put_header(buf, 6, kv.encoded_len());
             kv.encode_raw(buf);
@@ -527,11 +606,12 @@ impl ServiceLogs {
         &self,
         origin: Origin,
         severity: Severity,
-        body: String,
+        body: impl Into<Text>,
         span: Option<&SpanContext>,
         attributes: Vec<(&'static str, String)>,
     ) {
-        self.show(origin, severity.text(), &body, span);
+        let body = body.into();
+        self.show(origin, severity.text(), body.as_str(), span);
         let span = span.filter(|s| s.is_valid()).map(|span| {
             (
                 span.trace_id().to_bytes(),
@@ -636,6 +716,28 @@ mod tests {
         }
     }
 
+    /// A body stays inline up to its room, whole characters only, and
+    /// moves to a `String` past it with nothing lost; a short `String`
+    /// becomes inline, a long one is kept.
+    #[test]
+    fn bodies_inline_until_they_do_not_fit() {
+        use std::fmt::Write as _;
+        let mut text = Text::new();
+        let _ = text.write_str(&"a".repeat(INLINE - 1));
+        assert!(matches!(text, Text::Inline { .. }));
+        let _ = text.write_str("é");
+        assert!(matches!(text, Text::Heap(_)), "two bytes past the room");
+        assert_eq!(text.as_str(), format!("{}é", "a".repeat(INLINE - 1)));
+        let _ = text.write_str(" more");
+        assert!(text.as_str().ends_with("é more"));
+        let short = Text::from("POST /orders 201 1.05ms".to_string());
+        assert!(matches!(short, Text::Inline { .. }));
+        assert_eq!(short.as_str(), "POST /orders 201 1.05ms");
+        let long = Text::from("x".repeat(INLINE + 1));
+        assert!(matches!(long, Text::Heap(_)));
+        assert_eq!(long.as_str().len(), INLINE + 1);
+    }
+
     /// The export the host encodes by hand is, byte for byte, what prost
     /// encodes for the same message, and holds what was emitted: records
     /// of two services, grouped by service and scope in the order first
@@ -725,7 +827,7 @@ mod tests {
         a.emit(
             Origin::Host,
             Severity::Warn,
-            "warning".into(),
+            "warning".to_string(),
             Some(&sampled),
             vec![],
         );
