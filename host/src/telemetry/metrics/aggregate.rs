@@ -1,8 +1,8 @@
 //! The host's own aggregation: sums and histograms keyed by attribute set,
 //! each instrument bounded to [`CARDINALITY_LIMIT`] attribute sets.
-//! Histograms are explicit-bucket (each bucket keeping the exemplar of the
-//! last measurement that fell in it) or base-2 exponential (`exponential`,
-//! up to 20 exemplars a point), as
+//! Histograms are explicit-bucket (each bucket keeping one exemplar, chosen
+//! uniformly among the measurements of an export interval that fell in it)
+//! or base-2 exponential (`exponential`, up to 20 exemplars a point), as
 //! `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` says; which
 //! measurements may become exemplars is `OTEL_METRICS_EXEMPLAR_FILTER`'s.
 //!
