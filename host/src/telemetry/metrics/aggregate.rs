@@ -871,8 +871,9 @@ impl Observed {
     }
 }
 
-/// One explicit bucket: its count and at most one exemplar, side by side
-/// (one cache line: a measurement touches one bucket).
+/// One explicit bucket: its count and at most one exemplar, side by side,
+/// so that a measurement touches one place, not a count in one array and
+/// an exemplar in another.
 #[derive(Debug, Clone, Copy, Default)]
 struct Bucket {
     count: u64,
