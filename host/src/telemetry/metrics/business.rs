@@ -6,7 +6,6 @@
 //! attribute sets per instrument.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -61,12 +60,11 @@ pub enum Refused {
 /// A service's guest instruments.
 #[derive(Debug)]
 pub struct Business {
-    /// The instruments by name, in the order they were made; never
-    /// removed, so that a measurement finds its instrument with no lock
-    /// (nor any write to memory another thread reads).
+    /// The instruments by name, in the order they were made (the first
+    /// empty slot ends them); never removed, so that a measurement finds
+    /// its instrument with no lock (nor any write to memory another
+    /// thread reads).
     instruments: Box<[OnceLock<(String, Instrument)>]>,
-    /// How many of `instruments` are made.
-    made: AtomicUsize,
     /// Held while an instrument is made.
     making: Mutex<()>,
     /// Measurements refused: `wasm.guest.measurements.refused`.
@@ -80,7 +78,6 @@ impl Business {
     pub fn new(histograms: HistogramOptions) -> Self {
         Business {
             instruments: (0..MAX_INSTRUMENTS).map(|_| OnceLock::new()).collect(),
-            made: AtomicUsize::new(0),
             making: Mutex::new(()),
             histograms,
             refused: Sum::counter(Descriptor::of(
@@ -165,7 +162,7 @@ impl Business {
         description: &str,
     ) -> Result<&Instrument, Refused> {
         // Looked up before the name is checked: only valid names are kept.
-        if let Some(found) = self.find(name, self.made.load(Ordering::Acquire)) {
+        if let Some(found) = self.find(name) {
             return of_kind(found, kind);
         }
         if !valid_name(name) {
@@ -176,13 +173,13 @@ impl Business {
             .lock()
             .map_err(|_| Refused::TooManyInstruments)?;
         // Another thread may have made it meanwhile.
-        let made = self.made.load(Ordering::Acquire);
-        if let Some(found) = self.find(name, made) {
+        if let Some(found) = self.find(name) {
             return of_kind(found, kind);
         }
         let slot = self
             .instruments
-            .get(made)
+            .iter()
+            .find(|slot| slot.get().is_none())
             .ok_or(Refused::TooManyInstruments)?;
         let descriptor = Descriptor {
             name: Cow::Owned(name.to_string()),
@@ -196,17 +193,19 @@ impl Business {
             }
         };
         let _ = slot.set((name.to_string(), instrument));
-        self.made.store(made + 1, Ordering::Release);
         slot.get()
             .map(|(_, made)| made)
             .ok_or(Refused::TooManyInstruments)
     }
 
-    /// The instrument named `name` among the first `made`.
-    fn find(&self, name: &str, made: usize) -> Option<&Instrument> {
-        self.instruments[..made]
-            .iter()
-            .filter_map(OnceLock::get)
+    /// The instruments made so far, in order.
+    fn made(&self) -> impl Iterator<Item = &(String, Instrument)> {
+        self.instruments.iter().map_while(OnceLock::get)
+    }
+
+    /// The instrument named `name`, if it is made.
+    fn find(&self, name: &str) -> Option<&Instrument> {
+        self.made()
             .find(|(own, _)| own == name)
             .map(|(_, instrument)| instrument)
     }
@@ -221,10 +220,8 @@ impl Business {
 
     /// The guest scope's metrics; `None` while the guests recorded nothing.
     pub fn collect(&self, collect: Collect) -> Option<ScopeMetrics> {
-        let made = self.made.load(Ordering::Acquire);
-        let metrics: Vec<_> = self.instruments[..made]
-            .iter()
-            .filter_map(OnceLock::get)
+        let metrics: Vec<_> = self
+            .made()
             .filter_map(|(_, instrument)| match instrument {
                 Instrument::Counter(sum) => sum.collect(collect),
                 Instrument::Histogram(histogram) => histogram.collect(collect),
