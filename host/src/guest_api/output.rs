@@ -250,7 +250,7 @@ impl GuestOutput {
                 .write_all(&[&line[..], b"\n"].concat()),
         };
         drop(echoed);
-        let body = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line)).into_owned();
+        let body = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line));
         let (severity, name) = match stream {
             Stream::Stdout => (Severity::Info, "stdout"),
             Stream::Stderr => (Severity::Warn, "stderr"),
@@ -259,9 +259,9 @@ impl GuestOutput {
         self.logs.emit(
             Origin::Guest,
             severity,
-            body,
+            &body,
             Some(&span),
-            vec![(LOG_IOSTREAM, name.to_string())],
+            &[(LOG_IOSTREAM, name)],
         );
     }
 }

@@ -70,16 +70,10 @@ impl Service {
         if let Some((method, uri)) = target {
             let summary = request_summary(&method, uri.path(), status, started.elapsed());
             if self.log_requests {
-                println!("{}", log_line(&self.name, summary.as_str(), &server));
+                println!("{}", log_line(&self.name, &summary, &server));
             }
             if let Some(logs) = &self.logs {
-                logs.emit(
-                    Origin::Host,
-                    Severity::Info,
-                    summary,
-                    Some(&server),
-                    Vec::new(),
-                );
+                logs.emit(Origin::Host, Severity::Info, &summary, Some(&server), &[]);
             }
         }
         Ok(response)
@@ -294,13 +288,7 @@ impl Service {
                 };
                 eprintln!("{}: {why} (trace {trace_id})", self.name);
                 if let Some(logs) = &self.logs {
-                    logs.emit(
-                        Origin::Host,
-                        Severity::Warn,
-                        why.clone(),
-                        Some(server),
-                        Vec::new(),
-                    );
+                    logs.emit(Origin::Host, Severity::Warn, &why, Some(server), &[]);
                 }
                 let status =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

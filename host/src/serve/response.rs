@@ -1,7 +1,6 @@
 //! The responses the host writes itself (for requests the guest could not
 //! answer), the `traceresponse` header, and the request's log line.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +11,6 @@ use opentelemetry::trace::SpanContext;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::propagation;
-use crate::telemetry::logs::Text;
 use crate::telemetry::{JAEGER_TRACE_URL, write_duration, write_hex};
 
 /// The response to a request.
@@ -58,12 +56,10 @@ pub(super) fn request_summary(
     path: &str,
     status: StatusCode,
     took: Duration,
-) -> Text {
-    // Inline unless the path is long: this runs for every request while
-    // logs are on, and the record waits in the log queue until export.
-    let mut summary = Text::new();
+) -> String {
+    let mut summary = String::with_capacity(48 + path.len());
     for part in [method.as_str(), " ", path, " ", status.as_str(), " "] {
-        let _ = summary.write_str(part);
+        summary.push_str(part);
     }
     write_duration(&mut summary, took);
     summary

@@ -8,25 +8,28 @@
 //! soon as `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` records wait (as the
 //! specification's batch processor does), into OTLP
 //! `ExportLogsServiceRequest`s of at most that many records, grouped by
-//! service. [`ServiceLogs`] is one
-//! service's way in.
+//! service and scope. [`ServiceLogs`] is one service's way in.
 //!
-//! The records the host makes itself (a guest's lines, the request log,
-//! warnings) wait as [`Line`]s and are encoded by hand at export (`wire`):
-//! two of them go with every order, and prost's way (a `LogRecord` each,
-//! its length taken once per level of nesting) was most of what logs
-//! cost. A record a guest built whole (`wasi:otel/logs`) waits as it came
-//! and is encoded by prost, in the same message.
+//! A record is encoded as it is written, into the writing thread's part of
+//! the queue (one per recording thread, as the metrics' parts), beside the
+//! records of the same service and scope: what waits is the bytes of
+//! `ScopeLogs.log_records` fields, and an export only copies them under
+//! their resource and scope. Two records go with every order (one per
+//! service's request log); kept as structures until export, they cost a
+//! copy into a shared queue, a lock both workers took in turn, and a
+//! second pass at export over memory another processor wrote. The host's
+//! own records (a guest's lines, the request log, warnings) are encoded by
+//! hand (`wire`), byte for byte as prost would; a record a guest built
+//! whole (`wasi:otel/logs`) is encoded by prost.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
 use bytes::Bytes;
 use opentelemetry::trace::SpanContext;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
@@ -34,7 +37,7 @@ use prost::Message as _;
 use super::config::LogRecordLimits;
 use super::console::Console;
 use super::explorer::SpanLogs;
-use super::metrics::{EXPORT_QUEUE, ServiceMetrics};
+use super::metrics::{EXPORT_QUEUE, ServiceMetrics, shard_count, shard_of};
 use super::push::{Payload, Source};
 use super::wire::{
     FIXED32, FIXED64, VARINT, delimited_len, put_bytes, put_header, put_key, put_varint, varint_len,
@@ -43,10 +46,10 @@ use super::wire::{
 /// Who wrote a record: the scope it is exported under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// The guest, on stdout or stderr (scope `wasm-otel-guest`).
-    Guest,
     /// The host (scope `wasm-otel-host`).
     Host,
+    /// The guest, on stdout or stderr (scope `wasm-otel-guest`).
+    Guest,
 }
 
 /// How grave a record is.
@@ -75,122 +78,41 @@ impl Severity {
     }
 }
 
-/// One record waiting for export, with its service. About a hundred
-/// bytes: the queue holds a batch of them and is taken whole.
+/// A buffer emptied by an export keeps its memory for the next records,
+/// up to this many bytes (a burst of long guest lines is not held on to).
+const KEPT_BYTES: usize = 1 << 20;
+
+/// A record the host makes of a line, as its OTLP `LogRecord` holds it,
+/// borrowed while it is encoded.
 #[derive(Debug)]
-struct Queued {
-    /// The service's place in [`Logs`]'s resources.
-    service: usize,
-    origin: Origin,
-    entry: Entry,
-}
-
-/// A record waiting for export.
-#[derive(Debug)]
-enum Entry {
-    /// A line the host made a record of, in its origin's scope.
-    Line(Line),
-    /// A record a guest built whole (`wasi:otel/logs`), in the scope it
-    /// named (`None`: its origin's). Boxed: rarer and larger than a line.
-    Record(Box<(LogRecord, Option<InstrumentationScope>)>),
-}
-
-/// The most bytes of a body kept inline in the queue.
-const INLINE: usize = 46;
-
-/// A record's body as the host holds it until export. A short one (a
-/// request log line: `POST /orders 201 1.05ms`) lies inline in the queue,
-/// so that a request allocates nothing that the exporter's thread frees
-/// later; a longer one is a `String`.
-#[derive(Debug, Clone)]
-pub enum Text {
-    /// `len` bytes of UTF-8 in `bytes`.
-    Inline { len: u8, bytes: [u8; INLINE] },
-    /// A longer body.
-    Heap(String),
-}
-
-impl Text {
-    /// An empty body, inline.
-    pub fn new() -> Text {
-        Text::Inline {
-            len: 0,
-            bytes: [0; INLINE],
-        }
-    }
-
-    /// The body's text.
-    pub fn as_str(&self) -> &str {
-        match self {
-            // Only whole `&str`s are written in (`write_str`).
-            Text::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
-            Text::Heap(text) => text,
-        }
-    }
-}
-
-impl Default for Text {
-    fn default() -> Text {
-        Text::new()
-    }
-}
-
-/// Appends; past [`INLINE`] bytes the body moves to a `String`.
-impl std::fmt::Write for Text {
-    fn write_str(&mut self, more: &str) -> std::fmt::Result {
-        match self {
-            Text::Inline { len, bytes } => {
-                let at = usize::from(*len);
-                if let Some(room) = bytes.get_mut(at..at + more.len()) {
-                    room.copy_from_slice(more.as_bytes());
-                    *len += more.len() as u8;
-                } else {
-                    let mut text = String::with_capacity(at + more.len());
-                    text.push_str(std::str::from_utf8(&bytes[..at]).unwrap_or_default());
-                    text.push_str(more);
-                    *self = Text::Heap(text);
-                }
-            }
-            Text::Heap(text) => text.push_str(more),
-        }
-        Ok(())
-    }
-}
-
-/// A short `String` is copied inline (and freed here, on the thread that
-/// made it); a longer one is kept as it is.
-impl From<String> for Text {
-    fn from(text: String) -> Text {
-        if text.len() <= INLINE {
-            let mut inline = Text::new();
-            let _ = std::fmt::Write::write_str(&mut inline, &text);
-            inline
-        } else {
-            Text::Heap(text)
-        }
-    }
-}
-
-/// A record the host makes of a line: what its OTLP `LogRecord` holds,
-/// before it is encoded.
-#[derive(Debug)]
-struct Line {
+struct Line<'a> {
     /// When it was written: the record's time and observed time.
     time: u64,
     severity: Severity,
-    body: Text,
+    body: &'a str,
     /// The trace id, span id and trace flags of the span it was written in.
     span: Option<([u8; 16], [u8; 8], u8)>,
-    attributes: Vec<KeyValue>,
+    /// String attributes, each value within the length limit.
+    attributes: &'a [(&'static str, &'a str)],
     dropped_attributes_count: u32,
 }
 
-impl Line {
+/// Bytes of a `KeyValue` of `key` holding the string `value`.
+fn string_kv_len(key: &str, value: &str) -> usize {
+    let key = if key.is_empty() {
+        0
+    } else {
+        delimited_len(1, key.len())
+    };
+    // `value` (2): an `AnyValue` whose `string_value` (1) is a oneof
+    // member, written even when empty.
+    key + delimited_len(2, delimited_len(1, value.len()))
+}
+
+impl Line<'_> {
     /// Its `LogRecord`'s encoded length.
     fn encoded_len(&self) -> usize {
-        let mut len = delimited_len(5, delimited_len(1, self.body.as_str().len()));
+        let mut len = delimited_len(5, delimited_len(1, self.body.len()));
         if self.time != 0 {
             // `time_unix_nano` (1) and `observed_time_unix_nano` (11).
             len += 2 * (1 + 8);
@@ -200,7 +122,7 @@ impl Line {
         len += self
             .attributes
             .iter()
-            .map(|kv| delimited_len(6, kv.encoded_len()))
+            .map(|(key, value)| delimited_len(6, string_kv_len(key, value)))
             .sum::<usize>();
         if self.dropped_attributes_count != 0 {
             len += 1 + varint_len(u64::from(self.dropped_attributes_count));
@@ -226,12 +148,15 @@ impl Line {
         put_varint(buf, self.severity.number() as i32 as u64);
         put_bytes(buf, 3, self.severity.text().as_bytes());
         // `body`: an `AnyValue` holding `string_value` (1).
-        let body = self.body.as_str();
-        put_header(buf, 5, delimited_len(1, body.len()));
-        put_bytes(buf, 1, body.as_bytes());
-        for kv in &self.attributes {
-            put_header(buf, 6, kv.encoded_len());
-            kv.encode_raw(buf);
+        put_header(buf, 5, delimited_len(1, self.body.len()));
+        put_bytes(buf, 1, self.body.as_bytes());
+        for (key, value) in self.attributes {
+            put_header(buf, 6, string_kv_len(key, value));
+            if !key.is_empty() {
+                put_bytes(buf, 1, key.as_bytes());
+            }
+            put_header(buf, 2, delimited_len(1, value.len()));
+            put_bytes(buf, 1, value.as_bytes());
         }
         if self.dropped_attributes_count != 0 {
             put_key(buf, 7, VARINT);
@@ -248,22 +173,6 @@ impl Line {
         if self.time != 0 {
             put_key(buf, 11, FIXED64);
             buf.extend_from_slice(&self.time.to_le_bytes());
-        }
-    }
-}
-
-impl Entry {
-    fn encoded_len(&self) -> usize {
-        match self {
-            Entry::Line(line) => line.encoded_len(),
-            Entry::Record(record) => record.0.encoded_len(),
-        }
-    }
-
-    fn encode(&self, buf: &mut Vec<u8>) {
-        match self {
-            Entry::Line(line) => line.encode(buf),
-            Entry::Record(record) => record.0.encode_raw(buf),
         }
     }
 }
@@ -292,14 +201,112 @@ impl Origin {
     }
 }
 
+/// Records of one service in one scope, encoded, waiting.
+#[derive(Debug, Default)]
+struct Records {
+    /// Each record as a `ScopeLogs.log_records` field (key, length,
+    /// `LogRecord`), one after the other.
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Records {
+    /// Appends a record of `len` bytes that `encode` writes.
+    fn push(&mut self, len: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        put_header(&mut self.bytes, 2, len);
+        encode(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Moves the first records, `most` at most, to the end of `into`:
+    /// how many.
+    fn take(&mut self, most: usize, into: &mut Vec<u8>) -> usize {
+        let taken = self.ends.len().min(most);
+        let Some(cut) = taken.checked_sub(1).map(|last| self.ends[last]) else {
+            return 0;
+        };
+        into.extend_from_slice(&self.bytes[..cut]);
+        if taken == self.ends.len() {
+            self.ends.clear();
+            if self.bytes.capacity() > KEPT_BYTES {
+                self.bytes = Vec::new();
+            } else {
+                self.bytes.clear();
+            }
+        } else {
+            self.bytes.drain(..cut);
+            self.ends.drain(..taken);
+            self.ends.iter_mut().for_each(|end| *end -= cut);
+        }
+        taken
+    }
+}
+
+/// What waits in one part of the queue.
+#[derive(Debug, Default)]
+struct Waiting {
+    /// The records of the host's scopes: service `s`'s of origin `o` at
+    /// `2 * s + o as usize`.
+    lines: Vec<Records>,
+    /// Records guests built in scopes they named: each with its service
+    /// and its scope, encoded.
+    own: Vec<(usize, Vec<u8>, Records)>,
+}
+
+/// One part of the queue, alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Part(Mutex<Waiting>);
+
+/// A scope of one export: the host's for an origin, or one a guest named
+/// (encoded).
+#[derive(Debug, PartialEq)]
+enum Scope {
+    Of(Origin),
+    Own(Vec<u8>),
+}
+
+/// Records taken for one export: per service, its scopes, each with its
+/// records' bytes.
+type Taken = Vec<(usize, Vec<(Scope, Vec<u8>)>)>;
+
+/// Where the records of `service` in `scope` go in `taken`, services in
+/// the order they were made, scopes in the order first taken.
+fn into(taken: &mut Taken, service: usize, scope: Scope) -> &mut Vec<u8> {
+    let at = match taken.iter().position(|(s, _)| *s == service) {
+        Some(at) => at,
+        None => {
+            let at = taken.partition_point(|(s, _)| *s < service);
+            taken.insert(at, (service, Vec::new()));
+            at
+        }
+    };
+    let scopes = &mut taken[at].1;
+    let at = match scopes.iter().position(|(s, _)| *s == scope) {
+        Some(at) => at,
+        None => {
+            scopes.push((scope, Vec::new()));
+            scopes.len() - 1
+        }
+    };
+    &mut scopes[at].1
+}
+
 /// The process's log queue.
 #[derive(Debug)]
 pub struct Logs {
-    queue: Mutex<VecDeque<Queued>>,
+    /// The records waiting, one part per recording thread (as the
+    /// metrics number them), each behind its own lock.
+    parts: Box<[Part]>,
+    /// Records waiting in all the parts.
+    queued: AtomicUsize,
     /// Each service's resource, encoded once, where its records name it.
     resources: Mutex<Vec<Arc<[u8]>>>,
+    /// The scopes of the host's own records, encoded once: by origin.
+    scopes: [Vec<u8>; 2],
     capacity: usize,
-    /// Records per export request, at most; a queue this long wakes the
+    /// Records per export request, at most; this many waiting wake the
     /// pusher.
     batch: usize,
     /// Wakes the pusher when a full batch waits.
@@ -328,8 +335,10 @@ impl Logs {
         exports: bool,
     ) -> Logs {
         Logs {
-            queue: Mutex::new(VecDeque::new()),
+            parts: (0..shard_count()).map(|_| Part::default()).collect(),
+            queued: AtomicUsize::new(0),
             resources: Mutex::new(Vec::new()),
+            scopes: [Origin::Host, Origin::Guest].map(|o| o.scope().encode_to_vec()),
             capacity,
             batch: batch.clamp(1, capacity.max(1)),
             ready: Arc::new(Notify::new()),
@@ -349,138 +358,119 @@ impl Logs {
         resources.len() - 1
     }
 
-    /// Queues `queued`, from `metrics`'s service (where a guest's record
-    /// dropped for a full queue is counted).
-    fn push(&self, queued: Queued, metrics: Option<&ServiceMetrics>) {
+    /// Queues a record with `write`, which encodes it into the records it
+    /// is given (this thread's of its service and scope), when there is
+    /// room; else counts it dropped (a guest's in `metrics`, its
+    /// service's).
+    fn push(
+        &self,
+        origin: Origin,
+        metrics: Option<&ServiceMetrics>,
+        write: impl FnOnce(&mut Waiting),
+    ) {
         if !self.exports {
             return;
         }
-        let Ok(mut queue) = self.queue.lock() else {
-            return;
-        };
-        if queue.len() >= self.capacity {
-            drop(queue);
+        let before = self.queued.fetch_add(1, Ordering::Relaxed);
+        if before >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            if let (Origin::Guest, Some(metrics)) = (queued.origin, metrics) {
+            if let (Origin::Guest, Some(metrics)) = (origin, metrics) {
                 metrics.logs_dropped(1, EXPORT_QUEUE);
             }
             return;
         }
-        queue.push_back(queued);
-        if queue.len() == self.batch {
-            drop(queue);
+        match self.local() {
+            Some(mut waiting) => write(&mut waiting),
+            None => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if before + 1 == self.batch {
             self.ready.notify_one();
         }
     }
 
-    /// Up to a batch of records, grouped by service and scope, encoded.
+    /// This thread's part.
+    fn local(&self) -> Option<MutexGuard<'_, Waiting>> {
+        self.parts[shard_of(self.parts.len())].0.lock().ok()
+    }
+
+    /// Up to a batch of records, grouped by service and scope, encoded:
+    /// per service (in the order they were made) the host's scope, the
+    /// guests', then the scopes guests named.
     fn batch(&self) -> Option<EncodedLogs> {
-        // Most often the queue is one batch or less: it is taken whole, for
-        // an empty one made before the lock, so that the workers wait for
-        // no copy. Only this exporter takes records out, so a queue found
-        // with records still has them after the allocation.
-        if self.queue.lock().ok()?.is_empty() {
+        let mut services: Taken = Vec::new();
+        let mut records = 0;
+        for part in &self.parts {
+            if records == self.batch {
+                break;
+            }
+            let Ok(mut waiting) = part.0.lock() else {
+                continue;
+            };
+            let waiting = &mut *waiting;
+            for (slot, lines) in waiting.lines.iter_mut().enumerate() {
+                if !lines.ends.is_empty() {
+                    let origin = [Origin::Host, Origin::Guest][slot % 2];
+                    records += lines.take(
+                        self.batch - records,
+                        into(&mut services, slot / 2, Scope::Of(origin)),
+                    );
+                }
+            }
+            for (service, scope, own) in &mut waiting.own {
+                if !own.ends.is_empty() {
+                    records += own.take(
+                        self.batch - records,
+                        into(&mut services, *service, Scope::Own(scope.clone())),
+                    );
+                }
+            }
+            waiting.own.retain(|(_, _, own)| !own.ends.is_empty());
+        }
+        if records == 0 {
             return None;
         }
-        let mut spare = VecDeque::with_capacity(self.batch);
-        let taken: VecDeque<Queued> = {
-            let mut queue = self.queue.lock().ok()?;
-            if queue.len() <= self.batch {
-                std::mem::swap(&mut *queue, &mut spare);
-                spare
-            } else {
-                queue.drain(..self.batch).collect()
+        self.queued.fetch_sub(records, Ordering::Relaxed);
+        // Host scopes before named ones, in origin order.
+        for (_, scopes) in &mut services {
+            scopes.sort_by_key(|(scope, _)| match scope {
+                Scope::Of(Origin::Host) => 0,
+                Scope::Of(Origin::Guest) => 1,
+                Scope::Own(_) => 2,
+            });
+        }
+        let resources = self.resources.lock().ok()?.clone();
+        let scope_bytes = |scope: &Scope| -> Vec<u8> {
+            match scope {
+                Scope::Of(origin) => self.scopes[*origin as usize].clone(),
+                Scope::Own(encoded) => encoded.clone(),
             }
         };
-        if taken.is_empty() {
-            return None;
-        }
-        let records = taken.len();
-        let resources = self.resources.lock().ok()?.clone();
-        // Per service, its scopes, each with its records. A host scope is
-        // found by its origin, so that it is built once a batch.
-        #[derive(PartialEq)]
-        enum Named<'a> {
-            /// The scope the host makes for an origin.
-            By(Origin),
-            /// A scope a guest named.
-            Own(&'a InstrumentationScope),
-        }
-        struct Scope<'a> {
-            named: Named<'a>,
-            encoded: Vec<u8>,
-            /// Its records: each one's encoded length and the record.
-            entries: Vec<(usize, &'a Entry)>,
-            /// The encoded length of its `ScopeLogs`, once all are in.
-            len: usize,
-        }
-        let mut services: Vec<(usize, Vec<Scope>)> = Vec::new();
-        for queued in &taken {
-            let at = match services
-                .iter()
-                .position(|(service, _)| *service == queued.service)
-            {
-                Some(at) => at,
-                None => {
-                    services.push((queued.service, Vec::new()));
-                    services.len() - 1
-                }
-            };
-            let scopes = &mut services[at].1;
-            let named = match &queued.entry {
-                Entry::Record(record) if let Some(own) = &record.1 => Named::Own(own),
-                _ => Named::By(queued.origin),
-            };
-            let scope = match scopes.iter().position(|s| s.named == named) {
-                Some(at) => &mut scopes[at],
-                None => {
-                    let encoded = match &named {
-                        Named::By(origin) => origin.scope().encode_to_vec(),
-                        Named::Own(own) => own.encode_to_vec(),
-                    };
-                    scopes.push(Scope {
-                        named,
-                        encoded,
-                        entries: Vec::new(),
-                        len: 0,
-                    });
-                    scopes.last_mut()?
-                }
-            };
-            scope
-                .entries
-                .push((queued.entry.encoded_len(), &queued.entry));
-        }
         // `ExportLogsServiceRequest.resource_logs` (1) → `ResourceLogs`:
         // `resource` (1), `scope_logs` (2) → `ScopeLogs`: `scope` (1),
-        // `log_records` (2). Lengths first, inside out, each once, then
-        // the bytes.
+        // `log_records` (2), which wait encoded. Lengths first, then the
+        // bytes.
         let mut resource_lens = Vec::with_capacity(services.len());
-        for (service, scopes) in &mut services {
-            let mut resource_len = delimited_len(1, resources.get(*service)?.len());
-            for scope in scopes.iter_mut() {
-                scope.len = delimited_len(1, scope.encoded.len())
-                    + scope
-                        .entries
-                        .iter()
-                        .map(|(len, _)| delimited_len(2, *len))
-                        .sum::<usize>();
-                resource_len += delimited_len(2, scope.len);
+        for (service, scopes) in &services {
+            let mut len = delimited_len(1, resources.get(*service)?.len());
+            for (scope, bytes) in scopes {
+                len += delimited_len(2, delimited_len(1, scope_bytes(scope).len()) + bytes.len());
             }
-            resource_lens.push(resource_len);
+            resource_lens.push(len);
         }
         let total = resource_lens.iter().map(|len| delimited_len(1, *len)).sum();
         let mut buf = Vec::with_capacity(total);
         for ((service, scopes), resource_len) in services.iter().zip(resource_lens) {
             put_header(&mut buf, 1, resource_len);
             put_bytes(&mut buf, 1, &resources[*service]);
-            for scope in scopes {
-                put_header(&mut buf, 2, scope.len);
-                put_bytes(&mut buf, 1, &scope.encoded);
-                for (len, entry) in &scope.entries {
-                    put_header(&mut buf, 2, *len);
-                    entry.encode(&mut buf);
-                }
+            for (scope, bytes) in scopes {
+                let scope = scope_bytes(scope);
+                put_header(&mut buf, 2, delimited_len(1, scope.len()) + bytes.len());
+                put_bytes(&mut buf, 1, &scope);
+                buf.extend_from_slice(bytes);
             }
         }
         debug_assert_eq!(buf.len(), total);
@@ -590,28 +580,46 @@ impl ServiceLogs {
         };
         self.show(Origin::Guest, severity, body, span);
         within_limits(&mut record, self.logs.limits);
-        self.logs.push(
-            Queued {
-                service: self.service,
-                origin: Origin::Guest,
-                entry: Entry::Record(Box::new((record, scope))),
-            },
-            self.metrics(),
-        );
+        let service = self.service;
+        self.logs.push(Origin::Guest, self.metrics(), |waiting| {
+            let records = match scope {
+                None => guest_lines(waiting, service),
+                Some(scope) => {
+                    let scope = scope.encode_to_vec();
+                    let at = match waiting
+                        .own
+                        .iter()
+                        .position(|(s, own, _)| *s == service && *own == scope)
+                    {
+                        Some(at) => at,
+                        None => {
+                            waiting.own.push((service, scope, Records::default()));
+                            waiting.own.len() - 1
+                        }
+                    };
+                    &mut waiting.own[at].2
+                }
+            };
+            records.push(record.encoded_len(), |buf| record.encode_raw(buf));
+        });
     }
 
     /// Queues one record written by `origin` at `severity`, in the span
-    /// `span` (when valid), with `attributes`.
+    /// `span` (when valid), with the string `attributes`.
     pub fn emit(
         &self,
         origin: Origin,
         severity: Severity,
-        body: impl Into<Text>,
+        body: &str,
         span: Option<&SpanContext>,
-        attributes: Vec<(&'static str, String)>,
+        attributes: &[(&'static str, &str)],
     ) {
-        let body = body.into();
-        self.show(origin, severity.text(), body.as_str(), span);
+        if self.logs.console || origin == Origin::Guest {
+            self.show(origin, severity.text(), body, span);
+        }
+        if !self.logs.exports {
+            return;
+        }
         let span = span.filter(|s| s.is_valid()).map(|span| {
             (
                 span.trace_id().to_bytes(),
@@ -620,49 +628,51 @@ impl ServiceLogs {
             )
         });
         let (attributes, dropped_attributes_count) = limited(attributes, self.logs.limits);
-        self.logs.push(
-            Queued {
-                service: self.service,
-                origin,
-                entry: Entry::Line(Line {
-                    time: super::metrics::now_nanos(),
-                    severity,
-                    body,
-                    span,
-                    attributes,
-                    dropped_attributes_count,
-                }),
-            },
-            self.metrics(),
-        );
+        let line = Line {
+            time: super::metrics::now_nanos(),
+            severity,
+            body,
+            span,
+            attributes: &attributes,
+            dropped_attributes_count,
+        };
+        let slot = 2 * self.service + origin as usize;
+        self.logs.push(origin, self.metrics(), |waiting| {
+            if waiting.lines.len() <= slot {
+                waiting.lines.resize_with(slot + 1, Records::default);
+            }
+            waiting.lines[slot].push(line.encoded_len(), |buf| line.encode(buf));
+        });
     }
+}
+
+/// The records of `service`'s guests' lines in `waiting`.
+fn guest_lines(waiting: &mut Waiting, service: usize) -> &mut Records {
+    let slot = 2 * service + Origin::Guest as usize;
+    if waiting.lines.len() <= slot {
+        waiting.lines.resize_with(slot + 1, Records::default);
+    }
+    &mut waiting.lines[slot]
 }
 
 /// `attributes` within `limits`: the first `attribute_count` kept, string
 /// values cut to `attribute_value_length` characters; with the number of
 /// attributes left out (a record's `dropped_attributes_count`).
-fn limited(
-    attributes: Vec<(&'static str, String)>,
+fn limited<'a>(
+    attributes: &[(&'static str, &'a str)],
     limits: LogRecordLimits,
-) -> (Vec<KeyValue>, u32) {
+) -> (Vec<(&'static str, &'a str)>, u32) {
     let keep = usize::try_from(limits.attribute_count).unwrap_or(usize::MAX);
     let dropped = u32::try_from(attributes.len().saturating_sub(keep)).unwrap_or(u32::MAX);
     let kept = attributes
-        .into_iter()
+        .iter()
         .take(keep)
-        .map(|(key, mut value)| {
-            if let Some(max) = limits.attribute_value_length
-                && let Some((cut, _)) = value.char_indices().nth(max)
-            {
-                value.truncate(cut);
-            }
-            KeyValue {
-                key: key.to_string(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(value)),
-                }),
-                key_strindex: 0,
-            }
+        .map(|&(key, value)| match limits.attribute_value_length {
+            Some(max) => match value.char_indices().nth(max) {
+                Some((cut, _)) => (key, &value[..cut]),
+                None => (key, value),
+            },
+            None => (key, value),
         })
         .collect();
     (kept, dropped)
@@ -709,33 +719,12 @@ fn within_limits(record: &mut LogRecord, limits: LogRecordLimits) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
 
     fn string(s: &str) -> AnyValue {
         AnyValue {
             value: Some(any_value::Value::StringValue(s.to_string())),
         }
-    }
-
-    /// A body stays inline up to its room, whole characters only, and
-    /// moves to a `String` past it with nothing lost; a short `String`
-    /// becomes inline, a long one is kept.
-    #[test]
-    fn bodies_inline_until_they_do_not_fit() {
-        use std::fmt::Write as _;
-        let mut text = Text::new();
-        let _ = text.write_str(&"a".repeat(INLINE - 1));
-        assert!(matches!(text, Text::Inline { .. }));
-        let _ = text.write_str("é");
-        assert!(matches!(text, Text::Heap(_)), "two bytes past the room");
-        assert_eq!(text.as_str(), format!("{}é", "a".repeat(INLINE - 1)));
-        let _ = text.write_str(" more");
-        assert!(text.as_str().ends_with("é more"));
-        let short = Text::from("POST /orders 201 1.05ms".to_string());
-        assert!(matches!(short, Text::Inline { .. }));
-        assert_eq!(short.as_str(), "POST /orders 201 1.05ms");
-        let long = Text::from("x".repeat(INLINE + 1));
-        assert!(matches!(long, Text::Heap(_)));
-        assert_eq!(long.as_str().len(), INLINE + 1);
     }
 
     /// The export the host encodes by hand is, byte for byte, what prost
@@ -789,26 +778,27 @@ mod tests {
             TraceFlags::SAMPLED,
         );
         let unsampled = context(3, 9, TraceFlags::default());
-        let request_log = "POST /orders 201 1.05ms".to_string();
         a.emit(
             Origin::Host,
             Severity::Info,
-            request_log,
+            "POST /orders 201 1.05ms",
             Some(&sampled),
-            vec![],
+            &[],
         );
-        let stderr = vec![
-            (LOG_IOSTREAM, "stderr".to_string()),
-            ("extra", "x".to_string()),
-        ];
-        a.emit(Origin::Guest, Severity::Warn, "é".repeat(200), None, stderr);
-        let stdout = vec![(LOG_IOSTREAM, "stdout".to_string())];
+        let stderr = [(LOG_IOSTREAM, "stderr"), ("extra", "x")];
+        a.emit(
+            Origin::Guest,
+            Severity::Warn,
+            &"é".repeat(200),
+            None,
+            &stderr,
+        );
         b.emit(
             Origin::Guest,
             Severity::Info,
-            String::new(),
+            "",
             Some(&unsampled),
-            stdout,
+            &[(LOG_IOSTREAM, "stdout")],
         );
         let own = LogRecord {
             time_unix_nano: 5,
@@ -824,13 +814,7 @@ mod tests {
             ..Default::default()
         };
         a.emit_record(own.clone(), Some(sdk.clone()), None, "own");
-        a.emit(
-            Origin::Host,
-            Severity::Warn,
-            "warning".to_string(),
-            Some(&sampled),
-            vec![],
-        );
+        a.emit(Origin::Host, Severity::Warn, "warning", Some(&sampled), &[]);
 
         let encoded = logs.batch().expect("a batch");
         assert_eq!(encoded.records, 5);
@@ -913,6 +897,113 @@ mod tests {
         assert_eq!(unsampled_line.flags, 0);
     }
 
+    /// The service and bodies of every record in `export`, in order.
+    fn bodies(export: &EncodedLogs) -> Vec<(String, String)> {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        let decoded = ExportLogsServiceRequest::decode(export.bytes.clone()).expect("decodes");
+        let mut bodies = Vec::new();
+        for resource in decoded.resource_logs {
+            let service = format!("{:?}", resource.resource.expect("a resource").attributes);
+            for scope in resource.scope_logs {
+                for record in scope.log_records {
+                    let Some(any_value::Value::StringValue(body)) =
+                        record.body.and_then(|b| b.value)
+                    else {
+                        panic!("not a string body");
+                    };
+                    bodies.push((service.clone(), body));
+                }
+            }
+        }
+        assert_eq!(bodies.len(), export.records, "records as counted");
+        bodies
+    }
+
+    /// Records written on several threads at once land in their threads'
+    /// parts and are all exported, each once, in exports of at most a
+    /// batch: a part holding more than an export takes is cut between two
+    /// records and the rest waits for the next.
+    #[test]
+    fn every_threads_records_are_exported_once_in_batches() {
+        let logs = Arc::new(Logs::new(1000, 7, LogRecordLimits::default(), false, true));
+        let service = Arc::new(ServiceLogs::new(
+            "order-api".into(),
+            Resource::default(),
+            logs.clone(),
+            None,
+            None,
+            None,
+        ));
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let service = service.clone();
+                std::thread::spawn(move || {
+                    for n in 0..25 {
+                        let (origin, severity) = match n % 3 {
+                            0 => (Origin::Guest, Severity::Warn),
+                            _ => (Origin::Host, Severity::Info),
+                        };
+                        let body = format!("{thread}-{n}");
+                        service.emit(origin, severity, &body, None, &[(LOG_IOSTREAM, "x")]);
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .for_each(|t| t.join().expect("no panic"));
+        let mut seen = Vec::new();
+        let mut exports = 0;
+        while let Some(export) = logs.batch() {
+            assert!(
+                export.records <= 7,
+                "{} records in one export",
+                export.records
+            );
+            seen.extend(bodies(&export).into_iter().map(|(_, body)| body));
+            exports += 1;
+        }
+        assert_eq!(exports, 100usize.div_ceil(7));
+        seen.sort();
+        let mut sent: Vec<_> = (0..4)
+            .flat_map(|t| (0..25).map(move |n| format!("{t}-{n}")))
+            .collect();
+        sent.sort();
+        assert_eq!(seen, sent);
+        assert_eq!(logs.queued.load(Ordering::Relaxed), 0);
+        // A thread's order is kept within its scope.
+        service.emit(Origin::Host, Severity::Info, "a", None, &[]);
+        service.emit(Origin::Host, Severity::Info, "b", None, &[]);
+        let export = logs.batch().expect("two records");
+        let order: Vec<_> = bodies(&export).into_iter().map(|(_, b)| b).collect();
+        assert_eq!(order, ["a", "b"]);
+    }
+
+    /// Past the queue's capacity a record is dropped and counted, not
+    /// waited for; an export makes room again.
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let logs = Arc::new(Logs::new(3, 512, LogRecordLimits::default(), false, true));
+        let service = ServiceLogs::new(
+            "order-api".into(),
+            Resource::default(),
+            logs.clone(),
+            None,
+            None,
+            None,
+        );
+        for n in 0..5 {
+            service.emit(Origin::Host, Severity::Info, &n.to_string(), None, &[]);
+        }
+        assert_eq!(logs.dropped.load(Ordering::Relaxed), 2);
+        let export = logs.batch().expect("the first three");
+        let kept: Vec<_> = bodies(&export).into_iter().map(|(_, b)| b).collect();
+        assert_eq!(kept, ["0", "1", "2"]);
+        service.emit(Origin::Host, Severity::Info, "5", None, &[]);
+        assert_eq!(logs.batch().map(|e| e.records), Some(1));
+        assert_eq!(logs.dropped.load(Ordering::Relaxed), 2);
+    }
+
     /// A guest's record: attributes past the count limit are left out and
     /// added to what it already dropped; strings are cut wherever they are
     /// in a value, numbers untouched.
@@ -975,15 +1066,8 @@ mod tests {
             attribute_count: count,
             attribute_value_length: length,
         };
-        let strings = |kvs: &[KeyValue]| -> Vec<String> {
-            kvs.iter()
-                .map(
-                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(any_value::Value::StringValue(s)) => format!("{}={s}", kv.key),
-                        other => panic!("not a string: {other:?}"),
-                    },
-                )
-                .collect()
+        let strings = |kvs: &[(&str, &str)]| -> Vec<String> {
+            kvs.iter().map(|(k, v)| format!("{k}={v}")).collect()
         };
         type Case<'a> = (u32, Option<usize>, &'a [&'a str], u32);
         #[rustfmt::skip]
@@ -995,10 +1079,7 @@ mod tests {
             (1,   Some(0), &["a="],                 1),
         ];
         for &(count, length, kept, dropped) in cases {
-            let (kvs, n) = limited(
-                vec![("a", "stdout".to_string()), ("b", "élan".to_string())],
-                limits(count, length),
-            );
+            let (kvs, n) = limited(&[("a", "stdout"), ("b", "élan")], limits(count, length));
             assert_eq!(
                 (strings(&kvs), n),
                 (

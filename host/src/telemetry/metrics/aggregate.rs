@@ -516,10 +516,10 @@ struct Sharded<P> {
 #[repr(align(128))]
 struct Shard<P>(Mutex<Points<P>>);
 
-/// The part a thread records into: threads are numbered as they first
-/// record, and the parts are twice the processors (at least 2, at most
+/// The part a thread records into (of `shards`): threads are numbered as
+/// they first record, and the parts are twice the processors (at least 2, at most
 /// 32), so that the runtime's workers, which record first, each have one.
-fn shard_of(shards: usize) -> usize {
+pub fn shard_of(shards: usize) -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static THREAD: usize = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -527,7 +527,9 @@ fn shard_of(shards: usize) -> usize {
     THREAD.with(|n| *n) % shards
 }
 
-fn shard_count() -> usize {
+/// The parts an instrument (or the log queue) keeps: twice the
+/// processors, at least 2, at most 32.
+pub fn shard_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
         let processors = std::thread::available_parallelism().map_or(1, |n| n.get());
