@@ -15,12 +15,15 @@
 //! workers recording the same set would otherwise pass its cache lines
 //! back and forth on every request, which cost more than all the rest of
 //! a measurement. Collection merges the parts (cloned out, or taken under
-//! delta). The maps hash with foldhash, seeded per process (SipHash was the
-//! largest single cost of recording), and a measurement of the host's own
-//! instruments looks its point up by a borrowed set ([`Pairs`]): only a
-//! set not seen before is copied.
+//! delta). A measurement first compares its set with the one its part
+//! found last (one thread records the same set over and over); only
+//! another set is hashed, with foldhash, seeded per process (SipHash was
+//! the largest single cost of recording), and looked up in the part's
+//! index. A measurement of the host's own instruments looks its point up
+//! by a borrowed set ([`Pairs`]): only a set not seen before is copied.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
@@ -35,11 +38,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 
 use super::exponential::{Exponential, Reservoir, xorshift};
 use crate::telemetry::config::{ExemplarFilter, HistogramAggregation};
-
-/// The maps of points and instruments: foldhash's fast hasher, randomly
-/// seeded, so a guest choosing attribute values cannot aim at one bucket;
-/// hashbrown's, which finds a point by a borrowed set ([`Pairs`]).
-pub(super) type Map<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Attribute sets one instrument keeps, at most, the overflow set included
 /// (the specification's default cardinality limit).
@@ -212,15 +210,6 @@ impl std::hash::Hash for Pairs<'_> {
         for (key, value) in self.0 {
             hash_pair(state, key, *value);
         }
-    }
-}
-
-impl hashbrown::Equivalent<Attributes> for Pairs<'_> {
-    fn equivalent(&self, set: &Attributes) -> bool {
-        self.0.len() == set.0.len()
-            && self.0.iter().zip(&set.0).all(|((ka, va), (kb, vb))| {
-                *va == vb.as_ref() && (std::ptr::eq(*ka, &**kb) || *ka == kb)
-            })
     }
 }
 
@@ -416,12 +405,69 @@ impl<'a> From<Pairs<'a>> for Key<'a> {
     }
 }
 
+/// A set a point is looked up by, owned ([`Attributes`]) or borrowed
+/// ([`Pairs`]): compared with a kept set and hashed as that set is, and
+/// made into one only when it is new.
+trait Lookup: std::hash::Hash {
+    /// Whether it is the set with no pairs.
+    fn is_empty(&self) -> bool;
+    /// Whether it is `set`.
+    fn is(&self, set: &Attributes) -> bool;
+    /// The set to keep.
+    fn into_set(self) -> Attributes;
+}
+
+impl Lookup for Attributes {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn is(&self, set: &Attributes) -> bool {
+        self == set
+    }
+
+    fn into_set(self) -> Attributes {
+        self
+    }
+}
+
+impl Lookup for Pairs<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// As [`Attributes`]' `eq`: keys compared by where they point first.
+    fn is(&self, set: &Attributes) -> bool {
+        self.0.len() == set.0.len()
+            && self.0.iter().zip(&set.0).all(|((ka, va), (kb, vb))| {
+                *va == vb.as_ref() && (std::ptr::eq(*ka, &**kb) || *ka == kb)
+            })
+    }
+
+    fn into_set(self) -> Attributes {
+        Attributes::from(&self)
+    }
+}
+
 /// Points keyed by attribute set, bounded, with the time they count from.
 /// The point of the empty set, which most of the sandbox's instruments
-/// record into, is kept beside the map: no hashing for it.
+/// record into, is kept beside the others: no hashing for it. The others
+/// lie in a vector, in the order their sets came, found by an index of
+/// their places, and a measurement first compares its set with the one
+/// found last: one thread records the same set over and over, and that
+/// comparison costs less than hashing the set and probing the index.
 #[derive(Debug)]
 struct Points<P> {
-    map: Map<Attributes, P>,
+    /// Every point but the empty set's, with its set; a point keeps its
+    /// place until the points are taken (then all are replaced).
+    sets: Vec<(Attributes, P)>,
+    /// The places in `sets`, by the hash of their set.
+    index: hashbrown::HashTable<usize>,
+    /// foldhash's fast hasher, randomly seeded, so that a guest choosing
+    /// attribute values cannot aim at one bucket of `index`.
+    hasher: foldhash::fast::RandomState,
+    /// The place in `sets` of the set found last.
+    last: Option<usize>,
     empty: Option<P>,
     start: u64,
 }
@@ -429,35 +475,76 @@ struct Points<P> {
 impl<P> Points<P> {
     fn new() -> Self {
         Points {
-            map: Map::default(),
+            sets: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            last: None,
             empty: None,
             start: now_nanos(),
         }
     }
 
-    /// The point of `attributes`, made with `new` if it is not there yet;
-    /// past the cardinality limit, the overflow point.
-    fn entry(&mut self, attributes: Attributes, new: impl FnOnce() -> P) -> &mut P {
-        if attributes.0.is_empty() {
+    /// The point of `set`, made with `new` if it is not there yet; past
+    /// the cardinality limit, the overflow point.
+    fn entry(&mut self, set: impl Lookup, new: impl FnOnce() -> P) -> &mut P {
+        if set.is_empty() {
             return self.empty.get_or_insert_with(new);
         }
-        let key = if self.full() && !self.map.contains_key(&attributes) {
-            Attributes::overflow()
-        } else {
-            attributes
+        let at = match self.last {
+            Some(at) if self.sets.get(at).is_some_and(|(kept, _)| set.is(kept)) => at,
+            _ => {
+                let at = self.place(set, new);
+                self.last = Some(at);
+                at
+            }
         };
-        self.map.entry(key).or_insert_with(new)
+        &mut self.sets[at].1
+    }
+
+    /// The place of `set`'s point, found by its hash, or made with `new`:
+    /// past the cardinality limit, the overflow point's.
+    fn place(&mut self, set: impl Lookup, new: impl FnOnce() -> P) -> usize {
+        if let Some(at) = self.find(&set) {
+            return at;
+        }
+        if !self.full() {
+            return self.insert(set.into_set(), new());
+        }
+        let overflow = Pairs(&[(OVERFLOW, ValueRef::Bool(true))]);
+        match self.find(&overflow) {
+            Some(at) => at,
+            None => self.insert(Attributes::overflow(), new()),
+        }
+    }
+
+    /// The place of `set`'s point, if it has one.
+    fn find(&self, set: &impl Lookup) -> Option<usize> {
+        let sets = &self.sets;
+        self.index
+            .find(self.hasher.hash_one(set), |&at| set.is(&sets[at].0))
+            .copied()
+    }
+
+    /// Keeps `point` for `set`, not kept yet; its place.
+    fn insert(&mut self, set: Attributes, point: P) -> usize {
+        let at = self.sets.len();
+        let hash = self.hasher.hash_one(&set);
+        self.sets.push((set, point));
+        let (sets, hasher) = (&self.sets, &self.hasher);
+        self.index
+            .insert_unique(hash, at, |&at| hasher.hash_one(&sets[at].0));
+        at
     }
 
     /// Whether a new set would pass the cardinality limit: every place
     /// but the overflow point's is taken.
     fn full(&self) -> bool {
-        let held = self.map.len() + usize::from(self.empty.is_some());
+        let held = self.sets.len() + usize::from(self.empty.is_some());
         held >= CARDINALITY_LIMIT - 1
             && held
                 - usize::from(
-                    self.map
-                        .contains_key(&Pairs(&[(OVERFLOW, ValueRef::Bool(true))])),
+                    self.find(&Pairs(&[(OVERFLOW, ValueRef::Bool(true))]))
+                        .is_some(),
                 )
                 >= CARDINALITY_LIMIT - 1
     }
@@ -466,19 +553,8 @@ impl<P> Points<P> {
     fn entry_of(&mut self, key: Key, new: impl FnOnce() -> P) -> &mut P {
         match key {
             Key::Owned(attributes) => self.entry(attributes, new),
-            Key::Borrowed(pairs) => self.entry_by(pairs, new),
+            Key::Borrowed(pairs) => self.entry(pairs, new),
         }
-    }
-
-    /// [`Points::entry`] by a borrowed set: copied only when it is new.
-    fn entry_by(&mut self, pairs: Pairs, new: impl FnOnce() -> P) -> &mut P {
-        if pairs.0.is_empty() {
-            return self.empty.get_or_insert_with(new);
-        }
-        if self.full() && !self.map.contains_key(&pairs) {
-            return self.map.entry(Attributes::overflow()).or_insert_with(new);
-        }
-        self.map.entry_ref(&pairs).or_insert_with(new)
     }
 
     /// Every point, each with its attribute set, as `read` makes it.
@@ -489,15 +565,16 @@ impl<P> Points<P> {
             .map(|p| (Attributes::default(), read(p)));
         empty
             .into_iter()
-            .chain(self.map.iter_mut().map(|(k, v)| (k.clone(), read(v))))
+            .chain(self.sets.iter_mut().map(|(k, v)| (k.clone(), read(v))))
             .collect()
     }
 
-    /// Every point, taken: the next point of a set counts from now.
+    /// Every point, taken: the next point of a set counts from now, in a
+    /// place of its own (the set found last is forgotten with the rest).
     fn take(&mut self) -> (u64, Vec<(Attributes, P)>) {
         let taken = std::mem::replace(self, Points::new());
         let empty = taken.empty.map(|p| (Attributes::default(), p));
-        (taken.start, empty.into_iter().chain(taken.map).collect())
+        (taken.start, empty.into_iter().chain(taken.sets).collect())
     }
 }
 
@@ -1511,21 +1588,163 @@ mod tests {
 
         let mut points = Points::<i64>::new();
         for n in 0..3000 {
-            *points.entry_by(Pairs(&[("n", ValueRef::Int(n))]), || 0) += 1;
+            *points.entry(Pairs(&[("n", ValueRef::Int(n))]), || 0) += 1;
         }
         *points.entry_of(
             Attributes::new([(Cow::Borrowed("n"), Value::Int(0))]).into(),
             || 0,
         ) += 5;
-        assert_eq!(points.map.len(), CARDINALITY_LIMIT);
+        assert_eq!(points.sets.len(), CARDINALITY_LIMIT);
         assert_eq!(
-            points.map[&Attributes::overflow()],
-            3000 - (CARDINALITY_LIMIT as i64 - 1)
+            count_of(&mut points, Attributes::overflow()),
+            [3000 - (CARDINALITY_LIMIT as i64 - 1)]
         );
         assert_eq!(
-            points.map[&Attributes::new([(Cow::Borrowed("n"), Value::Int(0))])],
-            6
+            count_of(
+                &mut points,
+                Attributes::new([(Cow::Borrowed("n"), Value::Int(0))])
+            ),
+            [6]
         );
+    }
+
+    /// The counts of every point `points` keeps for `set`: one, unless the
+    /// set was kept twice.
+    fn count_of(points: &mut Points<i64>, set: Attributes) -> Vec<i64> {
+        points
+            .read(|n| *n)
+            .into_iter()
+            .filter(|(kept, _)| *kept == set)
+            .map(|(_, n)| n)
+            .collect()
+    }
+
+    /// A route and status set, its keys and value copied (not the same
+    /// pointers as the host's constants).
+    fn built(route: &str, status: Option<i64>) -> Attributes {
+        let mut pairs = vec![(
+            Cow::Owned("http.route".to_string()),
+            Value::from(route.to_string()),
+        )];
+        if let Some(status) = status {
+            pairs.push((
+                Cow::Owned("http.response.status_code".to_string()),
+                Value::Int(status),
+            ));
+        }
+        Attributes::new(pairs)
+    }
+
+    /// Measurements alternating between sets, repeating one, or giving the
+    /// last one again built separately (owned or borrowed, keys copied or
+    /// the same constants), each count in its own set's one point: the
+    /// set found last is taken only when it is the measurement's, not for
+    /// a set with the same keys and another value, nor for one of its
+    /// pairs alone.
+    #[test]
+    fn the_set_found_last_is_only_taken_for_itself() {
+        const STATUS: &str = "http.response.status_code";
+        const ROUTE: &str = "http.route";
+        let orders = [
+            (STATUS, ValueRef::Int(201)),
+            (ROUTE, ValueRef::Str("/orders")),
+        ];
+        let refused = [
+            (STATUS, ValueRef::Int(500)),
+            (ROUTE, ValueRef::Str("/orders")),
+        ];
+        let route = [(ROUTE, ValueRef::Str("/orders"))];
+        let mut points = Points::<i64>::new();
+        for _ in 0..100 {
+            *points.entry(Pairs(&orders), || 0) += 1;
+            *points.entry(Pairs(&orders), || 0) += 1;
+            *points.entry(built("/orders", Some(201)), || 0) += 1;
+            *points.entry(Pairs(&refused), || 0) += 10;
+            *points.entry(Pairs(&route), || 0) += 100;
+            *points.entry(built("/orders", None), || 0) += 100;
+            *points.entry(Pairs(&[]), || 0) += 1000;
+            *points.entry(Pairs(&orders), || 0) += 1;
+        }
+        assert_eq!(points.sets.len(), 3, "three sets, each kept once");
+        assert_eq!(count_of(&mut points, built("/orders", Some(201))), [400]);
+        assert_eq!(count_of(&mut points, built("/orders", Some(500))), [1000]);
+        assert_eq!(count_of(&mut points, built("/orders", None)), [20_000]);
+        assert_eq!(count_of(&mut points, Attributes::default()), [100_000]);
+    }
+
+    /// After a delta collection, a measurement of the set found last
+    /// before it lands in a new point that counts from zero, whichever
+    /// place the set takes now, and the next collection has each set's
+    /// count since the last one, no more, no less.
+    #[test]
+    fn a_delta_collection_forgets_the_set_found_last() {
+        let counter = Sum::counter(TEST.clone());
+        let value = |metric: Option<Metric>, route: &'static str| {
+            let Some(metric::Data::Sum(data)) = metric.and_then(|m| m.data) else {
+                panic!("not a sum");
+            };
+            let set = attrs(route).to_proto();
+            let found: Vec<_> = data
+                .data_points
+                .iter()
+                .filter(|p| p.attributes == set)
+                .map(|p| p.value)
+                .collect();
+            (data.data_points.len(), found)
+        };
+        let int = |n| Some(number_data_point::Value::AsInt(n));
+        counter.add(1, attrs("/a"));
+        counter.add(2, attrs("/b"));
+        counter.add(3, attrs("/b"));
+        let taken = counter.collect(Collect::Delta);
+        assert_eq!(value(taken, "/b"), (2, vec![int(5)]));
+        // "/b" was found last, in the second place; it now takes the first.
+        counter.add(7, attrs("/b"));
+        counter.add(1, attrs("/a"));
+        counter.add(7, attrs("/b"));
+        let taken = counter.collect(Collect::Delta);
+        assert_eq!(value(taken, "/b"), (2, vec![int(14)]));
+        counter.add(4, attrs("/a"));
+        let taken = counter.collect(Collect::Delta);
+        assert_eq!(value(taken, "/a"), (1, vec![int(4)]));
+
+        let histogram = Histogram::new(TEST.clone(), &[1.0], HistogramOptions::default());
+        let route = [("http.route", ValueRef::Str("/a"))];
+        histogram.record(0.5, Pairs(&route), None);
+        histogram.collect(Collect::Delta);
+        histogram.record(0.5, Pairs(&route), None);
+        histogram.record(0.5, Pairs(&route), None);
+        let points = histogram_points(histogram.collect(Collect::Delta).unwrap());
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].count, 2);
+    }
+
+    /// Past the cardinality limit, with the overflow set found last: a new
+    /// set still goes to the overflow point (and is not kept), a known set
+    /// still to its own, and the overflow set given as such to the
+    /// overflow point; the limit holds.
+    #[test]
+    fn overflow_works_when_the_overflow_set_was_found_last() {
+        let n = |n: i64| Attributes::new([(Cow::Borrowed("n"), Value::Int(n))]);
+        let mut points = Points::<i64>::new();
+        *points.entry(Attributes::default(), || 0) += 1;
+        for k in 0..CARDINALITY_LIMIT as i64 - 2 {
+            *points.entry(n(k), || 0) += 1;
+        }
+        let overflow = [(OVERFLOW, ValueRef::Bool(true))];
+        *points.entry(n(5000), || 0) += 1;
+        *points.entry(n(5000), || 0) += 1;
+        *points.entry(n(3), || 0) += 1;
+        *points.entry(Pairs(&[("n", ValueRef::Int(6000))]), || 0) += 1;
+        *points.entry(Pairs(&overflow), || 0) += 10;
+        *points.entry(Attributes::overflow(), || 0) += 10;
+        *points.entry(n(7000), || 0) += 1;
+        *points.entry(n(3), || 0) += 1;
+        assert_eq!(points.sets.len() + 1, CARDINALITY_LIMIT);
+        assert_eq!(count_of(&mut points, Attributes::overflow()), [24]);
+        assert_eq!(count_of(&mut points, n(3)), [3]);
+        assert_eq!(count_of(&mut points, n(5000)), [0; 0]);
+        assert_eq!(count_of(&mut points, Attributes::default()), [1]);
     }
 
     /// The same pairs in another order are the same set; a key repeated
