@@ -3,14 +3,12 @@
 //! `telemetry::metrics`), each histogram point's exemplar the innermost
 //! open span. Calls never fail; what cannot be recorded is dropped.
 
-use std::borrow::Cow;
-
 use opentelemetry::trace::TraceContextExt;
 
 use super::bindings::metrics;
 use super::bindings::tracing::{KeyValue as WitKeyValue, Value as WitValue};
 use super::spans::RequestSpans;
-use crate::telemetry::metrics::{Attributes, Kind, SpanRef, Value};
+use crate::telemetry::metrics::{GuestPairs, Kind, SpanRef, ValueRef};
 
 /// Attributes one measurement keeps, at most (the rest are dropped): a
 /// metric's attributes are its dimensions, and a few are plenty.
@@ -18,28 +16,36 @@ const MAX_ATTRIBUTES: usize = 16;
 /// Characters of a string attribute value kept, at most.
 const MAX_VALUE_CHARS: usize = 256;
 
-/// A guest's attributes as a metric attribute set, bounded: strings,
-/// whole numbers and booleans are metric keys, other values are dropped.
-/// The guest's strings are moved in, not copied.
-fn attributes(attrs: Vec<WitKeyValue>) -> Attributes {
-    Attributes::new(attrs.into_iter().take(MAX_ATTRIBUTES).filter_map(|kv| {
-        let value = match kv.value {
-            WitValue::String(mut s) => {
-                // No more bytes than the limit's characters: nothing to cut,
-                // without counting characters.
-                if s.len() > MAX_VALUE_CHARS
-                    && let Some((cut, _)) = s.char_indices().nth(MAX_VALUE_CHARS)
-                {
-                    s.truncate(cut);
+/// A guest's attributes as a metric attribute set, borrowed, in `pairs`:
+/// strings, whole numbers and booleans are metric keys, other values are
+/// dropped, and so is every attribute past [`MAX_ATTRIBUTES`]; a string is
+/// cut to [`MAX_VALUE_CHARS`]. Sorted by key, the last value of a key
+/// repeated kept: how many pairs the set has. Nothing is copied unless the
+/// set is new to the instrument.
+fn attributes<'a>(
+    attrs: &'a [WitKeyValue],
+    pairs: &mut [(&'a str, ValueRef<'a>); MAX_ATTRIBUTES],
+) -> usize {
+    let mut len = 0;
+    for kv in attrs.iter().take(MAX_ATTRIBUTES) {
+        let value = match &kv.value {
+            // No more bytes than the limit's characters: nothing to cut,
+            // without counting characters.
+            WitValue::String(s) if s.len() > MAX_VALUE_CHARS => {
+                match s.char_indices().nth(MAX_VALUE_CHARS) {
+                    Some((cut, _)) => ValueRef::Str(&s[..cut]),
+                    None => ValueRef::Str(s),
                 }
-                Value::Str(Cow::Owned(s))
             }
-            WitValue::S64(n) => Value::Int(n),
-            WitValue::Bool(b) => Value::Bool(b),
-            _ => return None,
+            WitValue::String(s) => ValueRef::Str(s),
+            WitValue::S64(n) => ValueRef::Int(*n),
+            WitValue::Bool(b) => ValueRef::Bool(*b),
+            _ => continue,
         };
-        Some((Cow::Owned(kv.key), value))
-    }))
+        pairs[len] = (kv.key.as_str(), value);
+        len += 1;
+    }
+    GuestPairs::canonical(&mut pairs[..len])
 }
 
 impl RequestSpans {
@@ -57,6 +63,8 @@ impl RequestSpans {
             return;
         };
         let span = SpanRef::of(self.current().span().span_context());
+        let mut pairs = [("", ValueRef::Bool(false)); MAX_ATTRIBUTES];
+        let len = attributes(&attrs, &mut pairs);
         // Refused measurements are counted by the instruments; calls never
         // fail (see the WIT).
         let _ = metrics.business.record(
@@ -65,7 +73,7 @@ impl RequestSpans {
             unit,
             description,
             value,
-            attributes(attrs),
+            GuestPairs(&pairs[..len]),
             span,
         );
     }

@@ -213,6 +213,40 @@ impl std::hash::Hash for Pairs<'_> {
     }
 }
 
+/// A guest's set, borrowed from the guest's attributes: sorted by key and
+/// distinct (see [`GuestPairs::canonical`]), hashed and compared as the
+/// [`Attributes`] it stands for, and copied (keys too) only when it is
+/// new. Its keys are the guest's text, not the host's constants.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestPairs<'a>(pub &'a [(&'a str, ValueRef<'a>)]);
+
+impl GuestPairs<'_> {
+    /// Sorts `pairs` by key and keeps the last value of a key repeated
+    /// (as [`Attributes::new`] does): the length of the set, at the front.
+    pub fn canonical(pairs: &mut [(&str, ValueRef<'_>)]) -> usize {
+        // Stable, and no allocation for the few pairs a guest may pass.
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        let mut kept = 0;
+        for at in 0..pairs.len() {
+            if pairs.get(at + 1).is_some_and(|next| next.0 == pairs[at].0) {
+                continue;
+            }
+            pairs[kept] = pairs[at];
+            kept += 1;
+        }
+        kept
+    }
+}
+
+impl std::hash::Hash for GuestPairs<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.len());
+        for (key, value) in self.0 {
+            hash_pair(state, key, *value);
+        }
+    }
+}
+
 impl From<&Pairs<'_>> for Attributes {
     fn from(pairs: &Pairs<'_>) -> Attributes {
         debug_assert!(
@@ -224,6 +258,18 @@ impl From<&Pairs<'_>> for Attributes {
                 .0
                 .iter()
                 .map(|(key, value)| (Cow::Borrowed(*key), value.to_value()))
+                .collect(),
+        )
+    }
+}
+
+impl From<&GuestPairs<'_>> for Attributes {
+    fn from(pairs: &GuestPairs<'_>) -> Attributes {
+        Attributes(
+            pairs
+                .0
+                .iter()
+                .map(|(key, value)| (Cow::Owned(key.to_string()), value.to_value()))
                 .collect(),
         )
     }
@@ -391,6 +437,8 @@ pub enum Key<'a> {
     Owned(Attributes),
     /// A set of the host's keys, borrowed.
     Borrowed(Pairs<'a>),
+    /// A guest's set, borrowed.
+    Guest(GuestPairs<'a>),
 }
 
 impl From<Attributes> for Key<'_> {
@@ -402,6 +450,12 @@ impl From<Attributes> for Key<'_> {
 impl<'a> From<Pairs<'a>> for Key<'a> {
     fn from(pairs: Pairs<'a>) -> Self {
         Key::Borrowed(pairs)
+    }
+}
+
+impl<'a> From<GuestPairs<'a>> for Key<'a> {
+    fn from(pairs: GuestPairs<'a>) -> Self {
+        Key::Guest(pairs)
     }
 }
 
@@ -442,6 +496,25 @@ impl Lookup for Pairs<'_> {
             && self.0.iter().zip(&set.0).all(|((ka, va), (kb, vb))| {
                 *va == vb.as_ref() && (std::ptr::eq(*ka, &**kb) || *ka == kb)
             })
+    }
+
+    fn into_set(self) -> Attributes {
+        Attributes::from(&self)
+    }
+}
+
+impl Lookup for GuestPairs<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn is(&self, set: &Attributes) -> bool {
+        self.0.len() == set.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&set.0)
+                .all(|((ka, va), (kb, vb))| *va == vb.as_ref() && *ka == kb)
     }
 
     fn into_set(self) -> Attributes {
@@ -554,6 +627,7 @@ impl<P> Points<P> {
         match key {
             Key::Owned(attributes) => self.entry(attributes, new),
             Key::Borrowed(pairs) => self.entry(pairs, new),
+            Key::Guest(pairs) => self.entry(pairs, new),
         }
     }
 
@@ -696,12 +770,12 @@ impl Sum {
 
     /// Adds `value` to the point of `attributes` (a negative value is
     /// ignored, as the API says of counters).
-    pub fn add(&self, value: i64, attributes: Attributes) {
+    pub fn add<'a>(&self, value: i64, attributes: impl Into<Key<'a>>) {
         if value < 0 {
             return;
         }
         if let Some(mut points) = self.points.local() {
-            *points.entry(attributes, || 0) += value;
+            *points.entry_of(attributes.into(), || 0) += value;
         }
     }
 
@@ -1605,6 +1679,60 @@ mod tests {
                 Attributes::new([(Cow::Borrowed("n"), Value::Int(0))])
             ),
             [6]
+        );
+    }
+
+    /// A guest's borrowed set, made canonical (sorted, the last value of a
+    /// repeated key kept), finds the point of the set `Attributes::new`
+    /// builds from the same pairs, and the other way round; a different
+    /// value or key is another point.
+    #[test]
+    fn guest_sets_are_the_sets_they_stand_for() {
+        let mut points = Points::<i64>::new();
+        let built = Attributes::new([
+            (Cow::Owned("outcome".into()), Value::from("paid")),
+            (Cow::Owned("amount".into()), Value::Int(1)),
+            (Cow::Owned("amount".into()), Value::Int(3)),
+        ]);
+        *points.entry(built.clone(), || 0) += 1;
+        let mut pairs = [
+            ("outcome", ValueRef::Str("paid")),
+            ("amount", ValueRef::Int(1)),
+            ("amount", ValueRef::Int(3)),
+        ];
+        let len = GuestPairs::canonical(&mut pairs);
+        assert_eq!(len, 2);
+        assert_eq!(
+            pairs[..len],
+            [
+                ("amount", ValueRef::Int(3)),
+                ("outcome", ValueRef::Str("paid"))
+            ]
+        );
+        // Found last, then found by hash after another set came between.
+        *points.entry(GuestPairs(&pairs[..len]), || 0) += 1;
+        let other = [
+            ("amount", ValueRef::Int(1)),
+            ("outcome", ValueRef::Str("paid")),
+        ];
+        *points.entry(GuestPairs(&other), || 0) += 1;
+        *points.entry(GuestPairs(&pairs[..len]), || 0) += 1;
+        let renamed = [
+            ("amounts", ValueRef::Int(3)),
+            ("outcome", ValueRef::Str("paid")),
+        ];
+        *points.entry(GuestPairs(&renamed), || 0) += 1;
+        assert_eq!(points.sets.len(), 3);
+        assert_eq!(count_of(&mut points, built), [3]);
+        assert_eq!(
+            count_of(
+                &mut points,
+                Attributes::new([
+                    (Cow::Owned("amount".into()), Value::Int(1)),
+                    (Cow::Owned("outcome".into()), Value::from("paid")),
+                ])
+            ),
+            [1]
         );
     }
 

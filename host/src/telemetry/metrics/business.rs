@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, SpanRef, Sum,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Key, SpanRef, Sum,
 };
 
 /// Instrument names one service's guests may create.
@@ -115,17 +115,25 @@ impl Business {
     // One argument per field of the WIT call: a struct for them would only
     // be built to be taken apart here.
     #[allow(clippy::too_many_arguments)]
-    pub fn record(
+    pub fn record<'a>(
         &self,
         kind: Kind,
         name: &str,
         unit: &str,
         description: &str,
         value: f64,
-        attributes: Attributes,
+        attributes: impl Into<Key<'a>>,
         span: Option<SpanRef>,
     ) -> Result<(), Refused> {
-        let outcome = self.try_record(kind, name, unit, description, value, attributes, span);
+        let outcome = self.try_record(
+            kind,
+            name,
+            unit,
+            description,
+            value,
+            attributes.into(),
+            span,
+        );
         if outcome.is_err() {
             self.refused.add(1, Attributes::default());
         }
@@ -140,7 +148,7 @@ impl Business {
         unit: &str,
         description: &str,
         value: f64,
-        attributes: Attributes,
+        attributes: Key,
         span: Option<SpanRef>,
     ) -> Result<(), Refused> {
         if !value.is_finite() || value < 0.0 || (kind == Kind::Counter && value.fract() != 0.0) {

@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 pub use aggregate::{
-    Attributes, Collect, HistogramOptions, SpanRef, Value, now_nanos, shard_count, shard_of,
+    Collect, GuestPairs, HistogramOptions, SpanRef, ValueRef, now_nanos, shard_count, shard_of,
 };
 pub use business::{GUEST_SCOPE, Kind};
 pub use forwarded::{INVALID, MAX_PENDING_POINTS, TOO_LARGE};
