@@ -246,7 +246,7 @@ fn service(
     .limits(limits)
     .egress(egress)
     .client(client.clone())
-    .metrics(metrics.clone())
+    .metrics(metrics)
     .logs(telemetry.logs(identity, metrics));
     Ok(Arc::new(service))
 }

@@ -68,7 +68,7 @@ struct Capture {
 /// One request's guest output.
 #[derive(Debug)]
 pub struct GuestOutput {
-    logs: Arc<ServiceLogs>,
+    logs: &'static ServiceLogs,
     max_lines: usize,
     capture: Mutex<Capture>,
     /// The innermost open span, kept current by the request's spans: its
@@ -89,7 +89,7 @@ pub struct OutputCounts {
 
 impl GuestOutput {
     /// A request's output into `logs`, at most `max_lines` lines.
-    pub fn new(logs: Arc<ServiceLogs>, max_lines: usize) -> Arc<GuestOutput> {
+    pub fn new(logs: &'static ServiceLogs, max_lines: usize) -> Arc<GuestOutput> {
         Arc::new(GuestOutput {
             logs,
             max_lines,

@@ -180,7 +180,7 @@ impl RequestSpans {
 
     /// Records the request in `metrics` (active now, its duration when it
     /// finishes).
-    pub fn with_metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Self {
+    pub fn with_metrics(mut self, metrics: Option<&'static ServiceMetrics>) -> Self {
         if let Some(metrics) = metrics {
             let held = |key: &str| {
                 self.server_attributes
@@ -202,7 +202,7 @@ impl RequestSpans {
 
     /// The service's instruments and the SERVER span's identity (the
     /// exemplar of what the request records), when metrics are on.
-    pub fn metrics(&self) -> Option<(&Arc<ServiceMetrics>, SpanContext)> {
+    pub fn metrics(&self) -> Option<(&'static ServiceMetrics, SpanContext)> {
         let metrics = self.metrics.as_ref()?.metrics();
         Some((metrics, self.server.span().span_context().clone()))
     }

@@ -28,7 +28,6 @@ impl Host for RequestSpans {
             // Metrics are off (`OTEL_METRICS_EXPORTER=none`): nothing to do.
             return Ok(Ok(()));
         };
-        let service = service.clone();
         let budget = MAX_POINTS_PER_REQUEST.saturating_sub(self.exported_points);
         let converted = Converted::resource_metrics(metrics, budget);
         let kept = converted.kept;

@@ -31,7 +31,7 @@ pub struct Outbound {
     /// sends each on a connection of its own.
     client: Option<Arc<Client>>,
     /// Where `http.client.request.duration` is recorded, when metrics are on.
-    metrics: Option<Arc<ServiceMetrics>>,
+    metrics: Option<&'static ServiceMetrics>,
 }
 
 impl Outbound {
@@ -47,7 +47,7 @@ impl Outbound {
     }
 
     /// Records each request's duration in `metrics`.
-    pub fn with_metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Outbound {
+    pub fn with_metrics(mut self, metrics: Option<&'static ServiceMetrics>) -> Outbound {
         self.metrics = metrics;
         self
     }
@@ -76,10 +76,7 @@ impl Outbound {
         options: Option<RequestOptions>,
     ) -> SendFuture {
         let started = Instant::now();
-        let measured = self
-            .metrics
-            .clone()
-            .map(|metrics| (metrics, measure(&request)));
+        let measured = self.metrics.map(|metrics| (metrics, measure(&request)));
         if let Some((egress, service)) = &self.egress
             && let Err(why) = egress.check(service, request.uri())
         {

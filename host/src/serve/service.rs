@@ -54,10 +54,10 @@ pub struct Service {
     admission: Arc<tokio::sync::Semaphore>,
     waiting: Arc<AtomicUsize>,
     /// The service's instruments; `None` with metrics off.
-    pub(super) metrics: Option<Arc<ServiceMetrics>>,
+    pub(super) metrics: Option<&'static ServiceMetrics>,
     /// Where the guest's output and the host's request log go as log
     /// records; `None` with logs off.
-    pub(super) logs: Option<Arc<ServiceLogs>>,
+    pub(super) logs: Option<&'static ServiceLogs>,
 }
 
 impl Service {
@@ -90,13 +90,13 @@ impl Service {
     }
 
     /// Makes the guest's output and the request log records in `logs`.
-    pub fn logs(mut self, logs: Option<Arc<ServiceLogs>>) -> Self {
+    pub fn logs(mut self, logs: Option<&'static ServiceLogs>) -> Self {
         self.logs = logs;
         self
     }
 
     /// Records the service's requests in `metrics`.
-    pub fn metrics(mut self, metrics: Option<Arc<ServiceMetrics>>) -> Self {
+    pub fn metrics(mut self, metrics: Option<&'static ServiceMetrics>) -> Self {
         if let Some(metrics) = &metrics {
             metrics.count_pool_slots(self.in_flight.reader());
         }
@@ -183,7 +183,7 @@ impl Service {
     ) -> RequestState {
         let mut outbound = Outbound::new(self.propagator.clone())
             .with_client(self.client.clone())
-            .with_metrics(self.metrics.clone());
+            .with_metrics(self.metrics);
         if let Some((egress, name)) = &self.egress {
             outbound = outbound.with_egress(egress.clone(), name.clone());
         }
@@ -195,11 +195,11 @@ impl Service {
             )
             .with_span_limit(self.limits.spans)
             .with_attribute_limits(self.limits.attributes)
-            .with_metrics(self.metrics.clone())
+            .with_metrics(self.metrics)
             .with_output(
                 self.logs
                     .as_ref()
-                    .map(|logs| GuestOutput::new(logs.clone(), self.limits.log_lines)),
+                    .map(|logs| GuestOutput::new(logs, self.limits.log_lines)),
             );
         RequestState::new(&self.env, spans, self.limits.memory)
     }

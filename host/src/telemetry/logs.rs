@@ -506,7 +506,7 @@ pub struct ServiceLogs {
     service: usize,
     logs: Arc<Logs>,
     /// Where dropped guest lines are counted.
-    metrics: Option<Arc<ServiceMetrics>>,
+    metrics: Option<&'static ServiceMetrics>,
     /// The terminal view, which draws a guest's lines under their span.
     console: Option<Arc<Console>>,
     /// The explorer (`--ui`), which shows them under their span too.
@@ -522,7 +522,7 @@ impl ServiceLogs {
         name: String,
         resource: Resource,
         logs: Arc<Logs>,
-        metrics: Option<Arc<ServiceMetrics>>,
+        metrics: Option<&'static ServiceMetrics>,
         console: Option<Arc<Console>>,
         explorer: Option<Arc<SpanLogs>>,
     ) -> ServiceLogs {
@@ -537,8 +537,8 @@ impl ServiceLogs {
     }
 
     /// The service's instruments, to count what a request's limit cut.
-    pub fn metrics(&self) -> Option<&ServiceMetrics> {
-        self.metrics.as_deref()
+    pub fn metrics(&self) -> Option<&'static ServiceMetrics> {
+        self.metrics
     }
 
     /// Shows a record where it is shown as it is written: the console

@@ -182,17 +182,19 @@ impl Telemetry {
     pub fn logs(
         &self,
         identity: &ServiceIdentity,
-        metrics: Option<Arc<ServiceMetrics>>,
-    ) -> Option<Arc<ServiceLogs>> {
+        metrics: Option<&'static ServiceMetrics>,
+    ) -> Option<&'static ServiceLogs> {
         let logs = self.logs.as_ref()?;
-        Some(Arc::new(ServiceLogs::new(
+        // Leaked once, as the service's instruments are (see
+        // `Metrics::service`): every request refers to it.
+        Some(Box::leak(Box::new(ServiceLogs::new(
             identity.name.clone(),
             self.proto_resource(identity),
             logs.clone(),
             metrics,
             self.console.clone(),
             self.explorer.as_ref().map(Explorer::span_logs),
-        )))
+        ))))
     }
 
     /// `identity`'s resource, as OTLP carries it.
@@ -212,7 +214,7 @@ impl Telemetry {
 
     /// The instruments of `identity`'s service, under the same resource as
     /// its spans; `None` when metrics are off.
-    pub fn metrics(&self, identity: &ServiceIdentity) -> Option<Arc<ServiceMetrics>> {
+    pub fn metrics(&self, identity: &ServiceIdentity) -> Option<&'static ServiceMetrics> {
         let metrics = self.metrics.as_ref()?;
         Some(metrics.service(
             self.proto_resource(identity),

@@ -172,15 +172,15 @@ pub struct ServiceMetrics {
 /// `http.server.active_requests` until it ends or is dropped.
 #[derive(Debug)]
 pub struct ActiveRequest {
-    metrics: Arc<ServiceMetrics>,
+    metrics: &'static ServiceMetrics,
     /// Its set's place in [`active_sets`], until it ends.
     set: Option<usize>,
 }
 
 impl ActiveRequest {
     /// The service's instruments.
-    pub fn metrics(&self) -> &Arc<ServiceMetrics> {
-        &self.metrics
+    pub fn metrics(&self) -> &'static ServiceMetrics {
+        self.metrics
     }
 
     /// The request is no longer active (it may still record).
@@ -303,7 +303,7 @@ impl ServiceMetrics {
     /// A request with `method` (`http.request.method`: one the convention
     /// names, or `_OTHER`) and `scheme` started: counted active until the
     /// guard is dropped.
-    pub fn request_started(self: Arc<Self>, method: &str, scheme: &str) -> ActiveRequest {
+    pub fn request_started(&'static self, method: &str, scheme: &str) -> ActiveRequest {
         let set = active_set(method, scheme);
         self.active_requests.add(set, 1);
         ActiveRequest {

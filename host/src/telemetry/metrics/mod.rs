@@ -39,7 +39,7 @@ use super::push::{Payload, Source};
 /// Every service's instruments, collected together.
 #[derive(Debug)]
 pub struct Metrics {
-    services: Mutex<Vec<Arc<ServiceMetrics>>>,
+    services: Mutex<Vec<&'static ServiceMetrics>>,
     collect: Collect,
     /// Every histogram's aggregation and exemplar filter.
     histograms: HistogramOptions,
@@ -71,21 +71,25 @@ impl Metrics {
         &self,
         resource: Resource,
         export_dropped: Arc<AtomicU64>,
-    ) -> Arc<ServiceMetrics> {
-        let metrics = Arc::new(ServiceMetrics::new(
+    ) -> &'static ServiceMetrics {
+        // A service's instruments last as long as the process, so they
+        // are leaked once: a request refers to them with no reference
+        // count, which both workers would update on every request,
+        // passing its cache line between the cores.
+        let metrics: &'static ServiceMetrics = Box::leak(Box::new(ServiceMetrics::new(
             resource,
             export_dropped,
             self.histograms,
-        ));
+        )));
         if let Ok(mut services) = self.services.lock() {
-            services.push(metrics.clone());
+            services.push(metrics);
         }
         metrics
     }
 
     /// One export of every service's points, if any has one.
     pub fn export(&self) -> Option<ExportMetricsServiceRequest> {
-        let services: Vec<Arc<ServiceMetrics>> = self.services.lock().ok()?.clone();
+        let services: Vec<&'static ServiceMetrics> = self.services.lock().ok()?.clone();
         let resource_metrics: Vec<_> = services
             .iter()
             .flat_map(|service| service.collect(self.collect))
