@@ -919,21 +919,35 @@ mod tests {
         bodies
     }
 
-    /// Records written on several threads at once land in their threads'
-    /// parts and are all exported, each once, in exports of at most a
-    /// batch: a part holding more than an export takes is cut between two
-    /// records and the rest waits for the next.
-    #[test]
-    fn every_threads_records_are_exported_once_in_batches() {
-        let logs = Arc::new(Logs::new(1000, 7, LogRecordLimits::default(), false, true));
-        let service = Arc::new(ServiceLogs::new(
+    /// A queue of `capacity` records exported `batch` at a time, and one
+    /// service's way into it.
+    fn queue(capacity: usize, batch: usize) -> (Arc<Logs>, ServiceLogs) {
+        let logs = Arc::new(Logs::new(
+            capacity,
+            batch,
+            LogRecordLimits::default(),
+            false,
+            true,
+        ));
+        let service = ServiceLogs::new(
             "order-api".into(),
             Resource::default(),
             logs.clone(),
             None,
             None,
             None,
-        ));
+        );
+        (logs, service)
+    }
+
+    /// Records written on several threads at once land in their threads'
+    /// parts and are all exported, each once, in exports of at most a
+    /// batch: a part holding more than an export takes is cut between two
+    /// records and the rest waits for the next.
+    #[test]
+    fn every_threads_records_are_exported_once_in_batches() {
+        let (logs, service) = queue(1000, 7);
+        let service = Arc::new(service);
         let threads: Vec<_> = (0..4)
             .map(|thread| {
                 let service = service.clone();
@@ -983,15 +997,7 @@ mod tests {
     /// waited for; an export makes room again.
     #[test]
     fn a_full_queue_drops_and_counts() {
-        let logs = Arc::new(Logs::new(3, 512, LogRecordLimits::default(), false, true));
-        let service = ServiceLogs::new(
-            "order-api".into(),
-            Resource::default(),
-            logs.clone(),
-            None,
-            None,
-            None,
-        );
+        let (logs, service) = queue(3, 512);
         for n in 0..5 {
             service.emit(Origin::Host, Severity::Info, &n.to_string(), None, &[]);
         }
