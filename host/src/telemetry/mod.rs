@@ -15,8 +15,8 @@
 //! - `traces_file`: `--traces-file`, OTLP/JSON lines.
 //! - [`metrics`]: the host's instruments and the guests', aggregated here
 //!   with exemplars (see its doc for why not the SDK's).
-//! - [`logs`]: guest output and the host's request log as log records,
-//!   in a bounded queue.
+//! - [`logs`]: guest output and the host's request log as log records;
+//!   `log_queue`: the bounded queue they wait in, encoded, until export.
 //! - `transport`: how an export reaches the collector: TLS (the
 //!   certificate files, read at start-up), the gRPC channel, the OTLP/HTTP
 //!   POST and gzip, the same for every signal.
@@ -39,6 +39,7 @@ mod delivery;
 mod display;
 pub mod explorer;
 mod export_queue;
+mod log_queue;
 pub mod logs;
 pub mod metrics;
 mod push;

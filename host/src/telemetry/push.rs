@@ -22,7 +22,7 @@ use tokio::sync::{Notify, mpsc};
 use wasmtime::error::Context as _;
 
 use super::config::{Compression, OtlpSettings, Protocol};
-use super::logs::EncodedLogs;
+use super::log_queue::EncodedLogs;
 use super::transport::{self, HttpConnection, Tls};
 use super::wire::Encoded;
 

@@ -1,0 +1,396 @@
+//! The log queue: the records of every service, encoded as they are
+//! written, waiting for export (see `logs` for what a record holds).
+//!
+//! A record goes into the writing thread's part of the queue (one part per
+//! recording thread, as the metrics number them), beside the records of
+//! the same service and scope: what waits is the bytes of
+//! `ScopeLogs.log_records` fields. An export copies them, under their
+//! resource and scope, into one `ExportLogsServiceRequest` of at most a
+//! batch of records. The queue holds `OTEL_BLRP_MAX_QUEUE_SIZE` records
+//! in all; past that a record is dropped and counted, never waited for.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use prost::Message as _;
+use tokio::sync::Notify;
+
+use super::config::LogRecordLimits;
+use super::logs::Origin;
+use super::metrics::{EXPORT_QUEUE, ServiceMetrics, shard_count, shard_of};
+use super::push::{Payload, Source};
+use super::wire::{delimited_len, put_bytes, put_header};
+
+/// A buffer emptied by an export keeps its memory for the next records,
+/// up to this many bytes (a burst of long guest lines is not held on to).
+const KEPT_BYTES: usize = 1 << 20;
+
+/// One OTLP `ExportLogsServiceRequest`, encoded.
+#[derive(Debug, Clone)]
+pub struct EncodedLogs {
+    /// The message's bytes.
+    pub bytes: Bytes,
+    /// The log records in it.
+    pub records: usize,
+}
+
+/// Records of one service in one scope, encoded, waiting.
+#[derive(Debug, Default)]
+struct Records {
+    /// Each record as a `ScopeLogs.log_records` field (key, length,
+    /// `LogRecord`), one after the other.
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Records {
+    /// Appends a record of `len` bytes that `encode` writes.
+    fn push(&mut self, len: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        put_header(&mut self.bytes, 2, len);
+        encode(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Moves the first records, `most` at most, to the end of `into`:
+    /// how many.
+    fn take(&mut self, most: usize, into: &mut Vec<u8>) -> usize {
+        let taken = self.ends.len().min(most);
+        let Some(cut) = taken.checked_sub(1).map(|last| self.ends[last]) else {
+            return 0;
+        };
+        into.extend_from_slice(&self.bytes[..cut]);
+        if taken == self.ends.len() {
+            self.ends.clear();
+            if self.bytes.capacity() > KEPT_BYTES {
+                self.bytes = Vec::new();
+            } else {
+                self.bytes.clear();
+            }
+        } else {
+            self.bytes.drain(..cut);
+            self.ends.drain(..taken);
+            self.ends.iter_mut().for_each(|end| *end -= cut);
+        }
+        taken
+    }
+}
+
+/// What waits in one part of the queue.
+#[derive(Debug, Default)]
+struct Waiting {
+    /// The records of the host's scopes: service `s`'s of origin `o` at
+    /// `2 * s + o as usize`.
+    lines: Vec<Records>,
+    /// Records guests built in scopes they named: each with its service
+    /// and its scope, encoded.
+    own: Vec<(usize, Vec<u8>, Records)>,
+}
+
+/// One part of the queue, alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Part(Mutex<Waiting>);
+
+/// A scope of one export: the host's for an origin, or one a guest named
+/// (encoded).
+#[derive(Debug, PartialEq)]
+enum Scope {
+    Of(Origin),
+    Own(Vec<u8>),
+}
+
+/// Records taken for one export: per service, its scopes, each with its
+/// records' bytes.
+type Taken = Vec<(usize, Vec<(Scope, Vec<u8>)>)>;
+
+/// Where the records of `service` in `scope` go in `taken`, services in
+/// the order they were made, scopes in the order first taken.
+fn into(taken: &mut Taken, service: usize, scope: Scope) -> &mut Vec<u8> {
+    let at = match taken.iter().position(|(s, _)| *s == service) {
+        Some(at) => at,
+        None => {
+            let at = taken.partition_point(|(s, _)| *s < service);
+            taken.insert(at, (service, Vec::new()));
+            at
+        }
+    };
+    let scopes = &mut taken[at].1;
+    let at = match scopes.iter().position(|(s, _)| *s == scope) {
+        Some(at) => at,
+        None => {
+            scopes.push((scope, Vec::new()));
+            scopes.len() - 1
+        }
+    };
+    &mut scopes[at].1
+}
+
+/// The process's log queue.
+#[derive(Debug)]
+pub struct Logs {
+    /// The records waiting, one part per recording thread (as the
+    /// metrics number them), each behind its own lock.
+    parts: Box<[Part]>,
+    /// Records waiting in all the parts.
+    queued: AtomicUsize,
+    /// Each service's resource, encoded once, where its records name it.
+    resources: Mutex<Vec<Arc<[u8]>>>,
+    /// The scopes of the host's own records, encoded once: by origin.
+    scopes: [Vec<u8>; 2],
+    capacity: usize,
+    /// Records per export request, at most; this many waiting wake the
+    /// pusher.
+    batch: usize,
+    /// Wakes the pusher when a full batch waits.
+    ready: Arc<Notify>,
+    /// Records dropped because the queue was full, in all.
+    pub dropped: AtomicU64,
+    /// Records whose export failed, in all.
+    pub undelivered: AtomicU64,
+    /// Prints each record as it is written (`OTEL_LOGS_EXPORTER=console`).
+    pub(super) console: bool,
+    /// Queues records for OTLP (`OTEL_LOGS_EXPORTER=otlp`).
+    pub(super) exports: bool,
+    /// `OTEL_LOGRECORD_ATTRIBUTE_*_LIMIT`, applied to every record.
+    pub(super) limits: LogRecordLimits,
+}
+
+impl Logs {
+    /// A queue of at most `capacity` records for OTLP, exported in requests
+    /// of at most `batch`, each record's attributes within `limits`, when
+    /// `exports`; `console` prints each record.
+    pub fn new(
+        capacity: usize,
+        batch: usize,
+        limits: LogRecordLimits,
+        console: bool,
+        exports: bool,
+    ) -> Logs {
+        Logs {
+            parts: (0..shard_count()).map(|_| Part::default()).collect(),
+            queued: AtomicUsize::new(0),
+            resources: Mutex::new(Vec::new()),
+            scopes: [Origin::Host, Origin::Guest].map(|o| o.scope().encode_to_vec()),
+            capacity,
+            batch: batch.clamp(1, capacity.max(1)),
+            ready: Arc::new(Notify::new()),
+            dropped: AtomicU64::new(0),
+            undelivered: AtomicU64::new(0),
+            console,
+            exports,
+            limits,
+        }
+    }
+
+    /// The place of a service with `resource` (encoded), which its
+    /// records name.
+    pub(super) fn register(&self, resource: Vec<u8>) -> usize {
+        let mut resources = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        resources.push(resource.into());
+        resources.len() - 1
+    }
+
+    /// Queues a record with `write`, which encodes it into the records it
+    /// is given (this thread's of its service and scope), when there is
+    /// room; else counts it dropped (a guest's in `metrics`, its
+    /// service's).
+    fn push(
+        &self,
+        origin: Origin,
+        metrics: Option<&ServiceMetrics>,
+        write: impl FnOnce(&mut Waiting),
+    ) {
+        if !self.exports {
+            return;
+        }
+        let before = self.queued.fetch_add(1, Ordering::Relaxed);
+        if before >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            if let (Origin::Guest, Some(metrics)) = (origin, metrics) {
+                metrics.logs_dropped(1, EXPORT_QUEUE);
+            }
+            return;
+        }
+        match self.local() {
+            Some(mut waiting) => write(&mut waiting),
+            None => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if before + 1 == self.batch {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Queues a record of service `service` in the host's scope for
+    /// `origin`: `len` bytes, which `encode` writes.
+    pub(super) fn push_line(
+        &self,
+        service: usize,
+        origin: Origin,
+        metrics: Option<&ServiceMetrics>,
+        len: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let slot = 2 * service + origin as usize;
+        self.push(origin, metrics, |waiting| {
+            lines(waiting, slot).push(len, encode);
+        });
+    }
+
+    /// Queues a record a guest of service `service` built whole, in the
+    /// scope it named (`scope`, encoded) or else its guests' scope: `len`
+    /// bytes, which `encode` writes.
+    pub(super) fn push_record(
+        &self,
+        service: usize,
+        scope: Option<Vec<u8>>,
+        metrics: Option<&ServiceMetrics>,
+        len: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
+        self.push(Origin::Guest, metrics, |waiting| {
+            let records = match scope {
+                None => lines(waiting, 2 * service + Origin::Guest as usize),
+                Some(scope) => {
+                    let at = match waiting
+                        .own
+                        .iter()
+                        .position(|(s, own, _)| *s == service && *own == scope)
+                    {
+                        Some(at) => at,
+                        None => {
+                            waiting.own.push((service, scope, Records::default()));
+                            waiting.own.len() - 1
+                        }
+                    };
+                    &mut waiting.own[at].2
+                }
+            };
+            records.push(len, encode);
+        });
+    }
+
+    /// Records waiting now.
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// This thread's part.
+    fn local(&self) -> Option<MutexGuard<'_, Waiting>> {
+        self.parts[shard_of(self.parts.len())].0.lock().ok()
+    }
+
+    /// Up to a batch of records, grouped by service and scope, encoded:
+    /// per service (in the order they were made) the host's scope, the
+    /// guests', then the scopes guests named.
+    pub(super) fn batch(&self) -> Option<EncodedLogs> {
+        let mut services: Taken = Vec::new();
+        let mut records = 0;
+        for part in &self.parts {
+            if records == self.batch {
+                break;
+            }
+            let Ok(mut waiting) = part.0.lock() else {
+                continue;
+            };
+            let waiting = &mut *waiting;
+            for (slot, lines) in waiting.lines.iter_mut().enumerate() {
+                if !lines.ends.is_empty() {
+                    let origin = [Origin::Host, Origin::Guest][slot % 2];
+                    records += lines.take(
+                        self.batch - records,
+                        into(&mut services, slot / 2, Scope::Of(origin)),
+                    );
+                }
+            }
+            for (service, scope, own) in &mut waiting.own {
+                if !own.ends.is_empty() {
+                    records += own.take(
+                        self.batch - records,
+                        into(&mut services, *service, Scope::Own(scope.clone())),
+                    );
+                }
+            }
+            waiting.own.retain(|(_, _, own)| !own.ends.is_empty());
+        }
+        if records == 0 {
+            return None;
+        }
+        self.queued.fetch_sub(records, Ordering::Relaxed);
+        // Host scopes before named ones, in origin order.
+        for (_, scopes) in &mut services {
+            scopes.sort_by_key(|(scope, _)| match scope {
+                Scope::Of(Origin::Host) => 0,
+                Scope::Of(Origin::Guest) => 1,
+                Scope::Own(_) => 2,
+            });
+        }
+        let resources = self.resources.lock().ok()?.clone();
+        let scope_bytes = |scope: &Scope| -> Vec<u8> {
+            match scope {
+                Scope::Of(origin) => self.scopes[*origin as usize].clone(),
+                Scope::Own(encoded) => encoded.clone(),
+            }
+        };
+        // `ExportLogsServiceRequest.resource_logs` (1) → `ResourceLogs`:
+        // `resource` (1), `scope_logs` (2) → `ScopeLogs`: `scope` (1),
+        // `log_records` (2), which wait encoded. Lengths first, then the
+        // bytes.
+        let mut resource_lens = Vec::with_capacity(services.len());
+        for (service, scopes) in &services {
+            let mut len = delimited_len(1, resources.get(*service)?.len());
+            for (scope, bytes) in scopes {
+                len += delimited_len(2, delimited_len(1, scope_bytes(scope).len()) + bytes.len());
+            }
+            resource_lens.push(len);
+        }
+        let total = resource_lens.iter().map(|len| delimited_len(1, *len)).sum();
+        let mut buf = Vec::with_capacity(total);
+        for ((service, scopes), resource_len) in services.iter().zip(resource_lens) {
+            put_header(&mut buf, 1, resource_len);
+            put_bytes(&mut buf, 1, &resources[*service]);
+            for (scope, bytes) in scopes {
+                let scope = scope_bytes(scope);
+                put_header(&mut buf, 2, delimited_len(1, scope.len()) + bytes.len());
+                put_bytes(&mut buf, 1, &scope);
+                buf.extend_from_slice(bytes);
+            }
+        }
+        debug_assert_eq!(buf.len(), total);
+        Some(EncodedLogs {
+            bytes: Bytes::from(buf),
+            records,
+        })
+    }
+}
+
+impl Source for Logs {
+    fn ready(&self) -> Option<Arc<Notify>> {
+        Some(self.ready.clone())
+    }
+
+    fn collect(&self) -> Vec<Payload> {
+        std::iter::from_fn(|| self.batch())
+            .map(Payload::Logs)
+            .collect()
+    }
+
+    fn undelivered(&self, log_records: usize) {
+        self.undelivered
+            .fetch_add(log_records as u64, Ordering::Relaxed);
+    }
+}
+
+/// The records at `slot` of `waiting`'s host scopes.
+fn lines(waiting: &mut Waiting, slot: usize) -> &mut Records {
+    if waiting.lines.len() <= slot {
+        waiting.lines.resize_with(slot + 1, Records::default);
+    }
+    &mut waiting.lines[slot]
+}
