@@ -80,8 +80,7 @@ impl Records {
 /// What waits in one part of the queue.
 #[derive(Debug, Default)]
 struct Waiting {
-    /// The records of the host's scopes: service `s`'s of origin `o` at
-    /// `2 * s + o as usize`.
+    /// The records of the host's scopes, at their [`slot`].
     lines: Vec<Records>,
     /// Records guests built in scopes they named: each with its service
     /// and its scope, encoded.
@@ -107,7 +106,7 @@ type Taken = Vec<(usize, Vec<(Scope, Vec<u8>)>)>;
 
 /// Where the records of `service` in `scope` go in `taken`, services in
 /// the order they were made, scopes in the order first taken.
-fn into(taken: &mut Taken, service: usize, scope: Scope) -> &mut Vec<u8> {
+fn taken_records(taken: &mut Taken, service: usize, scope: Scope) -> &mut Vec<u8> {
     let at = match taken.iter().position(|(s, _)| *s == service) {
         Some(at) => at,
         None => {
@@ -236,9 +235,8 @@ impl Logs {
         len: usize,
         encode: impl FnOnce(&mut Vec<u8>),
     ) {
-        let slot = 2 * service + origin as usize;
         self.push(origin, metrics, |waiting| {
-            lines(waiting, slot).push(len, encode);
+            lines(waiting, slot(service, origin)).push(len, encode);
         });
     }
 
@@ -255,7 +253,7 @@ impl Logs {
     ) {
         self.push(Origin::Guest, metrics, |waiting| {
             let records = match scope {
-                None => lines(waiting, 2 * service + Origin::Guest as usize),
+                None => lines(waiting, slot(service, Origin::Guest)),
                 Some(scope) => {
                     let at = match waiting
                         .own
@@ -281,6 +279,14 @@ impl Logs {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// The encoded scope `scope` stands for.
+    fn scope_bytes<'a>(&'a self, scope: &'a Scope) -> &'a [u8] {
+        match scope {
+            Scope::Of(origin) => &self.scopes[*origin as usize],
+            Scope::Own(encoded) => encoded,
+        }
+    }
+
     /// This thread's part.
     fn local(&self) -> Option<MutexGuard<'_, Waiting>> {
         self.parts[shard_of(self.parts.len())].0.lock().ok()
@@ -302,10 +308,10 @@ impl Logs {
             let waiting = &mut *waiting;
             for (slot, lines) in waiting.lines.iter_mut().enumerate() {
                 if !lines.ends.is_empty() {
-                    let origin = [Origin::Host, Origin::Guest][slot % 2];
+                    let (service, origin) = of_slot(slot);
                     records += lines.take(
                         self.batch - records,
-                        into(&mut services, slot / 2, Scope::Of(origin)),
+                        taken_records(&mut services, service, Scope::Of(origin)),
                     );
                 }
             }
@@ -313,7 +319,7 @@ impl Logs {
                 if !own.ends.is_empty() {
                     records += own.take(
                         self.batch - records,
-                        into(&mut services, *service, Scope::Own(scope.clone())),
+                        taken_records(&mut services, *service, Scope::Own(scope.clone())),
                     );
                 }
             }
@@ -332,12 +338,6 @@ impl Logs {
             });
         }
         let resources = self.resources.lock().ok()?.clone();
-        let scope_bytes = |scope: &Scope| -> Vec<u8> {
-            match scope {
-                Scope::Of(origin) => self.scopes[*origin as usize].clone(),
-                Scope::Own(encoded) => encoded.clone(),
-            }
-        };
         // `ExportLogsServiceRequest.resource_logs` (1) → `ResourceLogs`:
         // `resource` (1), `scope_logs` (2) → `ScopeLogs`: `scope` (1),
         // `log_records` (2), which wait encoded. Lengths first, then the
@@ -346,7 +346,10 @@ impl Logs {
         for (service, scopes) in &services {
             let mut len = delimited_len(1, resources.get(*service)?.len());
             for (scope, bytes) in scopes {
-                len += delimited_len(2, delimited_len(1, scope_bytes(scope).len()) + bytes.len());
+                len += delimited_len(
+                    2,
+                    delimited_len(1, self.scope_bytes(scope).len()) + bytes.len(),
+                );
             }
             resource_lens.push(len);
         }
@@ -356,9 +359,9 @@ impl Logs {
             put_header(&mut buf, 1, resource_len);
             put_bytes(&mut buf, 1, &resources[*service]);
             for (scope, bytes) in scopes {
-                let scope = scope_bytes(scope);
+                let scope = self.scope_bytes(scope);
                 put_header(&mut buf, 2, delimited_len(1, scope.len()) + bytes.len());
-                put_bytes(&mut buf, 1, &scope);
+                put_bytes(&mut buf, 1, scope);
                 buf.extend_from_slice(bytes);
             }
         }
@@ -385,6 +388,18 @@ impl Source for Logs {
         self.undelivered
             .fetch_add(log_records as u64, Ordering::Relaxed);
     }
+}
+
+/// Where the records of `service` in the host's scope for `origin` are
+/// in [`Waiting::lines`].
+fn slot(service: usize, origin: Origin) -> usize {
+    2 * service + origin as usize
+}
+
+/// The service and origin of the records at `slot` (see [`slot`]).
+fn of_slot(slot: usize) -> (usize, Origin) {
+    let origin = [Origin::Host, Origin::Guest][slot % 2];
+    (slot / 2, origin)
 }
 
 /// The records at `slot` of `waiting`'s host scopes.
