@@ -67,15 +67,7 @@ impl RequestSpans {
         let len = attributes(&attrs, &mut pairs);
         // Refused measurements are counted by the instruments; calls never
         // fail (see the WIT).
-        let _ = metrics.business.record(
-            kind,
-            name,
-            unit,
-            description,
-            value,
-            GuestPairs(&pairs[..len]),
-            span,
-        );
+        metrics.record_guest(kind, name, unit, description, value, &pairs[..len], span);
     }
 }
 

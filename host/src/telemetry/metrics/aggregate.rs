@@ -424,6 +424,11 @@ pub fn now_nanos() -> u64 {
 pub struct Moment(Option<u64>);
 
 impl Moment {
+    /// The time `nanos`, read before.
+    pub fn at(nanos: u64) -> Moment {
+        Moment(Some(nanos))
+    }
+
     /// Nanoseconds since the Unix epoch, as of the first call.
     pub fn nanos(&mut self) -> u64 {
         *self.0.get_or_insert_with(now_nanos)
@@ -1192,6 +1197,7 @@ impl Histogram {
     /// there is one); the exemplar filter decides whether it may become an
     /// exemplar. A value that is not a finite non-negative number is
     /// ignored (the API's histograms take only those).
+    #[cfg(test)]
     pub fn record<'a>(&self, value: f64, attributes: impl Into<Key<'a>>, span: Option<SpanRef>) {
         self.record_at(value, attributes, span, &mut Moment::default());
     }

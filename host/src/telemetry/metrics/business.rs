@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Key, SpanRef, Sum,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Key, Moment, SpanRef, Sum,
 };
 
 /// Instrument names one service's guests may create.
@@ -115,6 +115,7 @@ impl Business {
     // One argument per field of the WIT call: a struct for them would only
     // be built to be taken apart here.
     #[allow(clippy::too_many_arguments)]
+    #[cfg(test)]
     pub fn record<'a>(
         &self,
         kind: Kind,
@@ -125,7 +126,8 @@ impl Business {
         attributes: impl Into<Key<'a>>,
         span: Option<SpanRef>,
     ) -> Result<(), Refused> {
-        let outcome = self.try_record(
+        let now = &mut Moment::default();
+        self.record_at(
             kind,
             name,
             unit,
@@ -133,7 +135,24 @@ impl Business {
             value,
             attributes.into(),
             span,
-        );
+            now,
+        )
+    }
+
+    /// [`Business::record`], an exemplar's time read from `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_at(
+        &self,
+        kind: Kind,
+        name: &str,
+        unit: &str,
+        description: &str,
+        value: f64,
+        attributes: Key<'_>,
+        span: Option<SpanRef>,
+        now: &mut Moment,
+    ) -> Result<(), Refused> {
+        let outcome = self.try_record(kind, name, unit, description, value, attributes, span, now);
         if outcome.is_err() {
             self.refused.add(1, Attributes::default());
         }
@@ -150,6 +169,7 @@ impl Business {
         value: f64,
         attributes: Key,
         span: Option<SpanRef>,
+        now: &mut Moment,
     ) -> Result<(), Refused> {
         if !value.is_finite() || value < 0.0 || (kind == Kind::Counter && value.fract() != 0.0) {
             return Err(Refused::BadValue);
@@ -157,7 +177,7 @@ impl Business {
         let instrument = self.instrument(kind, name, unit, description)?;
         match instrument {
             Instrument::Counter(sum) => sum.add(value as i64, attributes),
-            Instrument::Histogram(histogram) => histogram.record(value, attributes, span),
+            Instrument::Histogram(histogram) => histogram.record_at(value, attributes, span, now),
         }
         Ok(())
     }

@@ -16,11 +16,12 @@ use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetr
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Levels, Moment, Observed, Pairs,
-    ReadLevel, SpanRef, Sum, Value, ValueRef,
+    Attributes, Collect, Descriptor, GuestPairs, Histogram, HistogramOptions, Levels, Moment,
+    Observed, Pairs, ReadLevel, SpanRef, Sum, Value, ValueRef, now_nanos,
 };
-use super::business::Business;
+use super::business::{Business, Kind};
 use super::forwarded::Forwarded;
+use super::journal::{Entry, Journal, Made};
 use crate::telemetry::semconv;
 
 /// The HTTP semantic conventions' explicit bucket boundaries for request
@@ -110,20 +111,27 @@ const LOGS_TRUNCATED: Descriptor = Descriptor::of(
     "Guest log lines cut to the line length limit.",
 );
 
-/// The keys of `http.server.request.duration`'s attributes, as the
-/// convention lists them (required, conditionally required, recommended;
-/// `server.address`/`server.port` are opt-in, and left out), in the order
-/// an attribute set keeps them.
-const SERVER_KEYS: [&str; 6] = [
+/// The keys of the two durations' attributes, in the order an attribute
+/// set keeps them; a measurement names a key by its place here. The first
+/// six are `http.server.request.duration`'s, as the convention lists them
+/// (required, conditionally required, recommended; `server.address` and
+/// `server.port` are opt-in there, and left out);
+/// `http.client.request.duration` has the first three and the last two.
+pub const DURATION_KEYS: [&str; 8] = [
     semconv::ERROR_TYPE,
     semconv::HTTP_REQUEST_METHOD,
     semconv::HTTP_RESPONSE_STATUS_CODE,
     semconv::HTTP_ROUTE,
     semconv::NETWORK_PROTOCOL_VERSION,
     semconv::URL_SCHEME,
+    semconv::SERVER_ADDRESS,
+    semconv::SERVER_PORT,
 ];
 
-/// Where `key` is in [`SERVER_KEYS`], if it is one of them. It runs for
+/// How many of [`DURATION_KEYS`] are the server duration's.
+const SERVER_KEYS: usize = 6;
+
+/// Where `key` is among the server duration's keys, if it is one of them. It runs for
 /// every attribute of every request's SERVER span, most of which are none
 /// of them: each key's length (and, among those of ten bytes, its first
 /// byte) names the one candidate it is compared with.
@@ -137,7 +145,7 @@ fn server_key(key: &str) -> Option<usize> {
         (10, Some(b'u')) => 5,
         _ => return None,
     };
-    (SERVER_KEYS[at] == key).then_some(at)
+    (DURATION_KEYS[at] == key).then_some(at)
 }
 
 /// One service's instruments and the resource its points carry.
@@ -162,10 +170,13 @@ pub struct ServiceMetrics {
     logs_dropped: Sum,
     logs_truncated: Sum,
     /// What the guest records through `wasm-otel:host/metrics`.
-    pub(crate) business: Business,
+    business: Business,
     /// What the guest exports through `wasi:otel/metrics`, until the next
     /// export.
     pub(crate) forwarded: Forwarded,
+    /// What requests measured (durations, the sandbox, active requests,
+    /// the guests' measurements), until it is aggregated.
+    journal: Journal,
 }
 
 /// A request being served, with its service's instruments: counted in
@@ -174,7 +185,7 @@ pub struct ServiceMetrics {
 pub struct ActiveRequest {
     metrics: &'static ServiceMetrics,
     /// Its set's place in [`active_sets`], until it ends.
-    set: Option<usize>,
+    set: Option<u8>,
 }
 
 impl ActiveRequest {
@@ -186,7 +197,7 @@ impl ActiveRequest {
     /// The request is no longer active (it may still record).
     pub fn end(&mut self) {
         if let Some(set) = self.set.take() {
-            self.metrics.active_requests.add(set, -1);
+            self.metrics.note(&Entry::Active { set, delta: -1 });
         }
     }
 }
@@ -223,12 +234,13 @@ fn active_sets() -> Vec<Attributes> {
 /// Where the set of `method` and `scheme` is in [`active_sets`]: a method
 /// the convention does not name counts as `_OTHER`, a scheme other than
 /// `https` as `http`.
-fn active_set(method: &str, scheme: &str) -> usize {
+fn active_set(method: &str, scheme: &str) -> u8 {
     let method = semconv::KNOWN_METHODS
         .iter()
         .position(|known| *known == method)
         .unwrap_or(semconv::KNOWN_METHODS.len());
-    method * ACTIVE_SCHEMES.len() + usize::from(scheme == "https")
+    // At most 10 methods by 2 schemes.
+    (method * ACTIVE_SCHEMES.len() + usize::from(scheme == "https")) as u8
 }
 
 /// The attribute set of `pairs` with static keys.
@@ -276,7 +288,106 @@ impl ServiceMetrics {
             logs_truncated: Sum::counter(LOGS_TRUNCATED),
             business: Business::new(histograms),
             forwarded: Forwarded::default(),
+            journal: Journal::default(),
         }
+    }
+
+    /// Notes a measurement, aggregated later (see `journal`).
+    fn note(&self, entry: &Entry<'_>) {
+        self.journal.write(entry, &|entry| self.apply(entry));
+    }
+
+    /// Aggregates a measurement noted before.
+    fn apply(&self, entry: Entry<'_>) {
+        match entry {
+            Entry::Active { set, delta } => {
+                self.active_requests.add(usize::from(set), i64::from(delta));
+            }
+            Entry::Duration {
+                client,
+                seconds,
+                pairs,
+                made,
+            } => {
+                let histogram = if client {
+                    &self.client_duration
+                } else {
+                    &self.server_duration
+                };
+                let mut set = [("", ValueRef::Bool(false)); DURATION_KEYS.len()];
+                let len = pairs.len().min(set.len());
+                for (to, (key, value)) in set.iter_mut().zip(pairs) {
+                    *to = (
+                        DURATION_KEYS[usize::from(*key) % DURATION_KEYS.len()],
+                        *value,
+                    );
+                }
+                let set = Pairs(&set[..len]);
+                histogram.record_at(seconds, set, made.span, &mut Moment::at(made.time));
+            }
+            Entry::Sandbox {
+                instantiated,
+                peak_bytes,
+                made,
+            } => {
+                let now = &mut Moment::at(made.time);
+                let none = || Attributes::default();
+                if let Some(seconds) = instantiated {
+                    self.instantiate.record_at(seconds, none(), made.span, now);
+                }
+                self.memory_peak
+                    .record_at(peak_bytes, none(), made.span, now);
+            }
+            Entry::Guest {
+                kind,
+                name,
+                unit,
+                description,
+                value,
+                pairs,
+                made,
+            } => {
+                // Refused measurements are counted by the instruments.
+                let _ = self.business.record_at(
+                    kind,
+                    name,
+                    unit,
+                    description,
+                    value,
+                    GuestPairs(pairs).into(),
+                    made.span,
+                    &mut Moment::at(made.time),
+                );
+            }
+        }
+    }
+
+    /// Records a guest's measurement `value` in its instrument `name` of
+    /// `kind` (made with `unit` and `description` on first use), with
+    /// the set `pairs` (as `GuestPairs::canonical` leaves them), in `span`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_guest(
+        &self,
+        kind: Kind,
+        name: &str,
+        unit: &str,
+        description: &str,
+        value: f64,
+        pairs: &[(&str, ValueRef<'_>)],
+        span: Option<SpanRef>,
+    ) {
+        self.note(&Entry::Guest {
+            kind,
+            name,
+            unit,
+            description,
+            value,
+            pairs,
+            made: Made {
+                time: now_nanos(),
+                span,
+            },
+        });
     }
 
     /// Queues a guest's `wasi:otel` export (`scopes`, holding `points`
@@ -305,7 +416,7 @@ impl ServiceMetrics {
     /// guard is dropped.
     pub fn request_started(&'static self, method: &str, scheme: &str) -> ActiveRequest {
         let set = active_set(method, scheme);
-        self.active_requests.add(set, 1);
+        self.note(&Entry::Active { set, delta: 1 });
         ActiveRequest {
             metrics: self,
             set: Some(set),
@@ -319,7 +430,7 @@ impl ServiceMetrics {
         // Each key in its place (the last value of a key wins), so the set
         // is made in order, with no sorting, and borrowed: nothing is
         // copied unless the set is new.
-        let mut values: [Option<ValueRef>; SERVER_KEYS.len()] = [None; SERVER_KEYS.len()];
+        let mut values: [Option<ValueRef>; SERVER_KEYS] = [None; SERVER_KEYS];
         for kv in server {
             if let Some(at) = server_key(kv.key.as_str())
                 && let Some(value) = value_of(&kv.value)
@@ -327,19 +438,23 @@ impl ServiceMetrics {
                 values[at] = Some(value);
             }
         }
-        let mut pairs = [("", ValueRef::Bool(false)); SERVER_KEYS.len()];
+        let mut pairs = [(0, ValueRef::Bool(false)); SERVER_KEYS];
         let mut len = 0;
-        for (key, value) in SERVER_KEYS.iter().zip(values) {
+        for (key, value) in values.into_iter().enumerate() {
             if let Some(value) = value {
-                pairs[len] = (*key, value);
+                pairs[len] = (key as u8, value);
                 len += 1;
             }
         }
-        self.server_duration.record(
-            duration.as_secs_f64(),
-            Pairs(&pairs[..len]),
-            SpanRef::of(span),
-        );
+        self.note(&Entry::Duration {
+            client: false,
+            seconds: duration.as_secs_f64(),
+            pairs: &pairs[..len],
+            made: Made {
+                time: now_nanos(),
+                span: SpanRef::of(span),
+            },
+        });
     }
 
     /// An outgoing request ended after `duration`: its method, server
@@ -354,31 +469,33 @@ impl ServiceMetrics {
         // In key order (`error.type`, `http.request.method`,
         // `http.response.status_code`, `server.address`, `server.port`), so
         // the set is made without sorting.
-        let mut pairs = [("", ValueRef::Bool(false)); 5];
+        let mut pairs = [(0, ValueRef::Bool(false)); 5];
         let mut len = 0;
-        let mut push = |key: &'static str, value| {
+        // Each key by its place in DURATION_KEYS.
+        let mut push = |key: u8, value| {
             pairs[len] = (key, value);
             len += 1;
         };
         if let Some(error_type) = &request.error_type {
-            push(semconv::ERROR_TYPE, ValueRef::Str(error_type));
+            push(0, ValueRef::Str(error_type));
         }
-        push(semconv::HTTP_REQUEST_METHOD, ValueRef::Str(request.method));
+        push(1, ValueRef::Str(request.method));
         if let Some(status) = request.status {
-            push(
-                semconv::HTTP_RESPONSE_STATUS_CODE,
-                ValueRef::Int(i64::from(status)),
-            );
+            push(2, ValueRef::Int(i64::from(status)));
         }
         if let Some(address) = &request.address {
-            push(semconv::SERVER_ADDRESS, ValueRef::Str(address));
+            push(6, ValueRef::Str(address));
         }
-        push(semconv::SERVER_PORT, ValueRef::Int(i64::from(request.port)));
-        self.client_duration.record(
-            duration.as_secs_f64(),
-            Pairs(&pairs[..len]),
-            SpanRef::of(span),
-        );
+        push(7, ValueRef::Int(i64::from(request.port)));
+        self.note(&Entry::Duration {
+            client: true,
+            seconds: duration.as_secs_f64(),
+            pairs: &pairs[..len],
+            made: Made {
+                time: now_nanos(),
+                span: SpanRef::of(span),
+            },
+        });
     }
 
     /// Reads `wasm.pool.slots.used` with `running`: the service's guests
@@ -391,14 +508,14 @@ impl ServiceMetrics {
     /// What the sandbox cost one request: the time to instantiate (when it
     /// did) and the instance's peak linear memory, in the SERVER span `span`.
     pub fn sandbox(&self, instantiated: Option<Duration>, peak_bytes: usize, span: &SpanContext) {
-        let span = SpanRef::of(span);
-        let mut now = Moment::default();
-        if let Some(took) = instantiated {
-            self.instantiate
-                .record_at(took.as_secs_f64(), Attributes::default(), span, &mut now);
-        }
-        self.memory_peak
-            .record_at(peak_bytes as f64, Attributes::default(), span, &mut now);
+        self.note(&Entry::Sandbox {
+            instantiated: instantiated.map(|took| took.as_secs_f64()),
+            peak_bytes: peak_bytes as f64,
+            made: Made {
+                time: now_nanos(),
+                span: SpanRef::of(span),
+            },
+        });
     }
 
     /// A guest failed with `error_type` (a trap's code, the deadline, the
@@ -450,6 +567,8 @@ impl ServiceMetrics {
     }
 
     fn collect_own(&self, collect: Collect) -> Option<ResourceMetrics> {
+        // What requests measured since the last collection is in it.
+        self.journal.drain(&|entry| self.apply(entry));
         let mut metrics: Vec<Metric> = [
             self.server_duration.collect(collect),
             self.active_requests.collect(),
@@ -538,13 +657,122 @@ pub struct ClientRequest {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
     use super::*;
+
+    /// What collection found for the metric `name`: each point's count
+    /// (a histogram's) or value (a sum's), and the exemplars' trace ids
+    /// and times.
+    fn found(collected: &[ResourceMetrics], name: &str) -> (Vec<i64>, Vec<(Vec<u8>, u64)>) {
+        let mut values = Vec::new();
+        let mut exemplars = Vec::new();
+        let metrics = collected
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == name);
+        for metric in metrics {
+            match &metric.data {
+                Some(Data::Histogram(h)) => {
+                    for point in &h.data_points {
+                        values.push(point.count as i64);
+                        exemplars.extend(
+                            point
+                                .exemplars
+                                .iter()
+                                .map(|e| (e.trace_id.clone(), e.time_unix_nano)),
+                        );
+                    }
+                }
+                Some(Data::Sum(sum)) => values
+                    .extend(sum.data_points.iter().map(|p| match p.value {
+                    Some(
+                        opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(n),
+                    ) => n,
+                    _ => panic!("{name}: not a whole number"),
+                })),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        (values, exemplars)
+    }
+
+    /// What a request measures is in the next collection, with the
+    /// exemplar's span and the time it was measured (not the time it was
+    /// aggregated), and, with delta temporality, in no later one; the
+    /// active level counts until the request ends.
+    #[test]
+    fn measurements_are_in_the_next_collection_only() {
+        let metrics: &'static ServiceMetrics = Box::leak(Box::new(ServiceMetrics::new(
+            Resource::default(),
+            Arc::new(AtomicU64::new(0)),
+            HistogramOptions::default(),
+        )));
+        let span = SpanContext::new(
+            TraceId::from_bytes([3; 16]),
+            SpanId::from_bytes([4; 8]),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let before = now_nanos();
+        let mut active = metrics.request_started("POST", "http");
+        let server = [
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, "POST"),
+            KeyValue::new(semconv::HTTP_ROUTE, "/orders"),
+            KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 201),
+        ];
+        metrics.request_ended(Duration::from_millis(3), &server, &span);
+        metrics.client_request_ended(
+            Duration::from_millis(1),
+            ClientRequest {
+                method: "POST",
+                address: Some("127.0.0.1".into()),
+                port: 8001,
+                status: Some(201),
+                error_type: None,
+            },
+            &span,
+        );
+        metrics.sandbox(Some(Duration::from_micros(40)), 1 << 20, &span);
+        let outcome = [("outcome", ValueRef::Str("confirmed"))];
+        metrics.record_guest(Kind::Counter, "orders", "", "", 2.0, &outcome, None);
+        let after = now_nanos();
+
+        let first = metrics.collect(Collect::Delta);
+        for name in [
+            semconv::HTTP_SERVER_REQUEST_DURATION,
+            semconv::HTTP_CLIENT_REQUEST_DURATION,
+            semconv::WASM_INSTANTIATE_DURATION,
+            semconv::WASM_MEMORY_PEAK,
+        ] {
+            let (counts, exemplars) = found(&first, name);
+            assert_eq!(counts, [1], "{name}");
+            assert_eq!(exemplars.len(), 1, "{name}");
+            let (trace_id, time) = &exemplars[0];
+            assert_eq!(trace_id, &[3; 16], "{name}");
+            assert!((before..=after).contains(time), "{name}: {time}");
+        }
+        assert_eq!(found(&first, "orders").0, [2]);
+        assert_eq!(found(&first, semconv::HTTP_SERVER_ACTIVE_REQUESTS).0, [1]);
+
+        active.end();
+        let second = metrics.collect(Collect::Delta);
+        assert_eq!(
+            found(&second, semconv::HTTP_SERVER_REQUEST_DURATION).0,
+            [0; 0]
+        );
+        assert_eq!(found(&second, "orders").0, [0; 0]);
+        assert_eq!(found(&second, semconv::HTTP_SERVER_ACTIVE_REQUESTS).0, [0]);
+    }
 
     /// Each of the server duration's keys is found at its place, and no
     /// other key is, not even one of the same length and first byte.
     #[test]
     fn server_keys_are_found_by_length_then_text() {
-        for (at, key) in SERVER_KEYS.iter().enumerate() {
+        for (at, key) in DURATION_KEYS[..SERVER_KEYS].iter().enumerate() {
             assert_eq!(server_key(key), Some(at), "{key}");
         }
         for other in [

@@ -18,6 +18,7 @@ mod business;
 mod exponential;
 mod forwarded;
 mod instruments;
+mod journal;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
