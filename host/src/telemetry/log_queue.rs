@@ -8,6 +8,9 @@
 //! resource and scope, into one `ExportLogsServiceRequest` of at most a
 //! batch of records. The queue holds `OTEL_BLRP_MAX_QUEUE_SIZE` records
 //! in all; past that a record is dropped and counted, never waited for.
+//! A part reserves room in that count for a few records at a time
+//! ([`RESERVED`]), so that the recording threads do not write the count
+//! at every record.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +28,17 @@ use super::wire::{delimited_len, put_bytes, put_header};
 /// A buffer emptied by an export keeps its memory for the next records,
 /// up to this many bytes (a burst of long guest lines is not held on to).
 const KEPT_BYTES: usize = 1 << 20;
+
+/// Records a part reserves room for in the queue's count at once, at
+/// most. The count is the one place every recording thread writes:
+/// updated for each record, it passed from one processor's cache to the
+/// other's at nearly every record. Room reserved and not yet used is
+/// counted as records: near full, the queue may refuse a record while
+/// other parts hold room for a few that did not come, and the pusher may
+/// be signalled a little before a full batch waits. So a part reserves
+/// less when batches are small: all the parts' room together is at most
+/// half a batch (and one record each).
+pub(super) const RESERVED: usize = 16;
 
 /// One OTLP `ExportLogsServiceRequest`, encoded.
 #[derive(Debug, Clone)]
@@ -85,6 +99,9 @@ struct Waiting {
     /// Records guests built in scopes they named: each with its service
     /// and its scope, encoded.
     own: Vec<(usize, Vec<u8>, Records)>,
+    /// Records this part may still take: room it reserved in the queue's
+    /// count and has not used.
+    room: usize,
 }
 
 /// One part of the queue, alone on its cache lines.
@@ -132,13 +149,16 @@ pub struct Logs {
     /// The records waiting, one part per recording thread (as the
     /// metrics number them), each behind its own lock.
     parts: Box<[Part]>,
-    /// Records waiting in all the parts.
+    /// Records waiting in all the parts, and the room the parts reserved
+    /// for records to come (at most [`RESERVED`] each).
     queued: AtomicUsize,
     /// Each service's resource, encoded once, where its records name it.
     resources: Mutex<Vec<Arc<[u8]>>>,
     /// The scopes of the host's own records, encoded once: by origin.
     scopes: [Vec<u8>; 2],
     capacity: usize,
+    /// Records a part reserves room for at once (see [`RESERVED`]).
+    reserve: usize,
     /// Records per export request, at most; this many waiting wake the
     /// pusher.
     batch: usize,
@@ -173,6 +193,7 @@ impl Logs {
             resources: Mutex::new(Vec::new()),
             scopes: [Origin::Host, Origin::Guest].map(|o| o.scope().encode_to_vec()),
             capacity,
+            reserve: (batch.min(capacity) / (2 * shard_count())).clamp(1, RESERVED),
             batch: batch.clamp(1, capacity.max(1)),
             ready: Arc::new(Notify::new()),
             dropped: AtomicU64::new(0),
@@ -204,24 +225,48 @@ impl Logs {
         if !self.exports {
             return;
         }
-        let before = self.queued.fetch_add(1, Ordering::Relaxed);
-        if before >= self.capacity {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
+        let Some(mut waiting) = self.local() else {
+            return;
+        };
+        if waiting.room == 0 {
+            waiting.room = self.reserve();
+        }
+        if waiting.room == 0 {
+            drop(waiting);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             if let (Origin::Guest, Some(metrics)) = (origin, metrics) {
                 metrics.logs_dropped(1, EXPORT_QUEUE);
             }
             return;
         }
-        match self.local() {
-            Some(mut waiting) => write(&mut waiting),
-            None => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                return;
+        waiting.room -= 1;
+        write(&mut waiting);
+    }
+
+    /// Reserves room for a few records (see [`RESERVED`]) in the queue's count,
+    /// as much as the capacity leaves: how many. Signals the pusher when
+    /// the count reaches a full batch.
+    fn reserve(&self) -> usize {
+        let mut queued = self.queued.load(Ordering::Relaxed);
+        loop {
+            let room = self.reserve.min(self.capacity.saturating_sub(queued));
+            if room == 0 {
+                return 0;
             }
-        }
-        if before + 1 == self.batch {
-            self.ready.notify_one();
+            match self.queued.compare_exchange_weak(
+                queued,
+                queued + room,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    if queued < self.batch && queued + room >= self.batch {
+                        self.ready.notify_one();
+                    }
+                    return room;
+                }
+                Err(now) => queued = now,
+            }
         }
     }
 
@@ -273,10 +318,15 @@ impl Logs {
         });
     }
 
-    /// Records waiting now.
+    /// Records waiting now: the count, less the room reserved and unused.
     #[cfg(test)]
     pub(super) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        let unused: usize = self
+            .parts
+            .iter()
+            .map(|part| part.0.lock().map_or(0, |waiting| waiting.room))
+            .sum();
+        self.queued.load(Ordering::Relaxed) - unused
     }
 
     /// The encoded scope `scope` stands for.

@@ -378,7 +378,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::telemetry::log_queue::EncodedLogs;
+    use crate::telemetry::log_queue::{EncodedLogs, RESERVED};
     use opentelemetry_proto::tonic::common::v1::KeyValue;
 
     fn string(s: &str) -> AnyValue {
@@ -668,6 +668,52 @@ mod tests {
         service.emit(Origin::Host, Severity::Info, "5", None, &[]);
         assert_eq!(logs.batch().map(|e| e.records), Some(1));
         assert_eq!(logs.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    /// Threads writing at once into a queue too small for them all: it
+    /// never holds more than its capacity, refuses (and counts) only what
+    /// does not fit less the room other parts reserved and did not use,
+    /// and exports every record it kept; the pusher is signalled once a
+    /// batch is reserved.
+    #[test]
+    fn threads_at_once_keep_within_capacity() {
+        use crate::telemetry::push::Source as _;
+        let (logs, service) = queue(100, 60);
+        let ready = logs.ready().expect("the logs pusher is signalled");
+        let service = Arc::new(service);
+        let threads: Vec<_> = (0..3)
+            .map(|thread| {
+                let service = service.clone();
+                std::thread::spawn(move || {
+                    for n in 0..50 {
+                        let body = format!("{thread}-{n}");
+                        service.emit(Origin::Host, Severity::Info, &body, None, &[]);
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .for_each(|t| t.join().expect("no panic"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        let signalled = runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::ZERO, ready.notified()).await
+        });
+        assert!(signalled.is_ok(), "the pusher was not signalled");
+        let kept = logs.queued();
+        let dropped = logs.dropped.load(Ordering::Relaxed) as usize;
+        assert_eq!(kept + dropped, 150);
+        assert!(kept <= 100, "{kept} kept");
+        assert!(kept >= 100 - 2 * RESERVED, "{kept} kept");
+        let mut exported = 0;
+        while let Some(export) = logs.batch() {
+            assert!(export.records <= 60, "{} in one export", export.records);
+            exported += bodies(&export).len();
+        }
+        assert_eq!(exported, kept);
     }
 
     /// A guest's record: attributes past the count limit are left out and

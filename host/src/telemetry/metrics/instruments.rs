@@ -384,7 +384,12 @@ impl ServiceMetrics {
             value,
             pairs,
             made: Made {
-                time: now_nanos(),
+                // A counter keeps no exemplars: no clock read for it.
+                time: if kind == Kind::Histogram {
+                    now_nanos()
+                } else {
+                    0
+                },
                 span,
             },
         });
@@ -686,13 +691,16 @@ mod tests {
                         );
                     }
                 }
-                Some(Data::Sum(sum)) => values
-                    .extend(sum.data_points.iter().map(|p| match p.value {
+                Some(Data::Sum(sum)) => {
+                    values.extend(sum.data_points.iter().map(|p| {
+                        match p.value {
                     Some(
                         opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(n),
                     ) => n,
                     _ => panic!("{name}: not a whole number"),
-                })),
+                }
+                    }))
+                }
                 other => panic!("{name}: {other:?}"),
             }
         }
