@@ -8,7 +8,7 @@ use opentelemetry::trace::TraceContextExt;
 use super::bindings::metrics;
 use super::bindings::tracing::{KeyValue as WitKeyValue, Value as WitValue};
 use super::spans::RequestSpans;
-use crate::telemetry::metrics::{GuestPairs, Kind, SpanRef, ValueRef};
+use crate::telemetry::metrics::{GuestPairs, Kind, Measurement, SpanRef, ValueRef};
 
 /// Attributes one measurement keeps, at most (the rest are dropped): a
 /// metric's attributes are its dimensions, and a few are plenty.
@@ -50,15 +50,7 @@ fn attributes<'a>(
 
 impl RequestSpans {
     /// Records a guest measurement in the service's instruments.
-    fn record_guest_metric(
-        &self,
-        kind: Kind,
-        name: &str,
-        unit: &str,
-        description: &str,
-        value: f64,
-        attrs: Vec<WitKeyValue>,
-    ) {
+    fn record_guest_metric(&self, measurement: Measurement<'_>, attrs: Vec<WitKeyValue>) {
         let Some((metrics, _)) = self.metrics() else {
             return;
         };
@@ -67,7 +59,7 @@ impl RequestSpans {
         let len = attributes(&attrs, &mut pairs);
         // Refused measurements are counted by the instruments; calls never
         // fail (see the WIT).
-        metrics.record_guest(kind, name, unit, description, value, &pairs[..len], span);
+        metrics.record_guest(measurement, &pairs[..len], span);
     }
 }
 
@@ -80,14 +72,14 @@ impl metrics::Host for RequestSpans {
         value: u64,
         attrs: Vec<WitKeyValue>,
     ) -> wasmtime::Result<()> {
-        self.record_guest_metric(
-            Kind::Counter,
-            &name,
-            &unit,
-            &description,
-            value as f64,
-            attrs,
-        );
+        let measurement = Measurement {
+            kind: Kind::Counter,
+            name: &name,
+            unit: &unit,
+            description: &description,
+            value: value as f64,
+        };
+        self.record_guest_metric(measurement, attrs);
         Ok(())
     }
 
@@ -99,7 +91,14 @@ impl metrics::Host for RequestSpans {
         value: f64,
         attrs: Vec<WitKeyValue>,
     ) -> wasmtime::Result<()> {
-        self.record_guest_metric(Kind::Histogram, &name, &unit, &description, value, attrs);
+        let measurement = Measurement {
+            kind: Kind::Histogram,
+            name: &name,
+            unit: &unit,
+            description: &description,
+            value,
+        };
+        self.record_guest_metric(measurement, attrs);
         Ok(())
     }
 }

@@ -108,69 +108,60 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
 }
 
+/// A guest's measurement, as its WIT call passes it: `value`, for the
+/// instrument `name` of `kind`, made with `unit` and `description` on
+/// first use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement<'a> {
+    pub kind: Kind,
+    pub name: &'a str,
+    pub unit: &'a str,
+    pub description: &'a str,
+    pub value: f64,
+}
+
 impl Business {
-    /// Records `value` in the instrument `name` of `kind` (created with
-    /// `unit` and `description` on first use), in `span` (a histogram's
+    /// Records `measurement` with `attributes`, in `span` (a histogram's
     /// exemplar).
-    // One argument per field of the WIT call: a struct for them would only
-    // be built to be taken apart here.
-    #[allow(clippy::too_many_arguments)]
     #[cfg(test)]
     pub fn record<'a>(
         &self,
-        kind: Kind,
-        name: &str,
-        unit: &str,
-        description: &str,
-        value: f64,
+        measurement: Measurement<'_>,
         attributes: impl Into<Key<'a>>,
         span: Option<SpanRef>,
     ) -> Result<(), Refused> {
-        let now = &mut Moment::default();
-        self.record_at(
-            kind,
-            name,
-            unit,
-            description,
-            value,
-            attributes.into(),
-            span,
-            now,
-        )
+        self.record_at(measurement, attributes.into(), span, &mut Moment::default())
     }
 
     /// [`Business::record`], an exemplar's time read from `now`.
-    #[allow(clippy::too_many_arguments)]
     pub fn record_at(
         &self,
-        kind: Kind,
-        name: &str,
-        unit: &str,
-        description: &str,
-        value: f64,
+        measurement: Measurement<'_>,
         attributes: Key<'_>,
         span: Option<SpanRef>,
         now: &mut Moment,
     ) -> Result<(), Refused> {
-        let outcome = self.try_record(kind, name, unit, description, value, attributes, span, now);
+        let outcome = self.try_record(measurement, attributes, span, now);
         if outcome.is_err() {
             self.refused.add(1, Attributes::default());
         }
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn try_record(
         &self,
-        kind: Kind,
-        name: &str,
-        unit: &str,
-        description: &str,
-        value: f64,
+        measurement: Measurement<'_>,
         attributes: Key,
         span: Option<SpanRef>,
         now: &mut Moment,
     ) -> Result<(), Refused> {
+        let Measurement {
+            kind,
+            name,
+            unit,
+            description,
+            value,
+        } = measurement;
         if !value.is_finite() || value < 0.0 || (kind == Kind::Counter && value.fract() != 0.0) {
             return Err(Refused::BadValue);
         }
@@ -270,6 +261,18 @@ impl Business {
 mod tests {
     use super::*;
 
+    /// `value` for the instrument `name` of `kind`, with no unit or
+    /// description.
+    fn measured(kind: Kind, name: &str, value: f64) -> Measurement<'_> {
+        Measurement {
+            kind,
+            name,
+            unit: "",
+            description: "",
+            value,
+        }
+    }
+
     /// Names are checked, kinds cannot change, values must be finite and
     /// non-negative (whole for a counter), and the number of instruments
     /// is bounded; every refusal is counted.
@@ -277,7 +280,7 @@ mod tests {
     fn guest_instruments_are_bounded_and_checked() {
         let b = Business::new(HistogramOptions::default());
         let none = Attributes::default;
-        let record = |kind, name: &str, value| b.record(kind, name, "", "", value, none(), None);
+        let record = |kind, name: &str, value| b.record(measured(kind, name, value), none(), None);
         assert_eq!(record(Kind::Counter, "orders", 1.0), Ok(()));
         assert_eq!(
             record(Kind::Histogram, "orders", 1.0),
@@ -330,21 +333,13 @@ mod tests {
                 scope.spawn(move || {
                     for n in 0..MAX_INSTRUMENTS {
                         let _ = b.record(
-                            Kind::Counter,
-                            &format!("shared{n}"),
-                            "",
-                            "",
-                            1.0,
+                            measured(Kind::Counter, &format!("shared{n}"), 1.0),
                             Attributes::default(),
                             None,
                         );
                     }
                     let own = b.record(
-                        Kind::Counter,
-                        &format!("own{thread}"),
-                        "",
-                        "",
-                        1.0,
+                        measured(Kind::Counter, &format!("own{thread}"), 1.0),
                         Attributes::default(),
                         None,
                     );

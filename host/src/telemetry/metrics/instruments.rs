@@ -19,7 +19,7 @@ use super::aggregate::{
     Attributes, Collect, Descriptor, GuestPairs, Histogram, HistogramOptions, Levels, Moment,
     Observed, Pairs, ReadLevel, SpanRef, Sum, Value, ValueRef, now_nanos,
 };
-use super::business::{Business, Kind};
+use super::business::{Business, Kind, Measurement};
 use super::forwarded::Forwarded;
 use super::journal::{Entry, Journal, Made};
 use crate::telemetry::semconv;
@@ -339,21 +339,13 @@ impl ServiceMetrics {
                     .record_at(peak_bytes, none(), made.span, now);
             }
             Entry::Guest {
-                kind,
-                name,
-                unit,
-                description,
-                value,
+                measurement,
                 pairs,
                 made,
             } => {
                 // Refused measurements are counted by the instruments.
                 let _ = self.business.record_at(
-                    kind,
-                    name,
-                    unit,
-                    description,
-                    value,
+                    measurement,
                     GuestPairs(pairs).into(),
                     made.span,
                     &mut Moment::at(made.time),
@@ -362,36 +354,23 @@ impl ServiceMetrics {
         }
     }
 
-    /// Records a guest's measurement `value` in its instrument `name` of
-    /// `kind` (made with `unit` and `description` on first use), with
-    /// the set `pairs` (as `GuestPairs::canonical` leaves them), in `span`.
-    #[allow(clippy::too_many_arguments)]
+    /// Records a guest's `measurement` with the set `pairs` (as
+    /// `GuestPairs::canonical` leaves them), in `span`.
     pub fn record_guest(
         &self,
-        kind: Kind,
-        name: &str,
-        unit: &str,
-        description: &str,
-        value: f64,
+        measurement: Measurement<'_>,
         pairs: &[(&str, ValueRef<'_>)],
         span: Option<SpanRef>,
     ) {
+        // A counter keeps no exemplars: no clock read for it.
+        let time = match measurement.kind {
+            Kind::Histogram => now_nanos(),
+            Kind::Counter => 0,
+        };
         self.note(&Entry::Guest {
-            kind,
-            name,
-            unit,
-            description,
-            value,
+            measurement,
             pairs,
-            made: Made {
-                // A counter keeps no exemplars: no clock read for it.
-                time: if kind == Kind::Histogram {
-                    now_nanos()
-                } else {
-                    0
-                },
-                span,
-            },
+            made: Made { time, span },
         });
     }
 
@@ -746,7 +725,14 @@ mod tests {
         );
         metrics.sandbox(Some(Duration::from_micros(40)), 1 << 20, &span);
         let outcome = [("outcome", ValueRef::Str("confirmed"))];
-        metrics.record_guest(Kind::Counter, "orders", "", "", 2.0, &outcome, None);
+        let orders = Measurement {
+            kind: Kind::Counter,
+            name: "orders",
+            unit: "",
+            description: "",
+            value: 2.0,
+        };
+        metrics.record_guest(orders, &outcome, None);
         let after = now_nanos();
 
         let first = metrics.collect(Collect::Delta);

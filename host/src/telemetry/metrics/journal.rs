@@ -17,7 +17,7 @@
 use std::sync::Mutex;
 
 use super::aggregate::{SpanRef, ValueRef, shard_count, shard_of};
-use super::business::Kind;
+use super::business::{Kind, Measurement};
 
 /// Bytes a part holds before the thread that filled it aggregates them:
 /// about twenty orders' measurements.
@@ -59,11 +59,7 @@ pub enum Entry<'a> {
     },
     /// A guest's measurement through `wasm-otel:host/metrics`.
     Guest {
-        kind: Kind,
-        name: &'a str,
-        unit: &'a str,
-        description: &'a str,
-        value: f64,
+        measurement: Measurement<'a>,
         pairs: &'a [(&'a str, ValueRef<'a>)],
         made: Made,
     },
@@ -115,20 +111,22 @@ impl Entry<'_> {
                 write_made(out, made);
             }
             Entry::Guest {
-                kind,
-                name,
-                unit,
-                description,
-                value,
+                measurement,
                 pairs,
                 made,
             } => {
-                out.push(match kind {
+                out.push(match measurement.kind {
                     Kind::Counter => COUNTER,
                     Kind::Histogram => HISTOGRAM,
                 });
-                out.extend_from_slice(&value.to_le_bytes());
+                out.extend_from_slice(&measurement.value.to_le_bytes());
                 write_made(out, made);
+                let Measurement {
+                    name,
+                    unit,
+                    description,
+                    ..
+                } = measurement;
                 for text in [name, unit, description] {
                     write_str(out, text);
                 }
@@ -274,15 +272,17 @@ impl<'a> Reader<'a> {
                     *pair = (self.str()?, self.value()?);
                 }
                 Entry::Guest {
-                    kind: if tag == COUNTER {
-                        Kind::Counter
-                    } else {
-                        Kind::Histogram
+                    measurement: Measurement {
+                        kind: if tag == COUNTER {
+                            Kind::Counter
+                        } else {
+                            Kind::Histogram
+                        },
+                        name,
+                        unit,
+                        description,
+                        value,
                     },
-                    name,
-                    unit,
-                    description,
-                    value,
                     pairs: &room.guest[..len],
                     made,
                 }
@@ -435,20 +435,24 @@ mod tests {
                 made: made(3, None),
             },
             Entry::Guest {
-                kind: Kind::Counter,
-                name: "orders",
-                unit: "{order}",
-                description: "Orders, by outcome: bekräftad",
-                value: 1.0,
+                measurement: Measurement {
+                    kind: Kind::Counter,
+                    name: "orders",
+                    unit: "{order}",
+                    description: "Orders, by outcome: bekräftad",
+                    value: 1.0,
+                },
                 pairs: &guest,
                 made: made(4, Some(true)),
             },
             Entry::Guest {
-                kind: Kind::Histogram,
-                name: "order.amount",
-                unit: "",
-                description: "",
-                value: f64::MAX,
+                measurement: Measurement {
+                    kind: Kind::Histogram,
+                    name: "order.amount",
+                    unit: "",
+                    description: "",
+                    value: f64::MAX,
+                },
                 pairs: &[],
                 made: made(5, None),
             },
