@@ -131,10 +131,10 @@ pub const DURATION_KEYS: [&str; 8] = [
 /// How many of [`DURATION_KEYS`] are the server duration's.
 const SERVER_KEYS: usize = 6;
 
-/// Where `key` is among the server duration's keys, if it is one of them. It runs for
-/// every attribute of every request's SERVER span, most of which are none
-/// of them: each key's length (and, among those of ten bytes, its first
-/// byte) names the one candidate it is compared with.
+/// Where `key` is among the server duration's keys, if it is one of
+/// them. It runs for every attribute of every request's SERVER span, most
+/// of which are none of them: each key's length (and, among those of ten
+/// bytes, its first byte) names the one candidate it is compared with.
 fn server_key(key: &str) -> Option<usize> {
     let at = match (key.len(), key.as_bytes().first()) {
         (10, Some(b'e')) => 0,
