@@ -430,10 +430,22 @@ impl ServiceMetrics {
                 len += 1;
             }
         }
+        self.duration_ended(false, duration, &pairs[..len], span);
+    }
+
+    /// Notes a server's (or, with `client`, a client's) request duration
+    /// keyed by `pairs`, in `span`.
+    fn duration_ended(
+        &self,
+        client: bool,
+        duration: Duration,
+        pairs: &[(u8, ValueRef<'_>)],
+        span: &SpanContext,
+    ) {
         self.note(&Entry::Duration {
-            client: false,
+            client,
             seconds: duration.as_secs_f64(),
-            pairs: &pairs[..len],
+            pairs,
             made: Made {
                 time: now_nanos(),
                 span: SpanRef::of(span),
@@ -471,15 +483,7 @@ impl ServiceMetrics {
             push(6, ValueRef::Str(address));
         }
         push(7, ValueRef::Int(i64::from(request.port)));
-        self.note(&Entry::Duration {
-            client: true,
-            seconds: duration.as_secs_f64(),
-            pairs: &pairs[..len],
-            made: Made {
-                time: now_nanos(),
-                span: SpanRef::of(span),
-            },
-        });
+        self.duration_ended(true, duration, &pairs[..len], span);
     }
 
     /// Reads `wasm.pool.slots.used` with `running`: the service's guests

@@ -4,15 +4,15 @@
 //! Aggregating a measurement at once finds the instrument's part, locks
 //! it, looks the point up by its set and updates the buckets and the
 //! exemplar: code and data that a guest's instance and the runtime, run
-//! since the last request, have pushed out of the caches. Measured with
-//! callgrind's cache simulation, those misses, more than the instructions,
-//! were what metrics cost a request. So a request only appends each
-//! measurement's values to its thread's part of the journal, after the
-//! last one; when a part holds [`DRAIN_AT`] bytes, the thread that filled
-//! it aggregates them all, one after another, with the code and the
-//! points warm after the first. Collection first aggregates what every
-//! part holds, so a measurement is in the first collection after it was
-//! made, as it would be if aggregated at once, and in no other.
+//! since the last request, have pushed out of the caches. So a request
+//! only appends each measurement's values to its thread's part of the
+//! journal, after the last one; when a part holds [`DRAIN_AT`] bytes, the
+//! thread that filled it aggregates them all, one after another, with the
+//! code and the points warm after the first. Collection first aggregates
+//! what every part holds, so a measurement is in the first collection
+//! after it was made, as it would be if aggregated at once, and in no
+//! other. What it trades (fewer cache misses for instructions, more
+//! instructions): `bench/signals-cost --cache`, in docs/metrics-logs.md.
 
 use std::sync::Mutex;
 
