@@ -417,24 +417,6 @@ pub fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-/// The time of measurements made together (an instance's instantiation
-/// and its memory peak), read from the clock once, when an exemplar first
-/// needs it.
-#[derive(Debug, Default)]
-pub struct Moment(Option<u64>);
-
-impl Moment {
-    /// The time `nanos`, read before.
-    pub fn at(nanos: u64) -> Moment {
-        Moment(Some(nanos))
-    }
-
-    /// Nanoseconds since the Unix epoch, as of the first call.
-    pub fn nanos(&mut self) -> u64 {
-        *self.0.get_or_insert_with(now_nanos)
-    }
-}
-
 /// The set a measurement is made with: built, or borrowed.
 #[derive(Debug)]
 pub enum Key<'a> {
@@ -1199,16 +1181,17 @@ impl Histogram {
     /// ignored (the API's histograms take only those).
     #[cfg(test)]
     pub fn record<'a>(&self, value: f64, attributes: impl Into<Key<'a>>, span: Option<SpanRef>) {
-        self.record_at(value, attributes, span, &mut Moment::default());
+        self.record_at(value, attributes, span, now_nanos());
     }
 
-    /// [`Histogram::record`], an exemplar's time read from `now`.
+    /// [`Histogram::record`], made at `time` (nanoseconds since the Unix
+    /// epoch: an exemplar's time).
     pub fn record_at<'a>(
         &self,
         value: f64,
         attributes: impl Into<Key<'a>>,
         span: Option<SpanRef>,
-        now: &mut Moment,
+        time: u64,
     ) {
         if !value.is_finite() || value < 0.0 {
             return;
@@ -1237,22 +1220,14 @@ impl Histogram {
                     // kept, and cost neither a clock read nor a write.
                     bucket.seen += 1;
                     if bucket.seen == 1 || xorshift(random).is_multiple_of(bucket.seen) {
-                        bucket.exemplar = Some(Exemplar {
-                            value,
-                            time: now.nanos(),
-                            span,
-                        });
+                        bucket.exemplar = Some(Exemplar { value, time, span });
                     }
                 }
             }
             Buckets::Exponential { buckets, exemplars } => {
                 buckets.record(value);
                 if eligible {
-                    exemplars.offer(Exemplar {
-                        value,
-                        time: now.nanos(),
-                        span,
-                    });
+                    exemplars.offer(Exemplar { value, time, span });
                 }
             }
         }

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Key, Moment, SpanRef, Sum,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Key, SpanRef, Sum,
 };
 
 /// Instrument names one service's guests may create.
@@ -130,18 +130,19 @@ impl Business {
         attributes: impl Into<Key<'a>>,
         span: Option<SpanRef>,
     ) -> Result<(), Refused> {
-        self.record_at(measurement, attributes.into(), span, &mut Moment::default())
+        let time = super::aggregate::now_nanos();
+        self.record_at(measurement, attributes.into(), span, time)
     }
 
-    /// [`Business::record`], an exemplar's time read from `now`.
+    /// [`Business::record`], made at `time` (an exemplar's time).
     pub fn record_at(
         &self,
         measurement: Measurement<'_>,
         attributes: Key<'_>,
         span: Option<SpanRef>,
-        now: &mut Moment,
+        time: u64,
     ) -> Result<(), Refused> {
-        let outcome = self.try_record(measurement, attributes, span, now);
+        let outcome = self.try_record(measurement, attributes, span, time);
         if outcome.is_err() {
             self.refused.add(1, Attributes::default());
         }
@@ -153,7 +154,7 @@ impl Business {
         measurement: Measurement<'_>,
         attributes: Key,
         span: Option<SpanRef>,
-        now: &mut Moment,
+        time: u64,
     ) -> Result<(), Refused> {
         let Measurement {
             kind,
@@ -168,7 +169,7 @@ impl Business {
         let instrument = self.instrument(kind, name, unit, description)?;
         match instrument {
             Instrument::Counter(sum) => sum.add(value as i64, attributes),
-            Instrument::Histogram(histogram) => histogram.record_at(value, attributes, span, now),
+            Instrument::Histogram(histogram) => histogram.record_at(value, attributes, span, time),
         }
         Ok(())
     }

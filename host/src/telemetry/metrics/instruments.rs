@@ -16,8 +16,8 @@ use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetr
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, GuestPairs, Histogram, HistogramOptions, Levels, Moment,
-    Observed, Pairs, ReadLevel, SpanRef, Sum, Value, ValueRef, now_nanos,
+    Attributes, Collect, Descriptor, GuestPairs, Histogram, HistogramOptions, Levels, Observed,
+    Pairs, ReadLevel, SpanRef, Sum, Value, ValueRef, now_nanos,
 };
 use super::business::{Business, Kind, Measurement};
 use super::forwarded::Forwarded;
@@ -323,20 +323,20 @@ impl ServiceMetrics {
                     );
                 }
                 let set = Pairs(&set[..len]);
-                histogram.record_at(seconds, set, made.span, &mut Moment::at(made.time));
+                histogram.record_at(seconds, set, made.span, made.time);
             }
             Entry::Sandbox {
                 instantiated,
                 peak_bytes,
                 made,
             } => {
-                let now = &mut Moment::at(made.time);
                 let none = || Attributes::default();
                 if let Some(seconds) = instantiated {
-                    self.instantiate.record_at(seconds, none(), made.span, now);
+                    self.instantiate
+                        .record_at(seconds, none(), made.span, made.time);
                 }
                 self.memory_peak
-                    .record_at(peak_bytes, none(), made.span, now);
+                    .record_at(peak_bytes, none(), made.span, made.time);
             }
             Entry::Guest {
                 measurement,
@@ -348,7 +348,7 @@ impl ServiceMetrics {
                     measurement,
                     GuestPairs(pairs).into(),
                     made.span,
-                    &mut Moment::at(made.time),
+                    made.time,
                 );
             }
         }
