@@ -5,23 +5,23 @@
 //! it, looks the point up by its set and updates the buckets and the
 //! exemplar: code and data that a guest's instance and the runtime, run
 //! since the last request, have pushed out of the caches. So a request
-//! only appends each measurement's values to its thread's part of the
-//! journal, after the last one; when a part holds [`DRAIN_AT`] bytes, the
-//! thread that filled it aggregates them all, one after another, with the
-//! code and the points warm after the first. Collection first aggregates
-//! what every part holds, so a measurement is in the first collection
-//! after it was made, as it would be if aggregated at once, and in no
-//! other. What it trades (fewer cache misses for instructions, more
-//! instructions): `bench/signals-cost --cache`, in docs/metrics-logs.md.
+//! only appends each measurement to its thread's part of the journal, as
+//! it is (its strings copied), after the last one; when a part holds
+//! [`DRAIN_AT`] entries, the thread that filled it aggregates them all,
+//! one after another, with the code and the points warm after the first.
+//! Collection first aggregates what every part holds, so a measurement is
+//! in the first collection after it was made, as it would be if
+//! aggregated at once, and in no other. What it costs and saves:
+//! `bench/signals-cost --cache`, in docs/metrics-logs.md.
 
 use std::sync::Mutex;
 
 use super::aggregate::{SpanRef, ValueRef, shard_count, shard_of};
 use super::business::{Kind, Measurement};
 
-/// Bytes a part holds before the thread that filled it aggregates them:
+/// Entries a part holds before the thread that filled it aggregates them:
 /// about twenty orders' measurements.
-pub const DRAIN_AT: usize = 16 * 1024;
+pub const DRAIN_AT: usize = 160;
 
 /// Attributes of one measurement, at most (what a guest may pass; the
 /// host's own sets have fewer).
@@ -38,9 +38,6 @@ pub struct Made {
 /// One measurement, as the request path makes it and aggregation reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry<'a> {
-    /// `http.server.active_requests`: `delta` to the level of the set at
-    /// `set`.
-    Active { set: u8, delta: i8 },
     /// `http.server.request.duration`, or with `client`
     /// `http.client.request.duration`, keyed by `pairs`, each key named by
     /// its place in `instruments::DURATION_KEYS`.
@@ -65,230 +62,210 @@ pub enum Entry<'a> {
     },
 }
 
-const ACTIVE: u8 = 0;
-const SERVER: u8 = 1;
-const CLIENT: u8 = 2;
-const SANDBOX: u8 = 3;
-const COUNTER: u8 = 4;
-const HISTOGRAM: u8 = 5;
+/// A value as the journal keeps it: a string as its length in the
+/// part's text.
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    Str(u32),
+    Int(i64),
+    Bool(bool),
+}
 
-const STR: u8 = 0;
-const INT: u8 = 1;
-const BOOL: u8 = 2;
+/// An entry as the journal keeps it: its numbers as they are, its strings
+/// (lengths) in the part's text, its pairs (how many) in the part's pairs.
+#[derive(Debug)]
+enum Noted {
+    Duration {
+        client: bool,
+        seconds: f64,
+        made: Made,
+        pairs: u8,
+    },
+    Sandbox {
+        instantiated: Option<f64>,
+        peak_bytes: f64,
+        made: Made,
+    },
+    Guest {
+        kind: Kind,
+        value: f64,
+        made: Made,
+        /// The lengths of the name, the unit and the description.
+        texts: [u32; 3],
+        pairs: u8,
+    },
+}
 
-impl Entry<'_> {
-    /// Appends the entry to `out`.
-    fn write(&self, out: &mut Vec<u8>) {
-        match self {
-            Entry::Active { set, delta } => {
-                out.extend_from_slice(&[ACTIVE, *set, delta.to_le_bytes()[0]]);
-            }
+/// The entries of one part, as written: each in `entries`, its pairs in
+/// `host_pairs` or `guest_pairs` (a key's length and its value), and every
+/// string one after another in `text`. Written as they are, read back as
+/// they are: nothing is encoded, and a string read back is validated by
+/// nothing but a boundary check (its bytes were a `str` already).
+#[derive(Debug, Default)]
+struct Notes {
+    entries: Vec<Noted>,
+    host_pairs: Vec<(u8, Kept)>,
+    guest_pairs: Vec<(u32, Kept)>,
+    text: String,
+}
+
+impl Notes {
+    /// Appends `entry`.
+    fn write(&mut self, entry: &Entry<'_>) {
+        let noted = match entry {
             Entry::Duration {
                 client,
                 seconds,
                 pairs,
                 made,
             } => {
-                out.push(if *client { CLIENT } else { SERVER });
-                out.extend_from_slice(&seconds.to_le_bytes());
-                write_made(out, made);
                 let pairs = &pairs[..pairs.len().min(MAX_PAIRS)];
-                out.push(pairs.len() as u8);
                 for (key, value) in pairs {
-                    out.push(*key);
-                    write_value(out, value);
+                    let value = self.keep(value);
+                    self.host_pairs.push((*key, value));
+                }
+                Noted::Duration {
+                    client: *client,
+                    seconds: *seconds,
+                    made: *made,
+                    pairs: pairs.len() as u8,
                 }
             }
             Entry::Sandbox {
                 instantiated,
                 peak_bytes,
                 made,
-            } => {
-                out.push(SANDBOX);
-                // A negative instantiation time stands for none.
-                out.extend_from_slice(&instantiated.unwrap_or(-1.0).to_le_bytes());
-                out.extend_from_slice(&peak_bytes.to_le_bytes());
-                write_made(out, made);
-            }
+            } => Noted::Sandbox {
+                instantiated: *instantiated,
+                peak_bytes: *peak_bytes,
+                made: *made,
+            },
             Entry::Guest {
                 measurement,
                 pairs,
                 made,
             } => {
-                out.push(match measurement.kind {
-                    Kind::Counter => COUNTER,
-                    Kind::Histogram => HISTOGRAM,
-                });
-                out.extend_from_slice(&measurement.value.to_le_bytes());
-                write_made(out, made);
-                let Measurement {
-                    name,
-                    unit,
-                    description,
-                    ..
-                } = measurement;
-                for text in [name, unit, description] {
-                    write_str(out, text);
-                }
+                let texts = [measurement.name, measurement.unit, measurement.description]
+                    .map(|string| self.keep_str(string));
                 let pairs = &pairs[..pairs.len().min(MAX_PAIRS)];
-                out.push(pairs.len() as u8);
                 for (key, value) in pairs {
-                    write_str(out, key);
-                    write_value(out, value);
+                    let key = self.keep_str(key);
+                    let value = self.keep(value);
+                    self.guest_pairs.push((key, value));
+                }
+                Noted::Guest {
+                    kind: measurement.kind,
+                    value: measurement.value,
+                    made: *made,
+                    texts,
+                    pairs: pairs.len() as u8,
                 }
             }
-        }
-    }
-}
-
-fn write_made(out: &mut Vec<u8>, made: &Made) {
-    out.extend_from_slice(&made.time.to_le_bytes());
-    match made.span {
-        None => out.push(0),
-        Some(span) => {
-            out.push(1 + u8::from(span.sampled));
-            out.extend_from_slice(&span.trace_id);
-            out.extend_from_slice(&span.span_id);
-        }
-    }
-}
-
-fn write_str(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
-}
-
-fn write_value(out: &mut Vec<u8>, value: &ValueRef<'_>) {
-    match value {
-        ValueRef::Str(text) => {
-            out.push(STR);
-            write_str(out, text);
-        }
-        ValueRef::Int(n) => {
-            out.push(INT);
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-        ValueRef::Bool(b) => out.extend_from_slice(&[BOOL, u8::from(*b)]),
-    }
-}
-
-/// Where the pairs of the entry being read are put.
-struct Room<'a> {
-    host: [(u8, ValueRef<'a>); MAX_PAIRS],
-    guest: [(&'a str, ValueRef<'a>); MAX_PAIRS],
-}
-
-/// Reads entries back from the bytes [`Entry::write`] wrote.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (taken, rest) = self.bytes.split_at_checked(n)?;
-        self.bytes = rest;
-        Some(taken)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn f64(&mut self) -> Option<f64> {
-        Some(f64::from_bits(self.u64()?))
-    }
-
-    fn str(&mut self) -> Option<&'a str> {
-        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
-        std::str::from_utf8(self.take(len as usize)?).ok()
-    }
-
-    fn value(&mut self) -> Option<ValueRef<'a>> {
-        Some(match self.u8()? {
-            STR => ValueRef::Str(self.str()?),
-            INT => ValueRef::Int(self.u64()? as i64),
-            BOOL => ValueRef::Bool(self.u8()? != 0),
-            _ => return None,
-        })
-    }
-
-    fn made(&mut self) -> Option<Made> {
-        let time = self.u64()?;
-        let span = match self.u8()? {
-            0 => None,
-            flag => Some(SpanRef {
-                trace_id: self.take(16)?.try_into().ok()?,
-                span_id: self.take(8)?.try_into().ok()?,
-                sampled: flag == 2,
-            }),
         };
-        Some(Made { time, span })
+        self.entries.push(noted);
     }
 
-    /// The next entry, its pairs put in `room`; `None` at the end.
-    fn entry<'r>(&mut self, room: &'r mut Room<'a>) -> Option<Entry<'r>>
-    where
-        'a: 'r,
-    {
-        let tag = self.u8()?;
-        Some(match tag {
-            ACTIVE => {
-                let set = self.u8()?;
-                let delta = i8::from_le_bytes([self.u8()?]);
-                Entry::Active { set, delta }
-            }
-            SERVER | CLIENT => {
-                let seconds = self.f64()?;
-                let made = self.made()?;
-                let len = usize::from(self.u8()?).min(MAX_PAIRS);
-                for pair in &mut room.host[..len] {
-                    *pair = (self.u8()?, self.value()?);
-                }
-                Entry::Duration {
-                    client: tag == CLIENT,
+    fn keep_str(&mut self, string: &str) -> u32 {
+        self.text.push_str(string);
+        string.len() as u32
+    }
+
+    fn keep(&mut self, value: &ValueRef<'_>) -> Kept {
+        match value {
+            ValueRef::Str(string) => Kept::Str(self.keep_str(string)),
+            ValueRef::Int(n) => Kept::Int(*n),
+            ValueRef::Bool(b) => Kept::Bool(*b),
+        }
+    }
+
+    /// Applies each entry, in the order written, and empties the notes.
+    fn drain(&mut self, apply: &dyn Fn(Entry<'_>)) {
+        let mut text = self.text.as_str();
+        let mut take = |len: u32| -> &str {
+            // Cut where it was written, so always at a boundary; were it
+            // not, the string would read empty rather than panic.
+            let (string, rest) = text.split_at_checked(len as usize).unwrap_or(("", text));
+            text = rest;
+            string
+        };
+        let mut host_pairs = self.host_pairs.iter();
+        let mut guest_pairs = self.guest_pairs.iter();
+        let mut host = [(0, ValueRef::Bool(false)); MAX_PAIRS];
+        let mut guest = [("", ValueRef::Bool(false)); MAX_PAIRS];
+        for noted in &self.entries {
+            let entry = match *noted {
+                Noted::Duration {
+                    client,
                     seconds,
-                    pairs: &room.host[..len],
                     made,
+                    pairs,
+                } => {
+                    let len = usize::from(pairs);
+                    for (to, (key, value)) in host.iter_mut().zip(host_pairs.by_ref().take(len)) {
+                        *to = (*key, value.read(&mut take));
+                    }
+                    Entry::Duration {
+                        client,
+                        seconds,
+                        pairs: &host[..len],
+                        made,
+                    }
                 }
-            }
-            SANDBOX => {
-                let instantiated = self.f64()?;
-                Entry::Sandbox {
-                    instantiated: (instantiated >= 0.0).then_some(instantiated),
-                    peak_bytes: self.f64()?,
-                    made: self.made()?,
-                }
-            }
-            COUNTER | HISTOGRAM => {
-                let value = self.f64()?;
-                let made = self.made()?;
-                let (name, unit, description) = (self.str()?, self.str()?, self.str()?);
-                let len = usize::from(self.u8()?).min(MAX_PAIRS);
-                for pair in &mut room.guest[..len] {
-                    *pair = (self.str()?, self.value()?);
-                }
-                Entry::Guest {
-                    measurement: Measurement {
-                        kind: if tag == COUNTER {
-                            Kind::Counter
-                        } else {
-                            Kind::Histogram
+                Noted::Sandbox {
+                    instantiated,
+                    peak_bytes,
+                    made,
+                } => Entry::Sandbox {
+                    instantiated,
+                    peak_bytes,
+                    made,
+                },
+                Noted::Guest {
+                    kind,
+                    value,
+                    made,
+                    texts,
+                    pairs,
+                } => {
+                    let [name, unit, description] = texts.map(&mut take);
+                    let len = usize::from(pairs);
+                    for (to, (key, value)) in guest.iter_mut().zip(guest_pairs.by_ref().take(len)) {
+                        let key = take(*key);
+                        *to = (key, value.read(&mut take));
+                    }
+                    Entry::Guest {
+                        measurement: Measurement {
+                            kind,
+                            name,
+                            unit,
+                            description,
+                            value,
                         },
-                        name,
-                        unit,
-                        description,
-                        value,
-                    },
-                    pairs: &room.guest[..len],
-                    made,
+                        pairs: &guest[..len],
+                        made,
+                    }
                 }
-            }
-            _ => return None,
-        })
+            };
+            apply(entry);
+        }
+        debug_assert!(
+            text.is_empty() && host_pairs.next().is_none() && guest_pairs.next().is_none(),
+            "a journal entry did not read back"
+        );
+        self.entries.clear();
+        self.host_pairs.clear();
+        self.guest_pairs.clear();
+        self.text.clear();
+    }
+}
+
+impl Kept {
+    fn read<'a>(self, take: &mut impl FnMut(u32) -> &'a str) -> ValueRef<'a> {
+        match self {
+            Kept::Str(len) => ValueRef::Str(take(len)),
+            Kept::Int(n) => ValueRef::Int(n),
+            Kept::Bool(b) => ValueRef::Bool(b),
+        }
     }
 }
 
@@ -302,7 +279,7 @@ pub struct Journal {
 /// One part, alone on its cache lines.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct Part(Mutex<Vec<u8>>);
+struct Part(Mutex<Notes>);
 
 impl Default for Journal {
     fn default() -> Self {
@@ -317,40 +294,23 @@ impl Journal {
     /// aggregates what it holds with `apply`.
     pub fn write(&self, entry: &Entry<'_>, apply: &dyn Fn(Entry<'_>)) {
         let part = &self.parts[shard_of(self.parts.len())];
-        let Ok(mut bytes) = part.0.lock() else {
+        let Ok(mut notes) = part.0.lock() else {
             return;
         };
-        entry.write(&mut bytes);
-        if bytes.len() >= DRAIN_AT {
-            drain(&mut bytes, apply);
+        notes.write(entry);
+        if notes.entries.len() >= DRAIN_AT {
+            notes.drain(apply);
         }
     }
 
     /// Aggregates, with `apply`, what every part holds.
     pub fn drain(&self, apply: &dyn Fn(Entry<'_>)) {
         for part in &self.parts {
-            if let Ok(mut bytes) = part.0.lock() {
-                drain(&mut bytes, apply);
+            if let Ok(mut notes) = part.0.lock() {
+                notes.drain(apply);
             }
         }
     }
-}
-
-/// Applies each entry `bytes` holds, in the order written, and empties it.
-#[cold]
-fn drain(bytes: &mut Vec<u8>, apply: &dyn Fn(Entry<'_>)) {
-    let mut reader = Reader {
-        bytes: bytes.as_slice(),
-    };
-    let mut room = Room {
-        host: [(0, ValueRef::Bool(false)); MAX_PAIRS],
-        guest: [("", ValueRef::Bool(false)); MAX_PAIRS],
-    };
-    while let Some(entry) = reader.entry(&mut room) {
-        apply(entry);
-    }
-    debug_assert!(reader.bytes.is_empty(), "a journal entry did not read back");
-    bytes.clear();
 }
 
 #[cfg(test)]
@@ -370,19 +330,17 @@ mod tests {
         }
     }
 
-    /// Every entry [`Reader`] reads back, as the entries it owns.
-    fn read_all(bytes: &[u8]) -> Vec<String> {
-        let mut reader = Reader { bytes };
-        let mut room = Room {
-            host: [(0, ValueRef::Bool(false)); MAX_PAIRS],
-            guest: [("", ValueRef::Bool(false)); MAX_PAIRS],
-        };
-        let mut read = Vec::new();
-        while let Some(entry) = reader.entry(&mut room) {
-            read.push(format!("{entry:?}"));
-        }
-        assert!(reader.bytes.is_empty(), "bytes left over");
-        read
+    /// Every entry `notes` holds, as drained, each as it prints; and
+    /// that draining left nothing behind.
+    fn read_all(notes: &mut Notes) -> Vec<String> {
+        let read = Mutex::new(Vec::new());
+        notes.drain(&|entry| read.lock().unwrap().push(format!("{entry:?}")));
+        assert!(
+            notes.entries.is_empty() && notes.text.is_empty(),
+            "notes left over"
+        );
+        notes.drain(&|entry| panic!("read twice: {entry:?}"));
+        read.into_inner().unwrap()
     }
 
     /// Each kind of entry, with and without a span, strings of several
@@ -410,8 +368,6 @@ mod tests {
             })
             .collect();
         let entries = [
-            Entry::Active { set: 19, delta: -1 },
-            Entry::Active { set: 0, delta: 1 },
             Entry::Duration {
                 client: false,
                 seconds: 0.001_25,
@@ -457,12 +413,12 @@ mod tests {
                 made: made(5, None),
             },
         ];
-        let mut bytes = Vec::new();
+        let mut notes = Notes::default();
         for entry in &entries {
-            entry.write(&mut bytes);
+            notes.write(entry);
         }
         let written: Vec<String> = entries.iter().map(|e| format!("{e:?}")).collect();
-        assert_eq!(read_all(&bytes), written);
+        assert_eq!(read_all(&mut notes), written);
     }
 
     /// A thread's part is aggregated by the thread that fills it past
@@ -496,14 +452,7 @@ mod tests {
         });
         // Each part was filled past DRAIN_AT several times, and holds
         // fewer entries than fill it.
-        let mut one = Vec::new();
-        let entry = Entry::Sandbox {
-            instantiated: None,
-            peak_bytes: 0.0,
-            made: made(0, Some(true)),
-        };
-        entry.write(&mut one);
-        let waiting = (DRAIN_AT / one.len()) as u64;
+        let waiting = DRAIN_AT as u64;
         let before = applied.lock().unwrap().len() as u64;
         assert!(before >= 4 * (PER_THREAD - waiting), "{before} applied");
         assert!(before < 4 * PER_THREAD, "nothing waits");
