@@ -398,7 +398,8 @@ impl ServiceMetrics {
     pub fn request_started(&'static self, method: &str, scheme: &str) -> ActiveRequest {
         let set = active_set(method, scheme);
         // Added at once, not noted: one atomic add on the thread's own
-        // line costs less than a note, and a level is read as it is now.
+        // line takes fewer instructions than a note and its aggregation,
+        // and a level is read as it is now.
         self.active_requests.add(usize::from(set), 1);
         ActiveRequest {
             metrics: self,
