@@ -7,8 +7,9 @@
 //! since the last request, have pushed out of the caches. So a request
 //! only appends each measurement to its thread's part of the journal, as
 //! it is (its strings copied), after the last one; when a part holds
-//! [`DRAIN_AT`] entries, the thread that filled it aggregates them all,
-//! one after another, with the code and the points warm after the first.
+//! [`DRAIN_AT`] entries (or [`DRAIN_TEXT_AT`] bytes of their strings),
+//! the thread that filled it aggregates them all, one after another, with
+//! the code and the points warm after the first.
 //! Collection first aggregates what every part holds, so a measurement is
 //! in the first collection after it was made, as it would be if
 //! aggregated at once, and in no other. What it costs and saves:
@@ -22,6 +23,12 @@ use super::business::{Kind, Measurement};
 /// Entries a part holds before the thread that filled it aggregates them:
 /// about twenty orders' measurements.
 pub const DRAIN_AT: usize = 160;
+
+/// Bytes of strings a part holds before it is aggregated, whatever the
+/// count: a guest's names, units, descriptions and attribute keys are
+/// noted before they are checked, and may be long. Twenty orders' take
+/// about 2 KiB.
+pub const DRAIN_TEXT_AT: usize = 16 * 1024;
 
 /// Attributes of one measurement, at most (what a guest may pass; the
 /// host's own sets have fewer).
@@ -298,7 +305,7 @@ impl Journal {
             return;
         };
         notes.write(entry);
-        if notes.entries.len() >= DRAIN_AT {
+        if notes.entries.len() >= DRAIN_AT || notes.text.len() >= DRAIN_TEXT_AT {
             notes.drain(apply);
         }
     }
@@ -468,5 +475,49 @@ mod tests {
             assert_eq!(own, expected, "thread {thread}");
         }
         journal.drain(&|entry| panic!("applied twice: {entry:?}"));
+    }
+
+    /// Long strings drain a part before its count would: measurements
+    /// with a 5 KiB description are aggregated at the fourth, not the
+    /// 160th, so a part holds at most [`DRAIN_TEXT_AT`] bytes of strings
+    /// and one entry's.
+    #[test]
+    fn long_strings_drain_a_part_early() {
+        let journal = Journal::default();
+        let description = "d".repeat(5 * 1024);
+        let applied = Mutex::new(Vec::new());
+        let apply = |entry: Entry<'_>| {
+            let Entry::Guest { measurement, .. } = entry else {
+                panic!("not written: {entry:?}");
+            };
+            assert_eq!(measurement.description.len(), 5 * 1024);
+            applied.lock().unwrap().push(measurement.value);
+        };
+        for n in 0..4 {
+            let entry = Entry::Guest {
+                measurement: Measurement {
+                    kind: Kind::Counter,
+                    name: "orders",
+                    unit: "{order}",
+                    description: &description,
+                    value: f64::from(n),
+                },
+                pairs: &[],
+                made: made(0, None),
+            };
+            journal.write(&entry, &apply);
+            let held = journal
+                .parts
+                .iter()
+                .map(|part| part.0.lock().unwrap().text.len())
+                .max();
+            assert!(
+                held.unwrap() < DRAIN_TEXT_AT,
+                "{held:?} bytes of strings held"
+            );
+        }
+        // The fourth took the part past the bound: the writer aggregated
+        // all four, in order.
+        assert_eq!(applied.into_inner().unwrap(), [0.0, 1.0, 2.0, 3.0]);
     }
 }
