@@ -262,7 +262,12 @@ impl Notes {
         self.entries.clear();
         self.host_pairs.clear();
         self.guest_pairs.clear();
-        self.text.clear();
+        // One very long string is not kept for the next notes.
+        if self.text.capacity() > 4 * DRAIN_TEXT_AT {
+            self.text = String::new();
+        } else {
+            self.text.clear();
+        }
     }
 }
 
@@ -480,7 +485,7 @@ mod tests {
     /// Long strings drain a part before its count would: measurements
     /// with a 5 KiB description are aggregated at the fourth, not the
     /// 160th, so a part holds at most [`DRAIN_TEXT_AT`] bytes of strings
-    /// and one entry's.
+    /// and one entry's; a very long string's room is not kept after.
     #[test]
     fn long_strings_drain_a_part_early() {
         let journal = Journal::default();
@@ -519,5 +524,26 @@ mod tests {
         // The fourth took the part past the bound: the writer aggregated
         // all four, in order.
         assert_eq!(applied.into_inner().unwrap(), [0.0, 1.0, 2.0, 3.0]);
+        // One very long string is aggregated at once, and its room is not
+        // kept.
+        let long = "d".repeat(1 << 20);
+        let entry = Entry::Guest {
+            measurement: Measurement {
+                kind: Kind::Counter,
+                name: "orders",
+                unit: "",
+                description: &long,
+                value: 1.0,
+            },
+            pairs: &[],
+            made: made(0, None),
+        };
+        journal.write(&entry, &|_| {});
+        let kept = journal
+            .parts
+            .iter()
+            .map(|part| part.0.lock().unwrap().text.capacity())
+            .max();
+        assert!(kept.unwrap() <= 4 * DRAIN_TEXT_AT, "{kept:?} bytes kept");
     }
 }
