@@ -15,11 +15,16 @@ use crate::telemetry::metrics::{GuestPairs, Kind, Measurement, SpanRef, ValueRef
 const MAX_ATTRIBUTES: usize = 16;
 /// Characters of a string attribute value kept, at most.
 const MAX_VALUE_CHARS: usize = 256;
+/// Bytes of an attribute key, at most (the longest instrument name): a
+/// longer key is dropped with its value. A key is kept in every set it is
+/// part of, for as long as the set is.
+const MAX_KEY_BYTES: usize = 255;
 
 /// A guest's attributes as a metric attribute set, borrowed, in `pairs`:
 /// strings, whole numbers and booleans are metric keys, other values are
-/// dropped, and so is every attribute past [`MAX_ATTRIBUTES`]; a string is
-/// cut to [`MAX_VALUE_CHARS`]. Sorted by key, the last value of a key
+/// dropped, and so is every attribute past [`MAX_ATTRIBUTES`] and every
+/// key longer than [`MAX_KEY_BYTES`]; a string is cut to
+/// [`MAX_VALUE_CHARS`]. Sorted by key, the last value of a key
 /// repeated kept: how many pairs the set has. Nothing is copied unless the
 /// set is new to the instrument.
 fn attributes<'a>(
@@ -28,6 +33,9 @@ fn attributes<'a>(
 ) -> usize {
     let mut len = 0;
     for kv in attrs.iter().take(MAX_ATTRIBUTES) {
+        if kv.key.len() > MAX_KEY_BYTES {
+            continue;
+        }
         let value = match &kv.value {
             // No more bytes than the limit's characters: nothing to cut,
             // without counting characters.
@@ -100,5 +108,41 @@ impl metrics::Host for RequestSpans {
         };
         self.record_guest_metric(measurement, attrs);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: WitValue) -> WitKeyValue {
+        WitKeyValue {
+            key: key.to_string(),
+            value,
+        }
+    }
+
+    /// A key past the limit is dropped with its value, one at the limit
+    /// kept; a long string value is cut, not dropped; a value of another
+    /// kind is dropped; the rest come sorted.
+    #[test]
+    fn long_keys_are_dropped_and_long_values_cut() {
+        let at_limit = "k".repeat(MAX_KEY_BYTES);
+        let attrs = [
+            kv(&"x".repeat(MAX_KEY_BYTES + 1), WitValue::S64(1)),
+            kv("outcome", WitValue::String("é".repeat(MAX_VALUE_CHARS + 5))),
+            kv(&at_limit, WitValue::Bool(true)),
+            kv("ratio", WitValue::F64(0.5)),
+        ];
+        let mut pairs = [("", ValueRef::Bool(false)); MAX_ATTRIBUTES];
+        let len = attributes(&attrs, &mut pairs);
+        let cut = "é".repeat(MAX_VALUE_CHARS);
+        assert_eq!(
+            pairs[..len],
+            [
+                (at_limit.as_str(), ValueRef::Bool(true)),
+                ("outcome", ValueRef::Str(&cut)),
+            ]
+        );
     }
 }
