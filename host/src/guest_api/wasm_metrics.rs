@@ -8,11 +8,8 @@ use opentelemetry::trace::TraceContextExt;
 use super::bindings::metrics;
 use super::bindings::tracing::{KeyValue as WitKeyValue, Value as WitValue};
 use super::spans::RequestSpans;
-use crate::telemetry::metrics::{GuestPairs, Kind, Measurement, SpanRef, ValueRef};
+use crate::telemetry::metrics::{GuestPairs, Kind, MAX_ATTRIBUTES, Measurement, SpanRef, ValueRef};
 
-/// Attributes one measurement keeps, at most (the rest are dropped): a
-/// metric's attributes are its dimensions, and a few are plenty.
-const MAX_ATTRIBUTES: usize = 16;
 /// Characters of a string attribute value kept, at most.
 const MAX_VALUE_CHARS: usize = 256;
 /// Bytes of an attribute key, at most (the longest instrument name): a

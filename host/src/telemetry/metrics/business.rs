@@ -19,6 +19,10 @@ use super::aggregate::{
 pub const MAX_INSTRUMENTS: usize = 64;
 /// The longest instrument name the API allows (the specification's 255).
 pub const MAX_NAME: usize = 255;
+/// Attributes one guest measurement keeps, at most (the rest are
+/// dropped): a metric's attributes are its dimensions, and a few are
+/// plenty.
+pub const MAX_ATTRIBUTES: usize = 16;
 /// The scope of the guests' instruments.
 pub const GUEST_SCOPE: &str = "wasm-otel-guest";
 /// The SDK's default explicit bucket boundaries, for guest histograms.

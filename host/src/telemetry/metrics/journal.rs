@@ -18,21 +18,21 @@
 use std::sync::Mutex;
 
 use super::aggregate::{SpanRef, ValueRef, shard_count, shard_of};
-use super::business::{Kind, Measurement};
+use super::business::{Kind, MAX_ATTRIBUTES, Measurement};
 
 /// Entries a part holds before the thread that filled it aggregates them:
 /// about twenty orders' measurements.
-pub const DRAIN_AT: usize = 160;
+const DRAIN_AT: usize = 160;
 
 /// Bytes of strings a part holds before it is aggregated, whatever the
 /// count: a guest's names, units, descriptions and attribute keys are
 /// noted before they are checked, and may be long. Twenty orders' take
 /// about 2 KiB.
-pub const DRAIN_TEXT_AT: usize = 16 * 1024;
+const DRAIN_TEXT_AT: usize = 16 * 1024;
 
-/// Attributes of one measurement, at most (what a guest may pass; the
+/// Attributes of one measurement, at most: what a guest's keeps (the
 /// host's own sets have fewer).
-pub const MAX_PAIRS: usize = 16;
+const MAX_PAIRS: usize = MAX_ATTRIBUTES;
 
 /// When and in which span a measurement was made: its exemplar.
 #[derive(Debug, Clone, Copy, PartialEq)]

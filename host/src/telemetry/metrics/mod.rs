@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 pub use aggregate::{
     Collect, GuestPairs, HistogramOptions, SpanRef, ValueRef, now_nanos, shard_count, shard_of,
 };
-pub use business::{GUEST_SCOPE, Kind, Measurement};
+pub use business::{GUEST_SCOPE, Kind, MAX_ATTRIBUTES, Measurement};
 pub use forwarded::{INVALID, MAX_PENDING_POINTS, TOO_LARGE};
 pub use instruments::{ActiveRequest, ClientRequest, EXPORT_QUEUE, REQUEST_LIMIT, ServiceMetrics};
 
