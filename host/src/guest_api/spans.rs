@@ -17,13 +17,13 @@
 use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::attributes::{self, AttributeLimits, Attributes};
 use super::output::GuestOutput;
 use crate::outbound::Outbound;
 use crate::propagation::Baggage;
-use crate::telemetry::metrics::ActiveRequest;
+use crate::telemetry::metrics::{ActiveRequest, Sandbox};
 use crate::telemetry::{ReportedSpan, ServiceMetrics, ServiceTracer, semconv};
 
 /// One guest span's place in the slab.
@@ -80,6 +80,9 @@ pub struct RequestSpans {
     metrics: Option<ActiveRequest>,
     /// When the request started, for `http.server.request.duration`.
     started: Instant,
+    /// What the request's sandbox cost, when metrics are on and its guest
+    /// ran: recorded with its duration, in one note.
+    sandbox: Option<Sandbox>,
     /// The guest's stdout and stderr, when they become log records; told
     /// the innermost open span whenever it changes.
     output: Option<Arc<GuestOutput>>,
@@ -154,6 +157,7 @@ impl RequestSpans {
             attribute_limits: AttributeLimits::default(),
             metrics: None,
             started: Instant::now(),
+            sandbox: None,
             output: None,
         }
     }
@@ -198,6 +202,15 @@ impl RequestSpans {
             self.metrics = Some(active);
         }
         self
+    }
+
+    /// What the request's sandbox cost: the time to instantiate (when it
+    /// did) and the instance's peak linear memory, recorded in the
+    /// metrics (when on) as the request ends.
+    pub fn sandbox_measured(&mut self, instantiated: Option<Duration>, peak_bytes: usize) {
+        if self.metrics.is_some() {
+            self.sandbox = Some(Sandbox::of(instantiated, peak_bytes));
+        }
     }
 
     /// The service's instruments and the SERVER span's identity (the
@@ -490,6 +503,7 @@ impl RequestSpans {
             metrics.request_ended(
                 self.started.elapsed(),
                 &self.server_attributes.kvs,
+                self.sandbox,
                 span.span_context(),
             );
         }

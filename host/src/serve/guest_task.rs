@@ -84,12 +84,13 @@ async fn call(
     (result, instantiated)
 }
 
-/// What the sandbox cost this request, on its server span.
+/// What the sandbox cost this request, on its server span and in its
+/// metrics.
 fn record_sandbox(store: &mut Store<RequestState>, instantiated: Option<Duration>) {
-    if let Some((metrics, span)) = store.data().spans.metrics() {
-        metrics.sandbox(instantiated, store.data().limits.peak_memory, &span);
-    }
-    let peak = i64::try_from(store.data().limits.peak_memory).unwrap_or(i64::MAX);
+    let peak_memory = store.data().limits.peak_memory;
+    let spans = &mut store.data_mut().spans;
+    spans.sandbox_measured(instantiated, peak_memory);
+    let peak = i64::try_from(peak_memory).unwrap_or(i64::MAX);
     let mut sandbox = vec![KeyValue::new(semconv::WASM_MEMORY_PEAK_BYTES, peak)];
     if let Some(took) = instantiated {
         sandbox.push(KeyValue::new(
@@ -97,7 +98,7 @@ fn record_sandbox(store: &mut Store<RequestState>, instantiated: Option<Duration
             i64::try_from(took.as_micros()).unwrap_or(i64::MAX),
         ));
     }
-    store.data_mut().spans.set_host_attributes(sandbox);
+    spans.set_host_attributes(sandbox);
 }
 
 /// A request's guest, from instantiation to its spans ended: `Some((status,

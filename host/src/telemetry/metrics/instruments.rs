@@ -21,7 +21,7 @@ use super::aggregate::{
 };
 use super::business::{Business, Kind, Measurement};
 use super::forwarded::Forwarded;
-use super::journal::{Entry, Journal, Made};
+use super::journal::{Entry, Journal, Made, Sandbox};
 use crate::telemetry::semconv;
 
 /// The HTTP semantic conventions' explicit bucket boundaries for request
@@ -304,6 +304,7 @@ impl ServiceMetrics {
                 client,
                 seconds,
                 pairs,
+                sandbox,
                 made,
             } => {
                 let histogram = if client {
@@ -321,19 +322,19 @@ impl ServiceMetrics {
                 }
                 let set = Pairs(&set[..len]);
                 histogram.record_at(seconds, set, made.span, made.time);
-            }
-            Entry::Sandbox {
-                instantiated,
-                peak_bytes,
-                made,
-            } => {
-                let none = || Attributes::default();
-                if let Some(seconds) = instantiated {
-                    self.instantiate
-                        .record_at(seconds, none(), made.span, made.time);
+                if let Some(Sandbox {
+                    instantiated,
+                    peak_bytes,
+                }) = sandbox
+                {
+                    let none = || Attributes::default();
+                    if let Some(seconds) = instantiated {
+                        self.instantiate
+                            .record_at(seconds, none(), made.span, made.time);
+                    }
+                    self.memory_peak
+                        .record_at(peak_bytes, none(), made.span, made.time);
                 }
-                self.memory_peak
-                    .record_at(peak_bytes, none(), made.span, made.time);
             }
             Entry::Guest {
                 measurement,
@@ -409,8 +410,15 @@ impl ServiceMetrics {
 
     /// A request ended after `duration`, with the SERVER span's final
     /// attributes `server` (those the convention names are kept), in the
-    /// span `span` (the exemplar).
-    pub fn request_ended(&self, duration: Duration, server: &[KeyValue], span: &SpanContext) {
+    /// span `span` (the exemplar); `sandbox` is what its sandbox cost, when
+    /// its guest ran (see [`Sandbox::of`]).
+    pub fn request_ended(
+        &self,
+        duration: Duration,
+        server: &[KeyValue],
+        sandbox: Option<Sandbox>,
+        span: &SpanContext,
+    ) {
         // Each key in its place (the last value of a key wins), so the set
         // is made in order, with no sorting, and borrowed: nothing is
         // copied unless the set is new.
@@ -430,22 +438,24 @@ impl ServiceMetrics {
                 len += 1;
             }
         }
-        self.duration_ended(false, duration, &pairs[..len], span);
+        self.duration_ended(false, duration, &pairs[..len], sandbox, span);
     }
 
     /// Notes a server's (or, with `client`, a client's) request duration
-    /// keyed by `pairs`, in `span`.
+    /// keyed by `pairs`, with what the request's `sandbox` cost, in `span`.
     fn duration_ended(
         &self,
         client: bool,
         duration: Duration,
         pairs: &[(u8, ValueRef<'_>)],
+        sandbox: Option<Sandbox>,
         span: &SpanContext,
     ) {
         self.note(&Entry::Duration {
             client,
             seconds: duration.as_secs_f64(),
             pairs,
+            sandbox,
             made: Made {
                 time: now_nanos(),
                 span: SpanRef::of(span),
@@ -483,7 +493,7 @@ impl ServiceMetrics {
             push(6, ValueRef::Str(address));
         }
         push(7, ValueRef::Int(i64::from(request.port)));
-        self.duration_ended(true, duration, &pairs[..len], span);
+        self.duration_ended(true, duration, &pairs[..len], None, span);
     }
 
     /// Reads `wasm.pool.slots.used` with `running`: the service's guests
@@ -491,19 +501,6 @@ impl ServiceMetrics {
     pub fn count_pool_slots(&self, running: impl Fn() -> usize + Send + Sync + 'static) {
         self.pool_slots
             .read_from(move || i64::try_from(running()).unwrap_or(i64::MAX));
-    }
-
-    /// What the sandbox cost one request: the time to instantiate (when it
-    /// did) and the instance's peak linear memory, in the SERVER span `span`.
-    pub fn sandbox(&self, instantiated: Option<Duration>, peak_bytes: usize, span: &SpanContext) {
-        self.note(&Entry::Sandbox {
-            instantiated: instantiated.map(|took| took.as_secs_f64()),
-            peak_bytes: peak_bytes as f64,
-            made: Made {
-                time: now_nanos(),
-                span: SpanRef::of(span),
-            },
-        });
     }
 
     /// A guest failed with `error_type` (a trap's code, the deadline, the
@@ -715,7 +712,8 @@ mod tests {
             KeyValue::new(semconv::HTTP_ROUTE, "/orders"),
             KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 201),
         ];
-        metrics.request_ended(Duration::from_millis(3), &server, &span);
+        let sandbox = Sandbox::of(Some(Duration::from_micros(40)), 1 << 20);
+        metrics.request_ended(Duration::from_millis(3), &server, Some(sandbox), &span);
         metrics.client_request_ended(
             Duration::from_millis(1),
             ClientRequest {
@@ -727,7 +725,6 @@ mod tests {
             },
             &span,
         );
-        metrics.sandbox(Some(Duration::from_micros(40)), 1 << 20, &span);
         let outcome = [("outcome", ValueRef::Str("confirmed"))];
         let orders = Measurement {
             kind: Kind::Counter,

@@ -42,23 +42,38 @@ pub struct Made {
     pub span: Option<SpanRef>,
 }
 
+/// What the sandbox cost a request: the time to instantiate (when it
+/// did), in seconds, and the instance's peak linear memory, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sandbox {
+    pub instantiated: Option<f64>,
+    pub peak_bytes: f64,
+}
+
+impl Sandbox {
+    /// What a sandbox that took `instantiated` to instantiate (when it
+    /// did) and peaked at `peak_bytes` of linear memory cost.
+    pub fn of(instantiated: Option<std::time::Duration>, peak_bytes: usize) -> Sandbox {
+        Sandbox {
+            instantiated: instantiated.map(|took| took.as_secs_f64()),
+            peak_bytes: peak_bytes as f64,
+        }
+    }
+}
+
 /// One measurement, as the request path makes it and aggregation reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry<'a> {
     /// `http.server.request.duration`, or with `client`
     /// `http.client.request.duration`, keyed by `pairs`, each key named by
-    /// its place in `instruments::DURATION_KEYS`.
+    /// its place in `instruments::DURATION_KEYS`; a served request's with
+    /// what its sandbox cost, when its guest ran. One entry for the
+    /// request's three measurements: one note, one clock read.
     Duration {
         client: bool,
         seconds: f64,
         pairs: &'a [(u8, ValueRef<'a>)],
-        made: Made,
-    },
-    /// What the sandbox cost a request: instantiation (when it happened)
-    /// and the instance's peak linear memory.
-    Sandbox {
-        instantiated: Option<f64>,
-        peak_bytes: f64,
+        sandbox: Option<Sandbox>,
         made: Made,
     },
     /// A guest's measurement through `wasm-otel:host/metrics`.
@@ -85,13 +100,9 @@ enum Noted {
     Duration {
         client: bool,
         seconds: f64,
+        sandbox: Option<Sandbox>,
         made: Made,
         pairs: u8,
-    },
-    Sandbox {
-        instantiated: Option<f64>,
-        peak_bytes: f64,
-        made: Made,
     },
     Guest {
         kind: Kind,
@@ -124,6 +135,7 @@ impl Notes {
                 client,
                 seconds,
                 pairs,
+                sandbox,
                 made,
             } => {
                 let pairs = &pairs[..pairs.len().min(MAX_PAIRS)];
@@ -134,19 +146,11 @@ impl Notes {
                 Noted::Duration {
                     client: *client,
                     seconds: *seconds,
+                    sandbox: *sandbox,
                     made: *made,
                     pairs: pairs.len() as u8,
                 }
             }
-            Entry::Sandbox {
-                instantiated,
-                peak_bytes,
-                made,
-            } => Noted::Sandbox {
-                instantiated: *instantiated,
-                peak_bytes: *peak_bytes,
-                made: *made,
-            },
             Entry::Guest {
                 measurement,
                 pairs,
@@ -204,6 +208,7 @@ impl Notes {
                 Noted::Duration {
                     client,
                     seconds,
+                    sandbox,
                     made,
                     pairs,
                 } => {
@@ -215,18 +220,10 @@ impl Notes {
                         client,
                         seconds,
                         pairs: &host[..len],
+                        sandbox,
                         made,
                     }
                 }
-                Noted::Sandbox {
-                    instantiated,
-                    peak_bytes,
-                    made,
-                } => Entry::Sandbox {
-                    instantiated,
-                    peak_bytes,
-                    made,
-                },
                 Noted::Guest {
                     kind,
                     value,
@@ -384,23 +381,28 @@ mod tests {
                 client: false,
                 seconds: 0.001_25,
                 pairs: &host,
+                sandbox: Some(Sandbox {
+                    instantiated: Some(0.000_04),
+                    peak_bytes: 1_114_112.0,
+                }),
                 made: made(1, Some(true)),
             },
             Entry::Duration {
                 client: true,
                 seconds: 3.5,
                 pairs: &[],
+                sandbox: None,
                 made: made(u64::MAX, None),
             },
-            Entry::Sandbox {
-                instantiated: Some(0.000_04),
-                peak_bytes: 1_114_112.0,
+            Entry::Duration {
+                client: false,
+                seconds: 0.0,
+                pairs: &host[..1],
+                sandbox: Some(Sandbox {
+                    instantiated: None,
+                    peak_bytes: 0.0,
+                }),
                 made: made(2, Some(false)),
-            },
-            Entry::Sandbox {
-                instantiated: None,
-                peak_bytes: 0.0,
-                made: made(3, None),
             },
             Entry::Guest {
                 measurement: Measurement {
@@ -442,7 +444,7 @@ mod tests {
         let journal = Journal::default();
         let applied = Mutex::new(Vec::new());
         let apply = |entry: Entry<'_>| {
-            let Entry::Sandbox { made, .. } = entry else {
+            let Entry::Duration { made, .. } = entry else {
                 panic!("not written: {entry:?}");
             };
             applied.lock().unwrap().push(made.time);
@@ -452,9 +454,11 @@ mod tests {
                 let (journal, apply) = (&journal, &apply);
                 scope.spawn(move || {
                     for n in 0..PER_THREAD {
-                        let entry = Entry::Sandbox {
-                            instantiated: None,
-                            peak_bytes: 0.0,
+                        let entry = Entry::Duration {
+                            client: n % 2 == 0,
+                            seconds: 0.001,
+                            pairs: &[],
+                            sandbox: None,
                             made: made(thread * PER_THREAD + n, Some(true)),
                         };
                         journal.write(&entry, apply);

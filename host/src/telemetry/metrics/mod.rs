@@ -33,6 +33,7 @@ pub use aggregate::{
 pub use business::{GUEST_SCOPE, Kind, MAX_ATTRIBUTES, Measurement};
 pub use forwarded::{INVALID, MAX_PENDING_POINTS, TOO_LARGE};
 pub use instruments::{ActiveRequest, ClientRequest, EXPORT_QUEUE, REQUEST_LIMIT, ServiceMetrics};
+pub use journal::Sandbox;
 
 use super::config::{MetricsSettings, TemporalityPreference};
 use super::push::{Payload, Source};
