@@ -21,13 +21,14 @@ use super::aggregate::{SpanRef, ValueRef, shard_count, shard_of};
 use super::business::{Kind, MAX_ATTRIBUTES, Measurement};
 
 /// Entries a part holds before the thread that filled it aggregates them:
-/// about twenty orders' measurements.
+/// about 27 orders' measurements (six entries an order).
 const DRAIN_AT: usize = 160;
 
 /// Bytes of strings a part holds before it is aggregated, whatever the
 /// count: a guest's names, units, descriptions and attribute keys are
-/// noted before they are checked, and may be long. Twenty orders' take
-/// about 2 KiB.
+/// noted before they are checked, and may be long. An order's take about
+/// 270 bytes (the guests' names, units, descriptions and attributes, most
+/// of it), so 160 entries about 7 KiB.
 const DRAIN_TEXT_AT: usize = 16 * 1024;
 
 /// Attributes of one measurement, at most: what a guest's keeps (the
