@@ -339,7 +339,7 @@ impl Logs {
 
     /// This thread's part.
     fn local(&self) -> Option<MutexGuard<'_, Waiting>> {
-        self.parts[shard_of(self.parts.len())].0.lock().ok()
+        self.parts[shard_of()].0.lock().ok()
     }
 
     /// Up to a batch of records, grouped by service and scope, encoded:

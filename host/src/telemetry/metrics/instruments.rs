@@ -112,7 +112,8 @@ const LOGS_TRUNCATED: Descriptor = Descriptor::of(
 );
 
 /// The keys of the two durations' attributes, in the order an attribute
-/// set keeps them; a measurement names a key by its place here. The first
+/// set keeps them (a measurement's pairs are made in this order, so its set
+/// needs no sorting). The first
 /// six are `http.server.request.duration`'s, as the convention lists them
 /// (required, conditionally required, recommended; `server.address` and
 /// `server.port` are opt-in there, and left out);
@@ -312,16 +313,7 @@ impl ServiceMetrics {
                 } else {
                     &self.server_duration
                 };
-                let mut set = [("", ValueRef::Bool(false)); DURATION_KEYS.len()];
-                let len = pairs.len().min(set.len());
-                for (to, (key, value)) in set.iter_mut().zip(pairs) {
-                    *to = (
-                        DURATION_KEYS[usize::from(*key) % DURATION_KEYS.len()],
-                        *value,
-                    );
-                }
-                let set = Pairs(&set[..len]);
-                histogram.record_at(seconds, set, made.span, made.time);
+                histogram.record_at(seconds, Pairs(pairs), made.span, made.time);
                 if let Some(Sandbox {
                     instantiated,
                     peak_bytes,
@@ -430,11 +422,11 @@ impl ServiceMetrics {
                 values[at] = Some(value);
             }
         }
-        let mut pairs = [(0, ValueRef::Bool(false)); SERVER_KEYS];
+        let mut pairs = [("", ValueRef::Bool(false)); SERVER_KEYS];
         let mut len = 0;
-        for (key, value) in values.into_iter().enumerate() {
+        for (key, value) in DURATION_KEYS.into_iter().zip(values) {
             if let Some(value) = value {
-                pairs[len] = (key as u8, value);
+                pairs[len] = (key, value);
                 len += 1;
             }
         }
@@ -447,7 +439,7 @@ impl ServiceMetrics {
         &self,
         client: bool,
         duration: Duration,
-        pairs: &[(u8, ValueRef<'_>)],
+        pairs: &[(&'static str, ValueRef<'_>)],
         sandbox: Option<Sandbox>,
         span: &SpanContext,
     ) {
@@ -475,24 +467,26 @@ impl ServiceMetrics {
         // In key order (`error.type`, `http.request.method`,
         // `http.response.status_code`, `server.address`, `server.port`), so
         // the set is made without sorting.
-        let mut pairs = [(0, ValueRef::Bool(false)); 5];
+        let mut pairs = [("", ValueRef::Bool(false)); 5];
         let mut len = 0;
-        // Each key by its place in DURATION_KEYS.
-        let mut push = |key: u8, value| {
+        let mut push = |key, value| {
             pairs[len] = (key, value);
             len += 1;
         };
         if let Some(error_type) = &request.error_type {
-            push(0, ValueRef::Str(error_type));
+            push(semconv::ERROR_TYPE, ValueRef::Str(error_type));
         }
-        push(1, ValueRef::Str(request.method));
+        push(semconv::HTTP_REQUEST_METHOD, ValueRef::Str(request.method));
         if let Some(status) = request.status {
-            push(2, ValueRef::Int(i64::from(status)));
+            push(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                ValueRef::Int(i64::from(status)),
+            );
         }
         if let Some(address) = &request.address {
-            push(6, ValueRef::Str(address));
+            push(semconv::SERVER_ADDRESS, ValueRef::Str(address));
         }
-        push(7, ValueRef::Int(i64::from(request.port)));
+        push(semconv::SERVER_PORT, ValueRef::Int(i64::from(request.port)));
         self.duration_ended(true, duration, &pairs[..len], None, span);
     }
 

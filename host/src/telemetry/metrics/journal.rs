@@ -66,14 +66,14 @@ impl Sandbox {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry<'a> {
     /// `http.server.request.duration`, or with `client`
-    /// `http.client.request.duration`, keyed by `pairs`, each key named by
-    /// its place in `instruments::DURATION_KEYS`; a served request's with
+    /// `http.client.request.duration`, keyed by `pairs` (the host's own
+    /// keys, sorted: a set as `aggregate::Pairs` takes it); a served request's with
     /// what its sandbox cost, when its guest ran. One entry for the
     /// request's three measurements: one note, one clock read.
     Duration {
         client: bool,
         seconds: f64,
-        pairs: &'a [(u8, ValueRef<'a>)],
+        pairs: &'a [(&'static str, ValueRef<'a>)],
         sandbox: Option<Sandbox>,
         made: Made,
     },
@@ -116,14 +116,15 @@ enum Noted {
 }
 
 /// The entries of one part, as written: each in `entries`, its pairs in
-/// `host_pairs` or `guest_pairs` (a key's length and its value), and every
+/// `host_pairs` (a key, one of the host's constants, and its value) or
+/// `guest_pairs` (a key's length and its value), and every
 /// string one after another in `text`. Written as they are, read back as
 /// they are: nothing is encoded, and a string read back is validated by
 /// nothing but a boundary check (its bytes were a `str` already).
 #[derive(Debug, Default)]
 struct Notes {
     entries: Vec<Noted>,
-    host_pairs: Vec<(u8, Kept)>,
+    host_pairs: Vec<(&'static str, Kept)>,
     guest_pairs: Vec<(u32, Kept)>,
     text: String,
 }
@@ -202,7 +203,7 @@ impl Notes {
         };
         let mut host_pairs = self.host_pairs.iter();
         let mut guest_pairs = self.guest_pairs.iter();
-        let mut host = [(0, ValueRef::Bool(false)); MAX_PAIRS];
+        let mut host = [("", ValueRef::Bool(false)); MAX_PAIRS];
         let mut guest = [("", ValueRef::Bool(false)); MAX_PAIRS];
         for noted in &self.entries {
             let entry = match *noted {
@@ -303,7 +304,7 @@ impl Journal {
     /// Writes `entry` in this thread's part; when the part is full,
     /// aggregates what it holds with `apply`.
     pub fn write(&self, entry: &Entry<'_>, apply: &dyn Fn(Entry<'_>)) {
-        let part = &self.parts[shard_of(self.parts.len())];
+        let part = &self.parts[shard_of()];
         let Ok(mut notes) = part.0.lock() else {
             return;
         };
@@ -359,10 +360,10 @@ mod tests {
     #[test]
     fn every_entry_reads_back_as_written() {
         let host = [
-            (1, ValueRef::Str("POST")),
-            (2, ValueRef::Int(-201)),
-            (3, ValueRef::Str("/orders/ü")),
-            (7, ValueRef::Int(i64::MAX)),
+            ("http.request.method", ValueRef::Str("POST")),
+            ("http.response.status_code", ValueRef::Int(-201)),
+            ("http.route", ValueRef::Str("/orders/ü")),
+            ("server.port", ValueRef::Int(i64::MAX)),
         ];
         let keys: Vec<String> = (0..MAX_PAIRS).map(|n| format!("k{n}é")).collect();
         let guest: Vec<(&str, ValueRef)> = keys

@@ -98,9 +98,15 @@ impl SpanRef {
 
 /// Nanoseconds since the Unix epoch.
 pub fn now_nanos() -> u64 {
+    // Seconds and nanoseconds apart, not `as_nanos`: no 128-bit product
+    // for a clock read made several times a request.
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .map(|d| {
+            d.as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(d.subsec_nanos()))
+        })
         .unwrap_or(0)
 }
 

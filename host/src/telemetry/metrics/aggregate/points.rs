@@ -155,15 +155,18 @@ pub(super) struct Sharded<P> {
 #[repr(align(128))]
 pub(super) struct Shard<P>(Mutex<Points<P>>);
 
-/// The part a thread records into (of `shards`): threads are numbered as
-/// they first record, and the parts are twice the processors (at least 2, at most
-/// 32), so that the runtime's workers, which record first, each have one.
-pub fn shard_of(shards: usize) -> usize {
+/// The part a thread records into, of the [`shard_count`] an instrument
+/// (or the journal, or the log queue) keeps: threads are numbered as they
+/// first record, and the parts are twice the processors (at least 2, at
+/// most 32), so that the runtime's workers, which record first, each have
+/// one. Worked out once a thread: a division is tens of cycles, and the
+/// request path asks several times a request.
+pub fn shard_of() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static THREAD: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % shard_count();
     }
-    THREAD.with(|n| *n) % shards
+    SHARD.with(|n| *n)
 }
 
 /// The parts an instrument (or the log queue) keeps: twice the
@@ -187,7 +190,7 @@ impl<P> Sharded<P> {
 
     /// This thread's part.
     pub(super) fn local(&self) -> Option<std::sync::MutexGuard<'_, Points<P>>> {
-        self.shards[shard_of(self.shards.len())].0.lock().ok()
+        self.shards[shard_of()].0.lock().ok()
     }
 
     /// Every point, the parts merged with `merge`: read with `read`

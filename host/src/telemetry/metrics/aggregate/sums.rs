@@ -105,7 +105,7 @@ impl Levels {
         let Some(touched) = self.touched.get(index) else {
             return;
         };
-        let part = shard_of(self.parts.len() / self.chunks);
+        let part = shard_of();
         self.parts[part * self.chunks + index / 16].0[index % 16]
             .fetch_add(value, Ordering::Relaxed);
         if !touched.load(Ordering::Relaxed) {
