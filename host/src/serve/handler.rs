@@ -68,12 +68,13 @@ impl Service {
         add_traceresponse(&mut response, &server);
         let status = response.status();
         if let Some((method, uri)) = target {
-            let summary = request_summary(&method, uri.path(), status, started.elapsed());
+            let took = started.elapsed();
             if self.log_requests {
+                let summary = request_summary(&method, uri.path(), status, took);
                 println!("{}", log_line(&self.name, &summary, &server));
             }
             if let Some(logs) = &self.logs {
-                logs.emit(Origin::Host, Severity::Info, &summary, Some(&server), &[]);
+                logs.request_ended(method.as_str(), uri.path(), status.as_u16(), took, &server);
             }
         }
         Ok(response)

@@ -11,7 +11,7 @@ use opentelemetry::trace::SpanContext;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::propagation;
-use crate::telemetry::{JAEGER_TRACE_URL, write_duration, write_hex};
+use crate::telemetry::{JAEGER_TRACE_URL, write_hex, write_request_summary};
 
 /// The response to a request.
 pub(super) type HostResponse = Response<HyperOutgoingBody>;
@@ -58,10 +58,7 @@ pub(super) fn request_summary(
     took: Duration,
 ) -> String {
     let mut summary = String::with_capacity(48 + path.len());
-    for part in [method.as_str(), " ", path, " ", status.as_str(), " "] {
-        summary.push_str(part);
-    }
-    write_duration(&mut summary, took);
+    write_request_summary(&mut summary, method.as_str(), path, status.as_u16(), took);
     summary
 }
 

@@ -1,5 +1,6 @@
 //! The log queue: the records of every service, encoded as they are
-//! written, waiting for export (see `logs` for what a record holds).
+//! written (a served request's when it is exported: see [`Request`]),
+//! waiting for export (see `logs` for what a record holds).
 //!
 //! A record goes into the writing thread's part of the queue (one part per
 //! recording thread, as the metrics number them), beside the records of
@@ -49,14 +50,49 @@ pub struct EncodedLogs {
     pub records: usize,
 }
 
-/// Records of one service in one scope, encoded, waiting.
+/// Records of one service in one scope, waiting, in the order written:
+/// most encoded, a served request's as its fields (see [`Request`]).
 #[derive(Debug, Default)]
 struct Records {
-    /// Each record as a `ScopeLogs.log_records` field (key, length,
-    /// `LogRecord`), one after the other.
+    /// Each encoded record as a `ScopeLogs.log_records` field (key,
+    /// length, `LogRecord`), one after the other.
     bytes: Vec<u8>,
-    /// Where each record ends in `bytes`.
-    ends: Vec<usize>,
+    /// The records, in order.
+    items: Vec<Item>,
+    /// The methods and paths of the requests in `items`, one after
+    /// another.
+    text: String,
+}
+
+/// One record waiting.
+#[derive(Debug)]
+enum Item {
+    /// Encoded, ending where this says in `Records::bytes`.
+    Encoded(usize),
+    /// A served request's, encoded when taken; its method and path are
+    /// the next `method` and `path` bytes of `Records::text`.
+    Request {
+        request: Request,
+        method: u32,
+        path: u32,
+    },
+}
+
+/// A served request's record (the host's request log) as the request
+/// path leaves it: the fields its body and ids are made of, written out
+/// and encoded by the export that takes it (see `logs::encode_request`).
+/// Formatting the body and encoding the record take a few hundred
+/// instructions, and their code, run once a request between two guests,
+/// is out of the instruction cache every time; an export runs it for a
+/// batch of records in a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Request {
+    /// When it ended: the record's time and observed time.
+    pub time: u64,
+    /// Its SERVER span's trace id, span id and trace flags.
+    pub span: Option<([u8; 16], [u8; 8], u8)>,
+    pub status: u16,
+    pub took: std::time::Duration,
 }
 
 impl Records {
@@ -64,28 +100,74 @@ impl Records {
     fn push(&mut self, len: usize, encode: impl FnOnce(&mut Vec<u8>)) {
         put_header(&mut self.bytes, 2, len);
         encode(&mut self.bytes);
-        self.ends.push(self.bytes.len());
+        self.items.push(Item::Encoded(self.bytes.len()));
     }
 
-    /// Moves the first records, `most` at most, to the end of `into`:
-    /// how many.
+    /// Appends a served request's record, with its `method` and `path`.
+    fn push_request(&mut self, request: Request, method: &str, path: &str) {
+        self.text.push_str(method);
+        self.text.push_str(path);
+        self.items.push(Item::Request {
+            request,
+            method: u32::try_from(method.len()).unwrap_or(0),
+            path: u32::try_from(path.len()).unwrap_or(0),
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Moves the first records, `most` at most, to the end of `into`,
+    /// encoded: how many.
     fn take(&mut self, most: usize, into: &mut Vec<u8>) -> usize {
-        let taken = self.ends.len().min(most);
-        let Some(cut) = taken.checked_sub(1).map(|last| self.ends[last]) else {
+        let taken = self.items.len().min(most);
+        if taken == 0 {
             return 0;
-        };
-        into.extend_from_slice(&self.bytes[..cut]);
-        if taken == self.ends.len() {
-            self.ends.clear();
+        }
+        // Encoded records in a row are copied at once.
+        let (mut copied, mut cut) = (0, 0);
+        let mut text = self.text.as_str();
+        let mut body = String::new();
+        for item in &self.items[..taken] {
+            match *item {
+                Item::Encoded(end) => cut = end,
+                Item::Request {
+                    request,
+                    method,
+                    path,
+                } => {
+                    into.extend_from_slice(&self.bytes[copied..cut]);
+                    copied = cut;
+                    // Cut where they were written, so always at a
+                    // boundary; were they not, they would read empty.
+                    let (method, rest) =
+                        text.split_at_checked(method as usize).unwrap_or(("", text));
+                    let (path, rest) = rest.split_at_checked(path as usize).unwrap_or(("", rest));
+                    text = rest;
+                    super::logs::encode_request(into, &mut body, &request, method, path);
+                }
+            }
+        }
+        into.extend_from_slice(&self.bytes[copied..cut]);
+        if taken == self.items.len() {
+            self.items.clear();
             if self.bytes.capacity() > KEPT_BYTES {
                 self.bytes = Vec::new();
             } else {
                 self.bytes.clear();
             }
+            self.text.clear();
         } else {
+            let used = self.text.len() - text.len();
+            self.items.drain(..taken);
             self.bytes.drain(..cut);
-            self.ends.drain(..taken);
-            self.ends.iter_mut().for_each(|end| *end -= cut);
+            self.text.drain(..used);
+            for item in &mut self.items {
+                if let Item::Encoded(end) = item {
+                    *end -= cut;
+                }
+            }
         }
         taken
     }
@@ -285,6 +367,21 @@ impl Logs {
         });
     }
 
+    /// Queues the record of a request service `service` served
+    /// (`request`, `method`, `path`), encoded when it is exported.
+    pub(super) fn push_request(
+        &self,
+        service: usize,
+        metrics: Option<&ServiceMetrics>,
+        request: Request,
+        method: &str,
+        path: &str,
+    ) {
+        self.push(Origin::Host, metrics, |waiting| {
+            lines(waiting, slot(service, Origin::Host)).push_request(request, method, path);
+        });
+    }
+
     /// Queues a record a guest of service `service` built whole, in the
     /// scope it named (`scope`, encoded) or else its guests' scope: `len`
     /// bytes, which `encode` writes.
@@ -357,7 +454,7 @@ impl Logs {
             };
             let waiting = &mut *waiting;
             for (slot, lines) in waiting.lines.iter_mut().enumerate() {
-                if !lines.ends.is_empty() {
+                if !lines.is_empty() {
                     let (service, origin) = of_slot(slot);
                     records += lines.take(
                         self.batch - records,
@@ -366,14 +463,14 @@ impl Logs {
                 }
             }
             for (service, scope, own) in &mut waiting.own {
-                if !own.ends.is_empty() {
+                if !own.is_empty() {
                     records += own.take(
                         self.batch - records,
                         taken_records(&mut services, *service, Scope::Own(scope.clone())),
                     );
                 }
             }
-            waiting.own.retain(|(_, _, own)| !own.ends.is_empty());
+            waiting.own.retain(|(_, _, own)| !own.is_empty());
         }
         if records == 0 {
             return None;

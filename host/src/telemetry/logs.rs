@@ -10,14 +10,20 @@
 //! `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` records wait (as the specification's
 //! batch processor does).
 //!
-//! A record is encoded as it is written: kept as a structure until export,
-//! it cost a copy into a shared queue, a lock both workers took in turn,
-//! and a second pass at export over memory another processor wrote. The
-//! host's own records (a guest's lines, the request log, warnings) are
-//! encoded by hand (`wire`), byte for byte as prost would; a record a
-//! guest built whole (`wasi:otel/logs`) is encoded by prost.
+//! A record is encoded as it is written, into its thread's part of the
+//! queue: kept as a structure in a shared queue until export, it cost a
+//! copy, a lock both workers took in turn, and a second pass at export over
+//! memory another processor wrote. The one exception is the request log's
+//! record, one every request: its fields (a clock read, the ids, the
+//! status, the method and path copied) wait in the part, in order with the
+//! others, and the export writes its body and encodes it, with the code
+//! warm, a batch of them in a row (`log_queue::Request`). The host's own
+//! records (a guest's lines, the request log, warnings) are encoded by hand
+//! (`wire`), byte for byte as prost would; a record a guest built whole
+//! (`wasi:otel/logs`) is encoded by prost.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::trace::SpanContext;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, any_value};
@@ -27,8 +33,9 @@ use prost::Message as _;
 
 use super::config::LogRecordLimits;
 use super::console::Console;
+use super::display::write_request_summary;
 use super::explorer::SpanLogs;
-use super::log_queue::Logs;
+use super::log_queue::{Logs, Request};
 use super::metrics::ServiceMetrics;
 use super::wire::{
     FIXED32, FIXED64, VARINT, delimited_len, put_bytes, put_header, put_key, put_varint, varint_len,
@@ -270,6 +277,37 @@ impl ServiceLogs {
         );
     }
 
+    /// Queues the record of a request this service served: `method`,
+    /// `path`, `status` and `took`, as [`write_request_summary`] writes
+    /// them, in its SERVER span `server`. Its body is written and the
+    /// record encoded when it is exported, off the request path (see
+    /// `log_queue::Request`); the console exporter prints it now.
+    pub fn request_ended(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        took: Duration,
+        server: &SpanContext,
+    ) {
+        if self.logs.console {
+            let mut body = String::new();
+            write_request_summary(&mut body, method, path, status, took);
+            self.show(Origin::Host, Severity::Info.text(), &body, Some(server));
+        }
+        if !self.logs.exports {
+            return;
+        }
+        let request = Request {
+            time: super::metrics::now_nanos(),
+            span: ids(server),
+            status,
+            took,
+        };
+        self.logs
+            .push_request(self.service, self.metrics(), request, method, path);
+    }
+
     /// Queues one record written by `origin` at `severity`, in the span
     /// `span` (when valid), with the string `attributes`.
     pub fn emit(
@@ -286,13 +324,7 @@ impl ServiceLogs {
         if !self.logs.exports {
             return;
         }
-        let span = span.filter(|s| s.is_valid()).map(|span| {
-            (
-                span.trace_id().to_bytes(),
-                span.span_id().to_bytes(),
-                span.trace_flags().to_u8(),
-            )
-        });
+        let span = span.and_then(ids);
         let (attributes, dropped_attributes_count) = limited(attributes, self.logs.limits);
         let line = Line {
             time: super::metrics::now_nanos(),
@@ -310,6 +342,42 @@ impl ServiceLogs {
             |buf| line.encode(buf),
         );
     }
+}
+
+/// The trace id, span id and trace flags a record in `span` carries, when
+/// `span` is valid.
+fn ids(span: &SpanContext) -> Option<([u8; 16], [u8; 8], u8)> {
+    span.is_valid().then(|| {
+        (
+            span.trace_id().to_bytes(),
+            span.span_id().to_bytes(),
+            span.trace_flags().to_u8(),
+        )
+    })
+}
+
+/// Appends to `buf` the record of a served `request` with `method` and
+/// `path` (see [`ServiceLogs::request_ended`]), as a `ScopeLogs.log_records`
+/// field, writing its body in `body` first.
+pub(super) fn encode_request(
+    buf: &mut Vec<u8>,
+    body: &mut String,
+    request: &Request,
+    method: &str,
+    path: &str,
+) {
+    body.clear();
+    write_request_summary(body, method, path, request.status, request.took);
+    let line = Line {
+        time: request.time,
+        severity: Severity::Info,
+        body,
+        span: request.span,
+        attributes: &[],
+        dropped_attributes_count: 0,
+    };
+    put_header(buf, 2, line.encoded_len());
+    line.encode(buf);
 }
 
 /// `attributes` within `limits`: the first `attribute_count` kept, string
@@ -438,12 +506,14 @@ mod tests {
             TraceFlags::SAMPLED,
         );
         let unsampled = context(3, 9, TraceFlags::default());
-        a.emit(
-            Origin::Host,
-            Severity::Info,
-            "POST /orders 201 1.05ms",
-            Some(&sampled),
-            &[],
+        // Kept as its fields, encoded by the export, in order with the
+        // records encoded as they were written.
+        a.request_ended(
+            "POST",
+            "/orders",
+            201,
+            Duration::from_micros(1_050),
+            &sampled,
         );
         let stderr = [(LOG_IOSTREAM, "stderr"), ("extra", "x")];
         a.emit(
@@ -533,6 +603,11 @@ mod tests {
         );
         let order = &decoded.resource_logs[0].scope_logs;
         let request = &order[0].log_records[0];
+        assert_eq!(
+            request.body,
+            Some(string("POST /orders 201 1.05ms")),
+            "the request's summary"
+        );
         assert_eq!(request.trace_id, sampled.trace_id().to_bytes().to_vec());
         assert_eq!(request.span_id, sampled.span_id().to_bytes().to_vec());
         assert_eq!(request.flags, 1);
@@ -600,10 +675,39 @@ mod tests {
         (logs, service)
     }
 
+    /// The body of the record of a request to `path` that [`write`] makes.
+    fn request_body(path: &str) -> String {
+        format!("GET {path} 200 1.00ms")
+    }
+
+    /// Writes record `n` of `thread` to `service`: a guest's line, a
+    /// host's line or a served request's (encoded at export), in turn.
+    fn write(service: &ServiceLogs, thread: usize, n: usize) {
+        let body = format!("{thread}-{n}");
+        match n % 3 {
+            0 => service.emit(
+                Origin::Guest,
+                Severity::Warn,
+                &body,
+                None,
+                &[(LOG_IOSTREAM, "x")],
+            ),
+            1 => service.emit(Origin::Host, Severity::Info, &body, None, &[]),
+            _ => service.request_ended(
+                "GET",
+                &format!("/{body}"),
+                200,
+                Duration::from_millis(1),
+                &SpanContext::empty_context(),
+            ),
+        }
+    }
+
     /// Records written on several threads at once land in their threads'
     /// parts and are all exported, each once, in exports of at most a
     /// batch: a part holding more than an export takes is cut between two
-    /// records and the rest waits for the next.
+    /// records (encoded ones and requests' alike) and the rest waits for
+    /// the next.
     #[test]
     fn every_threads_records_are_exported_once_in_batches() {
         let (logs, service) = queue(1000, 7);
@@ -613,12 +717,7 @@ mod tests {
                 let service = service.clone();
                 std::thread::spawn(move || {
                     for n in 0..25 {
-                        let (origin, severity) = match n % 3 {
-                            0 => (Origin::Guest, Severity::Warn),
-                            _ => (Origin::Host, Severity::Info),
-                        };
-                        let body = format!("{thread}-{n}");
-                        service.emit(origin, severity, &body, None, &[(LOG_IOSTREAM, "x")]);
+                        write(&service, thread, n);
                     }
                 })
             })
@@ -640,17 +739,31 @@ mod tests {
         assert_eq!(exports, 100usize.div_ceil(7));
         seen.sort();
         let mut sent: Vec<_> = (0..4)
-            .flat_map(|t| (0..25).map(move |n| format!("{t}-{n}")))
+            .flat_map(|t| {
+                (0..25).map(move |n| match n % 3 {
+                    2 => request_body(&format!("/{t}-{n}")),
+                    _ => format!("{t}-{n}"),
+                })
+            })
             .collect();
         sent.sort();
         assert_eq!(seen, sent);
         assert_eq!(logs.queued(), 0);
-        // A thread's order is kept within its scope.
+        // A thread's order is kept within its scope, requests' records
+        // among the others, also when an export takes part of them.
+        let (logs, service) = queue(1000, 2);
         service.emit(Origin::Host, Severity::Info, "a", None, &[]);
+        write(&service, 0, 2);
         service.emit(Origin::Host, Severity::Info, "b", None, &[]);
-        let export = logs.batch().expect("two records");
-        let order: Vec<_> = bodies(&export).into_iter().map(|(_, b)| b).collect();
-        assert_eq!(order, ["a", "b"]);
+        write(&service, 0, 5);
+        let mut order = Vec::new();
+        while let Some(export) = logs.batch() {
+            order.extend(bodies(&export).into_iter().map(|(_, b)| b));
+        }
+        assert_eq!(
+            order,
+            ["a", &request_body("/0-2"), "b", &request_body("/0-5")]
+        );
     }
 
     /// Past the queue's capacity a record is dropped and counted, not

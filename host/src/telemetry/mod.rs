@@ -53,7 +53,7 @@ mod waterfall;
 mod wire;
 
 pub use config::OtelConfig;
-pub use display::{JAEGER_TRACE_URL, write_duration, write_hex};
+pub use display::{JAEGER_TRACE_URL, write_hex, write_request_summary};
 pub use logs::ServiceLogs;
 pub use metrics::ServiceMetrics;
 pub use sdk::{ServiceIdentity, Telemetry, service_name};
