@@ -157,7 +157,11 @@ impl Records {
             } else {
                 self.bytes.clear();
             }
-            self.text.clear();
+            if self.text.capacity() > KEPT_BYTES {
+                self.text = String::new();
+            } else {
+                self.text.clear();
+            }
         } else {
             let used = self.text.len() - text.len();
             self.items.drain(..taken);
