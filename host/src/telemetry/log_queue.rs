@@ -118,18 +118,60 @@ impl Records {
         self.items.is_empty()
     }
 
-    /// Moves the first records, `most` at most, to the end of `into`,
-    /// encoded: how many.
-    fn take(&mut self, most: usize, into: &mut Vec<u8>) -> usize {
+    /// Moves out the first records, `most` at most, as they wait (a
+    /// request's still as its fields): a copy, all the part's lock is held
+    /// for; [`Records::encode`] then encodes them with the lock released.
+    /// The part keeps its buffers.
+    fn take(&mut self, most: usize) -> Records {
         let taken = self.items.len().min(most);
+        let mut front = Records::default();
         if taken == 0 {
-            return 0;
+            return front;
         }
-        // Encoded records in a row are copied at once.
+        let (mut cut, mut used) = (0, 0);
+        for item in &self.items[..taken] {
+            match *item {
+                Item::Encoded(end) => cut = end,
+                Item::Request { method, path, .. } => used += method as usize + path as usize,
+            }
+        }
+        let used = used.min(self.text.len());
+        front.bytes.extend_from_slice(&self.bytes[..cut]);
+        front
+            .text
+            .push_str(self.text.get(..used).unwrap_or_default());
+        front.items.extend(self.items.drain(..taken));
+        if self.items.is_empty() {
+            if self.bytes.capacity() > KEPT_BYTES {
+                self.bytes = Vec::new();
+            } else {
+                self.bytes.clear();
+            }
+            if self.text.capacity() > KEPT_BYTES {
+                self.text = String::new();
+            } else {
+                self.text.clear();
+            }
+        } else {
+            self.bytes.drain(..cut);
+            self.text.drain(..used);
+            for item in &mut self.items {
+                if let Item::Encoded(end) = item {
+                    *end -= cut;
+                }
+            }
+        }
+        front
+    }
+
+    /// Appends every record, in order, to `into`, each a
+    /// `ScopeLogs.log_records` field: the encoded ones as they are (those
+    /// in a row at once), a request's encoded now.
+    fn encode(&self, into: &mut Vec<u8>) {
         let (mut copied, mut cut) = (0, 0);
         let mut text = self.text.as_str();
         let mut body = String::new();
-        for item in &self.items[..taken] {
+        for item in &self.items {
             match *item {
                 Item::Encoded(end) => cut = end,
                 Item::Request {
@@ -150,30 +192,6 @@ impl Records {
             }
         }
         into.extend_from_slice(&self.bytes[copied..cut]);
-        if taken == self.items.len() {
-            self.items.clear();
-            if self.bytes.capacity() > KEPT_BYTES {
-                self.bytes = Vec::new();
-            } else {
-                self.bytes.clear();
-            }
-            if self.text.capacity() > KEPT_BYTES {
-                self.text = String::new();
-            } else {
-                self.text.clear();
-            }
-        } else {
-            let used = self.text.len() - text.len();
-            self.items.drain(..taken);
-            self.bytes.drain(..cut);
-            self.text.drain(..used);
-            for item in &mut self.items {
-                if let Item::Encoded(end) = item {
-                    *end -= cut;
-                }
-            }
-        }
-        taken
     }
 }
 
@@ -453,28 +471,34 @@ impl Logs {
             if records == self.batch {
                 break;
             }
-            let Ok(mut waiting) = part.0.lock() else {
-                continue;
-            };
-            let waiting = &mut *waiting;
-            for (slot, lines) in waiting.lines.iter_mut().enumerate() {
-                if !lines.is_empty() {
-                    let (service, origin) = of_slot(slot);
-                    records += lines.take(
-                        self.batch - records,
-                        taken_records(&mut services, service, Scope::Of(origin)),
-                    );
+            // Taken under the part's lock, which the request path takes
+            // for every record; encoded once it is released.
+            let mut fronts = Vec::new();
+            {
+                let Ok(mut waiting) = part.0.lock() else {
+                    continue;
+                };
+                let waiting = &mut *waiting;
+                for (slot, lines) in waiting.lines.iter_mut().enumerate() {
+                    if !lines.is_empty() {
+                        let (service, origin) = of_slot(slot);
+                        let front = lines.take(self.batch - records);
+                        records += front.items.len();
+                        fronts.push((service, Scope::Of(origin), front));
+                    }
                 }
-            }
-            for (service, scope, own) in &mut waiting.own {
-                if !own.is_empty() {
-                    records += own.take(
-                        self.batch - records,
-                        taken_records(&mut services, *service, Scope::Own(scope.clone())),
-                    );
+                for (service, scope, own) in &mut waiting.own {
+                    if !own.is_empty() {
+                        let front = own.take(self.batch - records);
+                        records += front.items.len();
+                        fronts.push((*service, Scope::Own(scope.clone()), front));
+                    }
                 }
+                waiting.own.retain(|(_, _, own)| !own.is_empty());
             }
-            waiting.own.retain(|(_, _, own)| !own.is_empty());
+            for (service, scope, front) in fronts {
+                front.encode(taken_records(&mut services, service, scope));
+            }
         }
         if records == 0 {
             return None;
