@@ -51,16 +51,7 @@ pub fn write_request_summary(
     for part in [method, " ", path, " "] {
         out.push_str(part);
     }
-    match status {
-        // Three digits, as every status is (RFC 9110, section 15).
-        100..=999 => {
-            let digits = [status / 100, status / 10 % 10, status % 10];
-            for digit in digits {
-                out.push(char::from(b'0' + digit as u8));
-            }
-        }
-        _ => push_decimal(out, u32::from(status)),
-    }
+    push_decimal(out, u32::from(status));
     out.push(' ');
     write_duration(out, took);
 }
