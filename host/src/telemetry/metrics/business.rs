@@ -93,16 +93,6 @@ impl Business {
     }
 }
 
-/// `instrument`, if it is of `kind`.
-fn of_kind(instrument: &Instrument, kind: Kind) -> Result<&Instrument, Refused> {
-    match (instrument, kind) {
-        (Instrument::Counter(_), Kind::Counter) | (Instrument::Histogram(_), Kind::Histogram) => {
-            Ok(instrument)
-        }
-        _ => Err(Refused::KindMismatch),
-    }
-}
-
 /// Whether `name` is an instrument name the API accepts: a letter first,
 /// then letters, digits, `_ . - /`, at most [`MAX_NAME`].
 fn valid_name(name: &str) -> bool {
@@ -124,6 +114,20 @@ pub struct Measurement<'a> {
     pub value: f64,
 }
 
+/// A guest instrument, found or made: its place among the service's.
+/// What the journal keeps of a measurement in place of the name, unit and
+/// description it came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstrumentId(u8);
+
+#[cfg(test)]
+impl InstrumentId {
+    /// The instrument at `at`, made or not.
+    pub fn at(at: u8) -> Self {
+        InstrumentId(at)
+    }
+}
+
 impl Business {
     /// Records `measurement` with `attributes`, in `span` (a histogram's
     /// exemplar).
@@ -134,61 +138,92 @@ impl Business {
         attributes: impl Into<Key<'a>>,
         span: Option<SpanRef>,
     ) -> Result<(), Refused> {
+        let id = self.resolve(&measurement)?;
         let time = super::aggregate::now_nanos();
-        self.record_at(measurement, attributes.into(), span, time)
+        self.record_at(id, measurement.value, attributes.into(), span, time);
+        Ok(())
     }
 
-    /// [`Business::record`], made at `time` (an exemplar's time).
-    pub fn record_at(
-        &self,
-        measurement: Measurement<'_>,
-        attributes: Key<'_>,
-        span: Option<SpanRef>,
-        time: u64,
-    ) -> Result<(), Refused> {
-        let outcome = self.try_record(measurement, attributes, span, time);
+    /// The instrument `measurement` is for, made on first use, if its
+    /// value is one the instrument takes; a refusal is counted.
+    pub fn resolve(&self, measurement: &Measurement<'_>) -> Result<InstrumentId, Refused> {
+        let outcome = self.try_resolve(measurement);
         if outcome.is_err() {
-            self.refused.add(1, Attributes::default());
+            self.count_refused();
         }
         outcome
     }
 
-    fn try_record(
-        &self,
-        measurement: Measurement<'_>,
-        attributes: Key,
-        span: Option<SpanRef>,
-        time: u64,
-    ) -> Result<(), Refused> {
+    #[cold]
+    #[inline(never)]
+    fn count_refused(&self) {
+        self.refused.add(1, Attributes::default());
+    }
+
+    fn try_resolve(&self, measurement: &Measurement<'_>) -> Result<InstrumentId, Refused> {
         let Measurement {
             kind,
             name,
             unit,
             description,
             value,
-        } = measurement;
+        } = *measurement;
         if !value.is_finite() || value < 0.0 || (kind == Kind::Counter && value.fract() != 0.0) {
             return Err(Refused::BadValue);
         }
-        let instrument = self.instrument(kind, name, unit, description)?;
-        match instrument {
-            Instrument::Counter(sum) => sum.add(value as i64, attributes),
-            Instrument::Histogram(histogram) => histogram.record_at(value, attributes, span, time),
-        }
-        Ok(())
+        let at = self.instrument(kind, name, unit, description)?;
+        // At most MAX_INSTRUMENTS (64) places.
+        Ok(InstrumentId(at as u8))
     }
 
+    /// Records `value`, which [`Business::resolve`] accepted for
+    /// `instrument`, with `attributes`, made in `span` at `time` (an
+    /// exemplar's).
+    pub fn record_at(
+        &self,
+        instrument: InstrumentId,
+        value: f64,
+        attributes: Key<'_>,
+        span: Option<SpanRef>,
+        time: u64,
+    ) {
+        match self.instruments[usize::from(instrument.0)].get() {
+            Some((_, Instrument::Counter(sum))) => sum.add(value as i64, attributes),
+            Some((_, Instrument::Histogram(histogram))) => {
+                histogram.record_at(value, attributes, span, time);
+            }
+            None => debug_assert!(false, "instrument {instrument:?} not made"),
+        }
+    }
+
+    /// The place of the instrument `name` of `kind`, made with `unit` and
+    /// `description` if it is new.
     fn instrument(
         &self,
         kind: Kind,
         name: &str,
         unit: &str,
         description: &str,
-    ) -> Result<&Instrument, Refused> {
+    ) -> Result<usize, Refused> {
         // Looked up before the name is checked: only valid names are kept.
-        if let Some(found) = self.find(name) {
-            return of_kind(found, kind);
+        match self.find(name) {
+            Some(found) => self.of_kind(found, kind),
+            None => self.make(kind, name, unit, description),
         }
+    }
+
+    /// [`Business::instrument`] for a name not found: made once, on the
+    /// first measurement, so kept out of the way of the code that runs
+    /// for every one.
+    #[cold]
+    #[inline(never)]
+    fn make(
+        &self,
+        kind: Kind,
+        name: &str,
+        unit: &str,
+        description: &str,
+    ) -> Result<usize, Refused> {
         if !valid_name(name) {
             return Err(Refused::BadName);
         }
@@ -198,12 +233,12 @@ impl Business {
             .map_err(|_| Refused::TooManyInstruments)?;
         // Another thread may have made it meanwhile.
         if let Some(found) = self.find(name) {
-            return of_kind(found, kind);
+            return self.of_kind(found, kind);
         }
-        let slot = self
+        let at = self
             .instruments
             .iter()
-            .find(|slot| slot.get().is_none())
+            .position(|slot| slot.get().is_none())
             .ok_or(Refused::TooManyInstruments)?;
         let descriptor = Descriptor {
             name: Cow::Owned(name.to_string()),
@@ -216,10 +251,17 @@ impl Business {
                 Instrument::Histogram(Histogram::new(descriptor, &DEFAULT_BOUNDS, self.histograms))
             }
         };
-        let _ = slot.set((name.to_string(), instrument));
-        slot.get()
-            .map(|(_, made)| made)
-            .ok_or(Refused::TooManyInstruments)
+        let _ = self.instruments[at].set((name.to_string(), instrument));
+        Ok(at)
+    }
+
+    /// `at`, if the instrument there is of `kind`.
+    fn of_kind(&self, at: usize, kind: Kind) -> Result<usize, Refused> {
+        match (&self.instruments[at].get(), kind) {
+            (Some((_, Instrument::Counter(_))), Kind::Counter)
+            | (Some((_, Instrument::Histogram(_))), Kind::Histogram) => Ok(at),
+            _ => Err(Refused::KindMismatch),
+        }
     }
 
     /// The instruments made so far, in order.
@@ -227,11 +269,9 @@ impl Business {
         self.instruments.iter().map_while(OnceLock::get)
     }
 
-    /// The instrument named `name`, if it is made.
-    fn find(&self, name: &str) -> Option<&Instrument> {
-        self.made()
-            .find(|(own, _)| own == name)
-            .map(|(_, instrument)| instrument)
+    /// The place of the instrument named `name`, if it is made.
+    fn find(&self, name: &str) -> Option<usize> {
+        self.made().position(|(own, _)| own == name)
     }
 
     /// Measurements refused so far, as the host's own metric.

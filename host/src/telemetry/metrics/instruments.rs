@@ -329,13 +329,14 @@ impl ServiceMetrics {
                 }
             }
             Entry::Guest {
-                measurement,
+                instrument,
+                value,
                 pairs,
                 made,
             } => {
-                // Refused measurements are counted by the instruments.
-                let _ = self.business.record_at(
-                    measurement,
+                self.business.record_at(
+                    instrument,
+                    value,
                     GuestPairs(pairs).into(),
                     made.span,
                     made.time,
@@ -345,20 +346,27 @@ impl ServiceMetrics {
     }
 
     /// Records a guest's `measurement` with the set `pairs` (as
-    /// `GuestPairs::canonical` leaves them), in `span`.
+    /// `GuestPairs::canonical` leaves them), in `span`. Its instrument is
+    /// found (or made) and its value checked now, so that the journal
+    /// keeps neither name, unit nor description; a refused measurement
+    /// is counted, and not noted.
     pub fn record_guest(
         &self,
         measurement: Measurement<'_>,
         pairs: &[(&str, ValueRef<'_>)],
         span: Option<SpanRef>,
     ) {
+        let Ok(instrument) = self.business.resolve(&measurement) else {
+            return;
+        };
         // A counter keeps no exemplars: no clock read for it.
         let time = match measurement.kind {
             Kind::Histogram => now_nanos(),
             Kind::Counter => 0,
         };
         self.note(&Entry::Guest {
-            measurement,
+            instrument,
+            value: measurement.value,
             pairs,
             made: Made { time, span },
         });
@@ -723,11 +731,28 @@ mod tests {
         let orders = Measurement {
             kind: Kind::Counter,
             name: "orders",
-            unit: "",
-            description: "",
+            unit: "{order}",
+            description: "Orders, by outcome.",
             value: 2.0,
         };
         metrics.record_guest(orders, &outcome, None);
+        // Refused as they are recorded, and counted; not journaled.
+        for refused in [
+            Measurement {
+                value: 0.5,
+                ..orders
+            },
+            Measurement {
+                name: "9lives",
+                ..orders
+            },
+            Measurement {
+                kind: Kind::Histogram,
+                ..orders
+            },
+        ] {
+            metrics.record_guest(refused, &outcome, None);
+        }
         let after = now_nanos();
 
         let first = metrics.collect(Collect::Delta);
@@ -745,6 +770,22 @@ mod tests {
             assert!((before..=after).contains(time), "{name}: {time}");
         }
         assert_eq!(found(&first, "orders").0, [2]);
+        assert_eq!(
+            found(&first, semconv::WASM_GUEST_MEASUREMENTS_REFUSED).0,
+            [3]
+        );
+        // The instrument keeps what its first measurement named; the
+        // journal held only its place.
+        let orders = first
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .find(|m| m.name == "orders")
+            .unwrap();
+        assert_eq!(
+            (orders.unit.as_str(), orders.description.as_str()),
+            ("{order}", "Orders, by outcome.")
+        );
         assert_eq!(found(&first, semconv::HTTP_SERVER_ACTIVE_REQUESTS).0, [1]);
 
         active.end();

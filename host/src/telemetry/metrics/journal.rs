@@ -18,17 +18,16 @@
 use std::sync::Mutex;
 
 use super::aggregate::{SpanRef, ValueRef, shard_count, shard_of};
-use super::business::{Kind, MAX_ATTRIBUTES, Measurement};
+use super::business::{InstrumentId, MAX_ATTRIBUTES};
 
 /// Entries a part holds before the thread that filled it aggregates them:
 /// about 27 orders' measurements (six entries an order).
 const DRAIN_AT: usize = 160;
 
 /// Bytes of strings a part holds before it is aggregated, whatever the
-/// count: a guest's names, units, descriptions and attribute keys are
-/// noted before they are checked, and may be long. An order's take about
-/// 270 bytes (the guests' names, units, descriptions and attributes, most
-/// of it), so 160 entries about 7 KiB.
+/// count: a guest's attribute keys and values may be long (up to 16 pairs
+/// of a 255-byte key and a 256-character value). An order's take about
+/// 60 bytes, so 160 entries about 2 KiB.
 const DRAIN_TEXT_AT: usize = 16 * 1024;
 
 /// Attributes of one measurement, at most: what a guest's keeps (the
@@ -77,9 +76,12 @@ pub enum Entry<'a> {
         sandbox: Option<Sandbox>,
         made: Made,
     },
-    /// A guest's measurement through `wasm-otel:host/metrics`.
+    /// A guest's measurement through `wasm-otel:host/metrics`, `value`
+    /// for `instrument` (found, and the value checked, as it was made: the
+    /// journal keeps no name, unit or description).
     Guest {
-        measurement: Measurement<'a>,
+        instrument: InstrumentId,
+        value: f64,
         pairs: &'a [(&'a str, ValueRef<'a>)],
         made: Made,
     },
@@ -106,11 +108,9 @@ enum Noted {
         pairs: u8,
     },
     Guest {
-        kind: Kind,
+        instrument: InstrumentId,
         value: f64,
         made: Made,
-        /// The lengths of the name, the unit and the description.
-        texts: [u32; 3],
         pairs: u8,
     },
 }
@@ -154,12 +154,11 @@ impl Notes {
                 }
             }
             Entry::Guest {
-                measurement,
+                instrument,
+                value,
                 pairs,
                 made,
             } => {
-                let texts = [measurement.name, measurement.unit, measurement.description]
-                    .map(|string| self.keep_str(string));
                 let pairs = &pairs[..pairs.len().min(MAX_PAIRS)];
                 for (key, value) in pairs {
                     let key = self.keep_str(key);
@@ -167,10 +166,9 @@ impl Notes {
                     self.guest_pairs.push((key, value));
                 }
                 Noted::Guest {
-                    kind: measurement.kind,
-                    value: measurement.value,
+                    instrument: *instrument,
+                    value: *value,
                     made: *made,
-                    texts,
                     pairs: pairs.len() as u8,
                 }
             }
@@ -227,26 +225,19 @@ impl Notes {
                     }
                 }
                 Noted::Guest {
-                    kind,
+                    instrument,
                     value,
                     made,
-                    texts,
                     pairs,
                 } => {
-                    let [name, unit, description] = texts.map(&mut take);
                     let len = usize::from(pairs);
                     for (to, (key, value)) in guest.iter_mut().zip(guest_pairs.by_ref().take(len)) {
                         let key = take(*key);
                         *to = (key, value.read(&mut take));
                     }
                     Entry::Guest {
-                        measurement: Measurement {
-                            kind,
-                            name,
-                            unit,
-                            description,
-                            value,
-                        },
+                        instrument,
+                        value,
                         pairs: &guest[..len],
                         made,
                     }
@@ -407,24 +398,14 @@ mod tests {
                 made: made(2, Some(false)),
             },
             Entry::Guest {
-                measurement: Measurement {
-                    kind: Kind::Counter,
-                    name: "orders",
-                    unit: "{order}",
-                    description: "Orders, by outcome: bekräftad",
-                    value: 1.0,
-                },
+                instrument: InstrumentId::at(0),
+                value: 1.0,
                 pairs: &guest,
                 made: made(4, Some(true)),
             },
             Entry::Guest {
-                measurement: Measurement {
-                    kind: Kind::Histogram,
-                    name: "order.amount",
-                    unit: "",
-                    description: "",
-                    value: f64::MAX,
-                },
+                instrument: InstrumentId::at(63),
+                value: f64::MAX,
                 pairs: &[],
                 made: made(5, None),
             },
@@ -489,31 +470,27 @@ mod tests {
     }
 
     /// Long strings drain a part before its count would: measurements
-    /// with a 5 KiB description are aggregated at the fourth, not the
+    /// with a 5 KiB attribute value are aggregated at the fourth, not the
     /// 160th, so a part holds at most [`DRAIN_TEXT_AT`] bytes of strings
     /// and one entry's; a very long string's room is not kept after.
     #[test]
     fn long_strings_drain_a_part_early() {
         let journal = Journal::default();
-        let description = "d".repeat(5 * 1024);
+        let long_value = "v".repeat(5 * 1024);
+        let pairs = [("outcome", ValueRef::Str(&long_value))];
         let applied = Mutex::new(Vec::new());
         let apply = |entry: Entry<'_>| {
-            let Entry::Guest { measurement, .. } = entry else {
+            let Entry::Guest { value, pairs, .. } = entry else {
                 panic!("not written: {entry:?}");
             };
-            assert_eq!(measurement.description.len(), 5 * 1024);
-            applied.lock().unwrap().push(measurement.value);
+            assert_eq!(pairs, [("outcome", ValueRef::Str(&long_value))]);
+            applied.lock().unwrap().push(value);
         };
         for n in 0..4 {
             let entry = Entry::Guest {
-                measurement: Measurement {
-                    kind: Kind::Counter,
-                    name: "orders",
-                    unit: "{order}",
-                    description: &description,
-                    value: f64::from(n),
-                },
-                pairs: &[],
+                instrument: InstrumentId::at(0),
+                value: f64::from(n),
+                pairs: &pairs,
                 made: made(0, None),
             };
             journal.write(&entry, &apply);
@@ -534,14 +511,9 @@ mod tests {
         // kept.
         let long = "d".repeat(1 << 20);
         let entry = Entry::Guest {
-            measurement: Measurement {
-                kind: Kind::Counter,
-                name: "orders",
-                unit: "",
-                description: &long,
-                value: 1.0,
-            },
-            pairs: &[],
+            instrument: InstrumentId::at(0),
+            value: 1.0,
+            pairs: &[("long", ValueRef::Str(&long))],
             made: made(0, None),
         };
         journal.write(&entry, &|_| {});
