@@ -120,6 +120,9 @@ pub struct Measurement<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstrumentId(u8);
 
+// Every place fits in an `InstrumentId`.
+const _: () = assert!(MAX_INSTRUMENTS <= 1 << u8::BITS);
+
 #[cfg(test)]
 impl InstrumentId {
     /// The instrument at `at`, made or not.
@@ -161,18 +164,11 @@ impl Business {
     }
 
     fn try_resolve(&self, measurement: &Measurement<'_>) -> Result<InstrumentId, Refused> {
-        let Measurement {
-            kind,
-            name,
-            unit,
-            description,
-            value,
-        } = *measurement;
+        let Measurement { kind, value, .. } = *measurement;
         if !value.is_finite() || value < 0.0 || (kind == Kind::Counter && value.fract() != 0.0) {
             return Err(Refused::BadValue);
         }
-        let at = self.instrument(kind, name, unit, description)?;
-        // At most MAX_INSTRUMENTS (64) places.
+        let at = self.instrument(measurement)?;
         Ok(InstrumentId(at as u8))
     }
 
@@ -196,19 +192,13 @@ impl Business {
         }
     }
 
-    /// The place of the instrument `name` of `kind`, made with `unit` and
-    /// `description` if it is new.
-    fn instrument(
-        &self,
-        kind: Kind,
-        name: &str,
-        unit: &str,
-        description: &str,
-    ) -> Result<usize, Refused> {
+    /// The place of the instrument `measurement` names, of its kind, made
+    /// with its unit and description if it is new.
+    fn instrument(&self, measurement: &Measurement<'_>) -> Result<usize, Refused> {
         // Looked up before the name is checked: only valid names are kept.
-        match self.find(name) {
-            Some(found) => self.of_kind(found, kind),
-            None => self.make(kind, name, unit, description),
+        match self.find(measurement.name) {
+            Some(found) => self.of_kind(found, measurement.kind),
+            None => self.make(measurement),
         }
     }
 
@@ -217,13 +207,14 @@ impl Business {
     /// for every one.
     #[cold]
     #[inline(never)]
-    fn make(
-        &self,
-        kind: Kind,
-        name: &str,
-        unit: &str,
-        description: &str,
-    ) -> Result<usize, Refused> {
+    fn make(&self, measurement: &Measurement<'_>) -> Result<usize, Refused> {
+        let Measurement {
+            kind,
+            name,
+            unit,
+            description,
+            ..
+        } = *measurement;
         if !valid_name(name) {
             return Err(Refused::BadName);
         }
