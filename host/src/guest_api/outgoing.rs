@@ -15,9 +15,15 @@ impl WasiHttpHooks for RequestSpans {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
-        let (name, attributes) = outbound::client_span(&request);
-        let cx = self.start_child(name, SpanKind::Client, attributes);
-        self.outbound
-            .send(cx, &self.tracestate, &self.baggage, request, options)
+        let span = outbound::client_span(&request);
+        let cx = self.start_child(span.name, SpanKind::Client, span.attributes);
+        self.outbound.send(
+            cx,
+            &self.tracestate,
+            &self.baggage,
+            request,
+            options,
+            span.measured,
+        )
     }
 }

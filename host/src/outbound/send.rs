@@ -66,7 +66,8 @@ impl Outbound {
     }
 
     /// Sends `request` under the CLIENT span in `cx`, carrying the request's
-    /// `tracestate` and `baggage`, and ends that span with the outcome.
+    /// `tracestate` and `baggage`, and ends that span with the outcome;
+    /// its duration is keyed by `measured` (see [`client_span`]).
     pub fn send(
         &self,
         cx: Context,
@@ -74,9 +75,10 @@ impl Outbound {
         baggage: &Baggage,
         mut request: Request<WasiBody>,
         options: Option<RequestOptions>,
+        measured: ClientRequest,
     ) -> SendFuture {
         let started = Instant::now();
-        let measured = self.metrics.map(|metrics| (metrics, measure(&request)));
+        let measured = self.metrics.map(|metrics| (metrics, measured));
         if let Some((egress, service)) = &self.egress
             && let Err(why) = egress.check(service, request.uri())
         {
@@ -118,53 +120,56 @@ impl Outbound {
     }
 }
 
-/// The CLIENT span's name and the HTTP client semantic conventions'
-/// request attributes.
-pub fn client_span<B>(request: &Request<B>) -> (String, Vec<KeyValue>) {
-    let method = request.method().as_str().to_string();
+/// An outgoing request as its CLIENT span and `http.client.request.duration`
+/// name it, read from the request once.
+pub struct ClientSpan {
+    /// The span's name: the method, or `HTTP` for one the conventions do
+    /// not name.
+    pub name: String,
+    /// The HTTP client semantic conventions' request attributes.
+    pub attributes: Vec<KeyValue>,
+    /// What the duration is keyed by, as far as the request says (the
+    /// outcome is filled in when it is known).
+    pub measured: ClientRequest,
+}
+
+/// The CLIENT span of `request`, and what its duration is keyed by. A
+/// method the conventions do not name is `_OTHER` in both (with the
+/// original in `http.request.method_original` on the span), so that a guest
+/// cannot grow the metric's cardinality with methods.
+pub fn client_span<B>(request: &Request<B>) -> ClientSpan {
     let uri = request.uri();
     let https = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let mut attributes = vec![
-        KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.clone()),
-        KeyValue::new(semconv::URL_FULL, uri.to_string()),
-        KeyValue::new(semconv::SERVER_PORT, i64::from(port)),
-    ];
-    if let Some(host) = uri.host() {
-        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_string()));
+    let address: Option<Arc<str>> = uri.host().map(Arc::from);
+    let original = request.method().as_str();
+    let method = semconv::known_method(original);
+    let mut attributes = Vec::with_capacity(5);
+    attributes.push(KeyValue::new(
+        semconv::HTTP_REQUEST_METHOD,
+        method.unwrap_or(semconv::OTHER_METHOD),
+    ));
+    if method.is_none() {
+        attributes.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+            original.to_string(),
+        ));
     }
-    (method, attributes)
-}
-
-/// What `http.client.request.duration` is keyed by, as far as the request
-/// says (the outcome is filled in when it is known).
-fn measure<B>(request: &Request<B>) -> ClientRequest {
-    let uri = request.uri();
-    let https = uri.scheme_str() == Some("https");
-    use hyper::Method;
-    // The HTTP semantic conventions' known methods; any other is `_OTHER`,
-    // so that a guest cannot grow the metric's cardinality with methods.
-    let known = [
-        (Method::GET, "GET"),
-        (Method::HEAD, "HEAD"),
-        (Method::POST, "POST"),
-        (Method::PUT, "PUT"),
-        (Method::DELETE, "DELETE"),
-        (Method::CONNECT, "CONNECT"),
-        (Method::OPTIONS, "OPTIONS"),
-        (Method::TRACE, "TRACE"),
-        (Method::PATCH, "PATCH"),
-    ];
-    let method = known
-        .iter()
-        .find(|(known, _)| known == request.method())
-        .map_or("_OTHER", |(_, name)| *name);
-    ClientRequest {
-        method,
-        address: uri.host().map(str::to_string),
-        port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
-        status: None,
-        error_type: None,
+    attributes.push(KeyValue::new(semconv::URL_FULL, uri.to_string()));
+    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+    if let Some(address) = &address {
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+    }
+    ClientSpan {
+        name: method.unwrap_or("HTTP").to_string(),
+        attributes,
+        measured: ClientRequest {
+            method: method.unwrap_or(semconv::OTHER_METHOD),
+            address,
+            port,
+            status: None,
+            error_type: None,
+        },
     }
 }
 
@@ -217,5 +222,57 @@ mod tests {
         assert_eq!(error_type(&Error::HttpRequestDenied), "http_request_denied");
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(error_type(&Error::Connect(refused)), "connection_refused");
+    }
+
+    fn text<'a>(attributes: &'a [KeyValue], key: &str) -> Option<std::borrow::Cow<'a, str>> {
+        attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str())
+    }
+
+    /// A method the conventions name is kept on the span and the metric;
+    /// any other is `_OTHER` in both, the span named `HTTP` and keeping the
+    /// original; the host and port are read once for both.
+    #[test]
+    fn client_spans_name_known_methods_and_hide_others() {
+        let request =
+            |method: &str, uri: &str| Request::builder().method(method).uri(uri).body(()).unwrap();
+        let post = client_span(&request("POST", "http://127.0.0.1:8001/payments"));
+        assert_eq!(post.name, "POST");
+        assert_eq!(
+            text(&post.attributes, semconv::HTTP_REQUEST_METHOD).as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            text(&post.attributes, semconv::HTTP_REQUEST_METHOD_ORIGINAL),
+            None
+        );
+        assert_eq!(
+            text(&post.attributes, semconv::SERVER_ADDRESS).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(post.measured.method, "POST");
+        assert_eq!(post.measured.address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(post.measured.port, 8001);
+
+        let purge = client_span(&request("PURGE", "https://cache.example/item"));
+        assert_eq!(purge.name, "HTTP");
+        assert_eq!(
+            text(&purge.attributes, semconv::HTTP_REQUEST_METHOD).as_deref(),
+            Some("_OTHER")
+        );
+        assert_eq!(
+            text(&purge.attributes, semconv::HTTP_REQUEST_METHOD_ORIGINAL).as_deref(),
+            Some("PURGE")
+        );
+        assert_eq!(purge.measured.method, "_OTHER");
+        assert_eq!(purge.measured.port, 443);
+        assert!(
+            purge
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == semconv::SERVER_PORT && kv.value == 443.into())
+        );
     }
 }

@@ -11,12 +11,9 @@ use crate::telemetry::semconv;
 pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, Vec<KeyValue>) {
     let method = request.method().as_str();
     let mut attributes = Vec::with_capacity(12);
-    let name = if semconv::KNOWN_METHODS.contains(&method) {
-        attributes.push(KeyValue::new(
-            semconv::HTTP_REQUEST_METHOD,
-            method.to_string(),
-        ));
-        method.to_string()
+    let name = if let Some(known) = semconv::known_method(method) {
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, known));
+        known.to_string()
     } else {
         attributes.push(KeyValue::new(
             semconv::HTTP_REQUEST_METHOD,

@@ -20,6 +20,12 @@ pub const KNOWN_METHODS: [&str; 9] = [
 /// `http.request.method` of a method not in [`KNOWN_METHODS`].
 pub const OTHER_METHOD: &str = "_OTHER";
 
+/// `method` as the conventions name it, one of [`KNOWN_METHODS`]
+/// (borrowed, never copied), or `None` for any other.
+pub fn known_method(method: &str) -> Option<&'static str> {
+    KNOWN_METHODS.into_iter().find(|known| *known == method)
+}
+
 /// The event that records an exception (the semantic conventions name it;
 /// the crate has no constant for event names).
 pub const EXCEPTION_EVENT: &str = "exception";

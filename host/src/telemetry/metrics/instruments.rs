@@ -632,8 +632,9 @@ fn merge_sums(metrics: &mut Vec<Metric>, parts: [Option<Metric>; 2]) {
 pub struct ClientRequest {
     /// `http.request.method`: one the convention knows, or `_OTHER`.
     pub method: &'static str,
-    /// `server.address`, when the URL has a host.
-    pub address: Option<String>,
+    /// `server.address`, when the URL has a host (shared with the CLIENT
+    /// span's attribute).
+    pub address: Option<Arc<str>>,
     /// `server.port`.
     pub port: u16,
     /// `http.response.status_code`, when a response came.
