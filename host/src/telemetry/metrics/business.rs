@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
 
 use super::aggregate::{
-    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Key, SpanRef, Sum,
+    Attributes, Collect, Descriptor, Histogram, HistogramOptions, Key, SpanRef, Sum, same_text,
 };
 
 /// Instrument names one service's guests may create.
@@ -262,7 +262,7 @@ impl Business {
 
     /// The place of the instrument named `name`, if it is made.
     fn find(&self, name: &str) -> Option<usize> {
-        self.made().position(|(own, _)| own == name)
+        self.made().position(|(own, _)| same_text(own, name))
     }
 
     /// Measurements refused so far, as the host's own metric.

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::aggregate::{
     Attributes, Collect, Descriptor, GuestPairs, Histogram, HistogramOptions, Levels, Observed,
-    Pairs, ReadLevel, SpanRef, Sum, Value, ValueRef, now_nanos,
+    Pairs, ReadLevel, SpanRef, Sum, Value, ValueRef, now_nanos, same_text,
 };
 use super::business::{Business, Kind, Measurement};
 use super::forwarded::Forwarded;
@@ -146,7 +146,7 @@ fn server_key(key: &str) -> Option<usize> {
         (10, Some(b'u')) => 5,
         _ => return None,
     };
-    (DURATION_KEYS[at] == key).then_some(at)
+    same_text(DURATION_KEYS[at], key).then_some(at)
 }
 
 /// One service's instruments and the resource its points carry.

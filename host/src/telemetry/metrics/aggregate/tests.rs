@@ -629,3 +629,24 @@ fn sums() {
     );
     assert!(!data.is_monotonic);
 }
+
+/// Texts are the same exactly when their bytes are, whatever their length
+/// and wherever they differ; a text is the same as itself by address.
+#[test]
+fn same_text_compares_every_byte() {
+    for len in 0..40 {
+        let a: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let b = a.clone();
+        assert!(same_text(&a, &b), "{a:?}");
+        assert!(same_text(&a, &a));
+        for at in 0..len {
+            let mut c = a.clone().into_bytes();
+            c[at] = b'Z';
+            let c = String::from_utf8(c).unwrap();
+            assert!(!same_text(&a, &c), "{a:?} and {c:?}");
+        }
+        assert!(!same_text(&a, &format!("{a}a")));
+    }
+}
