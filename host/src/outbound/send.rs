@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::{Request, Response};
+use hyper::{Request, Response, Uri};
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
@@ -155,7 +155,7 @@ pub fn client_span<B>(request: &Request<B>) -> ClientSpan {
             original.to_string(),
         ));
     }
-    attributes.push(KeyValue::new(semconv::URL_FULL, uri.to_string()));
+    attributes.push(KeyValue::new(semconv::URL_FULL, full_url(uri)));
     attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
     if let Some(address) = &address {
         attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
@@ -171,6 +171,38 @@ pub fn client_span<B>(request: &Request<B>) -> ClientSpan {
             error_type: None,
         },
     }
+}
+
+/// `url.full` of `uri`, as the conventions require it: a user and
+/// password in it replaced by `REDACTED` (`http://REDACTED:REDACTED@host/`),
+/// and the values of the sensitive query keys too (see
+/// [`semconv::redacted_query`]).
+fn full_url(uri: &Uri) -> String {
+    let mut full = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        full.push_str(scheme);
+        full.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        match authority.as_str().rsplit_once('@') {
+            Some((user, host)) => {
+                full.push_str(semconv::REDACTED);
+                if user.contains(':') {
+                    full.push(':');
+                    full.push_str(semconv::REDACTED);
+                }
+                full.push('@');
+                full.push_str(host);
+            }
+            None => full.push_str(authority.as_str()),
+        }
+    }
+    full.push_str(uri.path());
+    if let Some(query) = uri.query() {
+        full.push('?');
+        full.push_str(&semconv::redacted_query(query));
+    }
+    full
 }
 
 fn record_response<B, I>(cx: &Context, result: &Result<(Response<B>, I), Error>) {
@@ -273,6 +305,39 @@ mod tests {
                 .attributes
                 .iter()
                 .any(|kv| kv.key.as_str() == semconv::SERVER_PORT && kv.value == 443.into())
+        );
+    }
+
+    /// `url.full` keeps no credentials and no sensitive query value, and
+    /// is the URL as it was otherwise.
+    #[test]
+    fn full_urls_redact_credentials_and_signatures() {
+        let full = |uri: &str| full_url(&uri.parse().unwrap());
+        assert_eq!(
+            full("http://127.0.0.1:8001/payments"),
+            "http://127.0.0.1:8001/payments"
+        );
+        assert_eq!(
+            full("https://user:secret@store.example/b?q=1&sig=abc&X-Amz-Credential=k&Sig=x"),
+            "https://REDACTED:REDACTED@store.example/b?q=1&sig=REDACTED&X-Amz-Credential=REDACTED&Sig=x"
+        );
+        assert_eq!(
+            full("http://token@127.0.0.1:9/x?sig"),
+            "http://REDACTED@127.0.0.1:9/x?sig"
+        );
+        let span = client_span(
+            &Request::builder()
+                .uri("http://user:pw@127.0.0.1:9/x")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(
+            text(&span.attributes, semconv::URL_FULL).as_deref(),
+            Some("http://REDACTED:REDACTED@127.0.0.1:9/x")
+        );
+        assert_eq!(
+            text(&span.attributes, semconv::SERVER_ADDRESS).as_deref(),
+            Some("127.0.0.1")
         );
     }
 }

@@ -28,7 +28,10 @@ pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, 
     let uri = request.uri();
     attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_string()));
     if let Some(query) = uri.query() {
-        attributes.push(KeyValue::new(semconv::URL_QUERY, query.to_string()));
+        attributes.push(KeyValue::new(
+            semconv::URL_QUERY,
+            semconv::redacted_query(query).into_owned(),
+        ));
     }
     attributes.push(KeyValue::new(semconv::URL_SCHEME, "http"));
     let host = request
@@ -78,4 +81,33 @@ pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, 
         i64::from(connection.peer.port()),
     ));
     (name, attributes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `url.query` keeps the query but the values the conventions call
+    /// sensitive; a query with none is kept as it came.
+    #[test]
+    fn sensitive_query_values_are_redacted() {
+        let query = |target: &str| {
+            let request = Request::builder().uri(target).body(()).unwrap();
+            let connection = Connection {
+                local: ([127, 0, 0, 1], 8000).into(),
+                peer: ([127, 0, 0, 1], 50000).into(),
+            };
+            let (_, attributes) = server_span(&request, connection);
+            attributes
+                .into_iter()
+                .find(|kv| kv.key.as_str() == semconv::URL_QUERY)
+                .map(|kv| kv.value.as_str().into_owned())
+        };
+        assert_eq!(
+            query("/search?q=wasm&X-Goog-Signature=abc&X-Amz-Security-Token=t").as_deref(),
+            Some("q=wasm&X-Goog-Signature=REDACTED&X-Amz-Security-Token=REDACTED")
+        );
+        assert_eq!(query("/search?q=wasm&sig").as_deref(), Some("q=wasm&sig"));
+        assert_eq!(query("/orders"), None);
+    }
 }

@@ -20,6 +20,40 @@ pub const KNOWN_METHODS: [&str; 9] = [
 /// `http.request.method` of a method not in [`KNOWN_METHODS`].
 pub const OTHER_METHOD: &str = "_OTHER";
 
+/// The query keys whose values the conventions ask to redact in
+/// `url.full` and `url.query` (matched as written, case and all).
+pub const SENSITIVE_QUERY_KEYS: [&str; 5] = [
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "sig",
+    "X-Goog-Signature",
+];
+
+/// What replaces a redacted value (and the user and password of a URL).
+pub const REDACTED: &str = "REDACTED";
+
+/// `query` as `url.query` and `url.full` carry it: the value of each of
+/// [`SENSITIVE_QUERY_KEYS`] replaced by [`REDACTED`], its key kept
+/// (`q=wasm&sig=REDACTED`); borrowed when there is none.
+pub fn redacted_query(query: &str) -> std::borrow::Cow<'_, str> {
+    let sensitive = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| SENSITIVE_QUERY_KEYS.contains(&key))
+    };
+    if !query.split('&').any(sensitive) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let pairs: Vec<std::borrow::Cow<'_, str>> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if sensitive(pair) => format!("{key}={REDACTED}").into(),
+            _ => pair.into(),
+        })
+        .collect();
+    pairs.join("&").into()
+}
+
 /// `method` as the conventions name it, one of [`KNOWN_METHODS`]
 /// (borrowed, never copied), or `None` for any other.
 pub fn known_method(method: &str) -> Option<&'static str> {
