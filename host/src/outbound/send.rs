@@ -143,13 +143,11 @@ pub fn client_span<B>(request: &Request<B>) -> ClientSpan {
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let address: Option<Arc<str>> = uri.host().map(Arc::from);
     let original = request.method().as_str();
-    let method = semconv::known_method(original);
+    let known = semconv::known_method(original);
+    let method = known.unwrap_or(semconv::OTHER_METHOD);
     let mut attributes = Vec::with_capacity(5);
-    attributes.push(KeyValue::new(
-        semconv::HTTP_REQUEST_METHOD,
-        method.unwrap_or(semconv::OTHER_METHOD),
-    ));
-    if method.is_none() {
+    attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
+    if known.is_none() {
         attributes.push(KeyValue::new(
             semconv::HTTP_REQUEST_METHOD_ORIGINAL,
             original.to_string(),
@@ -161,10 +159,10 @@ pub fn client_span<B>(request: &Request<B>) -> ClientSpan {
         attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
     }
     ClientSpan {
-        name: method.unwrap_or("HTTP").to_string(),
+        name: known.unwrap_or(semconv::OTHER_METHOD_NAME).to_string(),
         attributes,
         measured: ClientRequest {
-            method: method.unwrap_or(semconv::OTHER_METHOD),
+            method,
             address,
             port,
             status: None,

@@ -23,7 +23,7 @@ pub fn server_span<B>(request: &Request<B>, connection: Connection) -> (String, 
             semconv::HTTP_REQUEST_METHOD_ORIGINAL,
             method.to_string(),
         ));
-        "HTTP".to_string()
+        semconv::OTHER_METHOD_NAME.to_string()
     };
     let uri = request.uri();
     attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_string()));

@@ -19,6 +19,8 @@ pub const KNOWN_METHODS: [&str; 9] = [
 ];
 /// `http.request.method` of a method not in [`KNOWN_METHODS`].
 pub const OTHER_METHOD: &str = "_OTHER";
+/// What an HTTP span's name says in place of such a method.
+pub const OTHER_METHOD_NAME: &str = "HTTP";
 
 /// The query keys whose values the conventions ask to redact in
 /// `url.full` and `url.query` (matched as written, case and all).
